@@ -1,0 +1,29 @@
+# The README's two commands: `make run` and `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+CORES ?= 1
+
+.PHONY: run test lint format clean
+
+$(BIN)/.installed: requirements/cpu.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/cpu.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/snakemake --cores $(CORES) results/all
+
+test: $(BIN)/.installed
+	$(BIN)/pytest -q tests
+
+lint: $(BIN)/.installed
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile rules
+
+format: $(BIN)/.installed
+	$(BIN)/snakefmt Snakefile rules
+
+clean:
+	rm -rf results logs .snakemake

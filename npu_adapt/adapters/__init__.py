@@ -1,0 +1,79 @@
+"""Model families behind one small interface.
+
+An adapter knows, for one family of models, how to
+
+Adapters are constructed per model with the model's config entry (schema defaults filled).
+
+- ``random_init(seed)``: build the architecture from its shipped config with a fixed
+  seed (the offline fallback), returning a module ready to be saved;
+- ``save(model, dest)``: write the module's weights (safetensors) and config into ``dest``;
+- ``load(weights_dir)``: build the module from a weights directory (downloaded,
+  local, packaged or materialised random-init; always the same layout per family);
+- ``make_inputs(weights_dir, seed)``: the batch-1 input tensors, as numpy arrays;
+- ``run(model, inputs)``: one forward pass, returning named output tensors;
+- ``output_kinds``: which outputs are class scores (top-1/top-5) or token ids (exact match).
+
+Adapters import torch/timm/transformers inside their methods so a job pays only for the
+library its model family needs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+# Kinds of output tensor; compare picks metrics by kind.
+HIDDEN = "hidden"
+CLASS_SCORES = "class_scores"
+TOKEN_IDS = "token_ids"
+
+FAMILIES = {
+    "timm_image": "npu_adapt.adapters.timm_image:TimmImageAdapter",
+    "hf_encoder": "npu_adapt.adapters.hf_encoder:HFEncoderAdapter",
+    "hf_seq2seq": "npu_adapt.adapters.hf_seq2seq:HFSeq2SeqAdapter",
+}
+
+
+class Adapter:
+    """Base class: the interface every model family implements."""
+
+    family = ""
+
+    def __init__(self, entry: dict, base_dir: Path = Path(".")):
+        self.entry = entry
+        self.base_dir = Path(base_dir)  # where relative paths in the entry are resolved
+        self.options = entry.get("inputs", {})
+
+    def random_init(self, seed: int) -> Any:
+        raise NotImplementedError
+
+    def save(self, model: Any, dest: Path) -> None:
+        raise NotImplementedError
+
+    def load(self, weights_dir: Path) -> Any:
+        raise NotImplementedError
+
+    def make_inputs(self, weights_dir: Path, seed: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def run(self, model: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def output_kinds(self) -> dict[str, str]:
+        """Kind of each output named by ``run`` (outputs not listed are ``hidden``)."""
+        return {}
+
+    @staticmethod
+    def count_params(model: Any) -> int:
+        return sum(p.numel() for p in model.parameters())
+
+
+def get_adapter(entry: dict, base_dir: Path = Path(".")) -> Adapter:
+    family = entry["family"]
+    try:
+        target = FAMILIES[family]
+    except KeyError:
+        raise ValueError(f"unknown model family {family!r}; known: {sorted(FAMILIES)}") from None
+    module_name, class_name = target.split(":")
+    return getattr(importlib.import_module(module_name), class_name)(entry, base_dir)

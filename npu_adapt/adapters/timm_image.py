@@ -1,0 +1,99 @@
+"""timm image models (classification or embedding towers such as CLIP's vision tower).
+
+Weights directory layout: ``config.json`` (timm's hub layout: ``architecture``,
+``num_classes``, ``pretrained_cfg``) and ``model.safetensors``, exactly what the
+``timm/ARCH.TAG`` repositories on the Hugging Face hub hold, so downloaded and materialised
+weights load the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from npu_adapt.adapters import CLASS_SCORES, Adapter
+
+
+def timm_name(entry: dict) -> str:
+    """``timm:convnextv2_atto.fcmae_ft_in1k`` -> ``convnextv2_atto.fcmae_ft_in1k``."""
+    return entry["source"].split(":", 1)[1].split("@", 1)[0]
+
+
+class TimmImageAdapter(Adapter):
+    family = "timm_image"
+
+    def random_init(self, seed):
+        import timm
+        import torch
+
+        torch.manual_seed(seed)
+        # The tag's pretrained config sets the head (e.g. 1024-d projection for CLIP towers).
+        model = timm.create_model(timm_name(self.entry), pretrained=False)
+        model.eval()
+        return model
+
+    def save(self, model, dest):
+        from safetensors.torch import save_file
+
+        dest.mkdir(parents=True, exist_ok=True)
+        cfg = dict(model.pretrained_cfg)
+        config = {
+            "architecture": cfg.get("architecture") or model.default_cfg.get("architecture"),
+            "num_classes": model.num_classes,
+            "num_features": model.num_features,
+            "pretrained_cfg": {k: v for k, v in cfg.items() if _jsonable(v)},
+        }
+        (dest / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+        state = {k: v.contiguous() for k, v in model.state_dict().items()}
+        save_file(state, str(dest / "model.safetensors"))
+
+    def load(self, weights_dir):
+        import timm
+        from safetensors.torch import load_file
+
+        config = json.loads((weights_dir / "config.json").read_text())
+        model = timm.create_model(
+            config["architecture"],
+            pretrained=False,
+            num_classes=config["num_classes"],
+            pretrained_cfg_overlay=config.get("pretrained_cfg", {}),
+        )
+        model.load_state_dict(load_file(str(weights_dir / "model.safetensors")))
+        return model.eval()
+
+    def make_inputs(self, weights_dir, seed):
+        config = json.loads((Path(weights_dir) / "config.json").read_text())
+        pretrained_cfg = config.get("pretrained_cfg", {})
+        _, height, width = pretrained_cfg.get("input_size", [3, 224, 224])
+        size = self.options.get("image_size")
+        if size:
+            height = width = int(size)
+        mean = np.asarray(pretrained_cfg.get("mean", (0.485, 0.456, 0.406)), dtype=np.float32)
+        std = np.asarray(pretrained_cfg.get("std", (0.229, 0.224, 0.225)), dtype=np.float32)
+        # A seeded synthetic RGB image in [0, 1], normalised the way the model expects.
+        image = np.random.default_rng(seed).random((1, 3, height, width), dtype=np.float32)
+        pixel_values = (image - mean[None, :, None, None]) / std[None, :, None, None]
+        return {"pixel_values": pixel_values.astype(np.float32)}
+
+    def run(self, model, inputs):
+        features = model.forward_features(inputs["pixel_values"])
+        pooled = model.forward_head(features, pre_logits=True)
+        outputs = {"features": pooled}
+        if model.num_classes:
+            # CLIP-style towers end in a projection to an embedding, not in class scores.
+            head = "logits" if self.entry.get("task") == "image-classification" else "embedding"
+            outputs[head] = model.forward_head(features)
+        return outputs
+
+    def output_kinds(self):
+        return {"logits": CLASS_SCORES}
+
+
+def _jsonable(value) -> bool:
+    try:
+        json.dumps(value)
+    except TypeError:
+        return False
+    return True

@@ -1,0 +1,112 @@
+"""Files the workflow writes: JSON documents, tensor dumps (.npy + index.json), hashes.
+
+Every JSON file is written atomically (temp file + rename) so an interrupted job never
+leaves a half-written target that a later run would mistake for a result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CHUNK_BYTES = 1 << 24
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(CHUNK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def clean_json(value: Any) -> Any:
+    """JSON has no NaN/Inf: write them as null (the reason is stated beside them)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: clean_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_json(item) for item in value]
+    if isinstance(value, np.generic):
+        return clean_json(value.item())
+    return value
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(clean_json(data), indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def tensor_stats(array: np.ndarray) -> dict:
+    """min/max/mean/std over finite values, and NaN/Inf counts."""
+    values = np.asarray(array)
+    if values.dtype.kind not in "fc":
+        values64 = values.astype(np.float64)
+        nan = inf = 0
+    else:
+        values64 = values.astype(np.float64)
+        nan = int(np.isnan(values64).sum())
+        inf = int(np.isinf(values64).sum())
+    finite = values64[np.isfinite(values64)]
+    if finite.size == 0:
+        low = high = mean = std = None
+    else:
+        low, high = float(finite.min()), float(finite.max())
+        mean, std = float(finite.mean()), float(finite.std())
+    return {"min": low, "max": high, "mean": mean, "std": std, "nan": nan, "inf": inf}
+
+
+def to_numpy(tensor: Any) -> np.ndarray:
+    """A torch tensor on any device, as a numpy array; bfloat16 widens to float32 (numpy has
+    no bfloat16, and the widening is exact)."""
+    import torch
+
+    tensor = tensor.detach().to("cpu")
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.to(torch.float32)
+    return tensor.numpy()
+
+
+def dump_tensors(directory: str | Path, tensors: dict[str, np.ndarray], kinds: dict[str, str] | None = None) -> list[dict]:
+    """Save each array as ``NAME.npy`` in ``directory``; return the index entries."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for name, array in tensors.items():
+        path = directory / f"{name}.npy"
+        np.save(path, np.ascontiguousarray(array))
+        entry = {
+            "name": name,
+            "file": path.name,
+            "shape": list(array.shape),
+            "dtype": str(array.dtype),
+            "sha256": sha256_file(path),
+            "kind": (kinds or {}).get(name, "hidden"),
+        }
+        entry.update(tensor_stats(array))
+        entries.append(entry)
+    return entries
+
+
+def load_tensors(index_path: str | Path, mmap: bool = False) -> dict[str, np.ndarray]:
+    """The tensors listed in an index.json, by name."""
+    index_path = Path(index_path)
+    index = read_json(index_path)
+    return {
+        item["name"]: np.load(index_path.parent / item["file"], mmap_mode="r" if mmap else None)
+        for item in index["tensors"]
+    }

@@ -1,0 +1,52 @@
+"""dump_reference / dump_target: run the model once on the inputs and dump every output.
+
+The same script serves both rules (``params.role``), so reference and target differ only
+in the device and dtype they are given.
+"""
+
+import json
+import time
+from pathlib import Path
+
+from npu_adapt import devices
+from npu_adapt.io import dump_tensors, load_tensors, read_json, to_numpy, write_json
+from npu_adapt.jobs import ModelBlocked, model_step, setup_logging, upstream_reason
+from npu_adapt.runner import LoadedModel
+
+
+def main(smk):
+    log = setup_logging(smk.log[0])
+    model = smk.wildcards.model
+    role = smk.params.role
+    entry = json.loads(smk.params.model)
+    placement = json.loads(smk.params.placement)
+    manifest = read_json(smk.input.manifest)
+    inputs_index = read_json(smk.input.inputs)
+    index = {"model": model, "role": role, "device": placement["device"], "device_name": None, "dtype": placement["dtype"], "status": "ok", "reason": None, "tensors": []}
+    try:
+        if reason := upstream_reason(weights=manifest, inputs=inputs_index):
+            raise ModelBlocked(reason)
+        with model_step("device"):
+            device = devices.resolve(placement["device"])
+        index.update(device=device, device_name=devices.device_name(device), requested_device=placement["device"])
+        log.info("%s %s on %s (%s), %s", model, role, device, index["device_name"], placement["dtype"])
+        started = time.perf_counter()
+        loaded = LoadedModel(entry, manifest, device, placement["dtype"], Path(smk.scriptdir).parent)
+        log.info("loaded %s (%d params) in %.2f s", model, loaded.params, time.perf_counter() - started)
+        inputs = loaded.place_inputs(load_tensors(smk.input.inputs))
+        started = time.perf_counter()
+        outputs = loaded.forward(inputs)
+        devices.synchronize(device)
+        index["forward_seconds"] = time.perf_counter() - started
+        index["params"] = loaded.params
+        arrays = {name: to_numpy(tensor) for name, tensor in outputs.items()}
+        index["tensors"] = dump_tensors(Path(smk.output.index).parent, arrays, loaded.adapter.output_kinds())
+        log.info("forward %.3f s; outputs %s", index["forward_seconds"], {t["name"]: t["shape"] for t in index["tensors"]})
+    except ModelBlocked as blocked:
+        index.update(status="blocked", reason=str(blocked))
+        log.error("%s %s blocked: %s", model, role, blocked)
+    write_json(smk.output.index, index)
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 (injected by Snakemake's script directive)

@@ -1,0 +1,28 @@
+"""fetch_weights: make a model's weights available locally and write their manifest."""
+
+import json
+from pathlib import Path
+
+from npu_adapt.io import write_json
+from npu_adapt.jobs import setup_logging
+from npu_adapt.weights import fetch
+
+
+def main(smk):
+    log = setup_logging(smk.log[0])
+    model = smk.wildcards.model
+    entry = json.loads(smk.params.model)
+    manifest = fetch(
+        model,
+        entry,
+        weights_root=Path(smk.params.weights_dir),
+        settings=json.loads(smk.params.download),
+        seed=smk.params.seed,
+        base_dir=Path(smk.scriptdir).parent,
+    )
+    write_json(smk.output.manifest, manifest)
+    log.info("%s: pretrained=%s status=%s %s", model, manifest["pretrained"], manifest["status"], manifest["reason"] or "")
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 (injected by Snakemake's script directive)
