@@ -19,3 +19,26 @@ include: "rules/env.smk"
 include: "rules/inference.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+
+
+# The default target lives here: Snakemake ignores `default_target` set in an included file.
+rule all:
+    default_target: True
+    input:
+        leaderboard=rules.leaderboard.output.csv,
+        leaderboard_md=rules.leaderboard.output.md,
+        leaderboard_html=rules.leaderboard.output.html,
+        summaries=expand("results/{model}/summary.json", model=MODELS),
+        cards=expand("results/{model}/README.md", model=MODELS),
+        pages=expand("results/{model}/summary.html", model=MODELS),
+        compare_csv=expand("results/{model}/compare.csv", model=MODELS),
+        benchmark_csv=expand("results/{model}/benchmark.csv", model=MODELS),
+        plots=expand("results/{model}/benchmark.png", model=MODELS),
+    output:
+        manifest="results/all",
+    params:
+        code=library_code("finalize.py"),
+    log:
+        "logs/all.log",
+    script:
+        "scripts/finalize.py"

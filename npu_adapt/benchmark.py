@@ -1,7 +1,8 @@
-"""Benchmarking one model on its target device over the configured batch sizes."""
+"""Benchmarking one model over the configured batch sizes, and the optional CPU baseline."""
 
 from __future__ import annotations
 
+import gc
 import logging
 
 from npu_adapt import devices
@@ -11,21 +12,33 @@ from npu_adapt.timing import measure
 
 log = logging.getLogger("npu_adapt")
 
+# The keys of an ok row (timing.measure); rows that did not run carry them as null.
+ROW_KEYS = (
+    "batch_size", "status", "reason", "runs", "warmup_runs", "budget_exhausted", "elapsed_s", "first_call_ms",
+    "mean_ms", "std_ms", "min_ms", "p10_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms",
+    "throughput", "speedup_vs_cpu", "peak_mem_mb", "peak_mem_kind", "peak_mem_scope",
+)  # fmt: skip
 
-def benchmark_model(loaded: LoadedModel, arrays: dict, settings: dict) -> list[dict]:
-    """One result row per batch size. An out-of-memory batch is recorded as ``oom`` and the
-    larger batch sizes are skipped; the smaller ones are kept."""
+# The CPU baseline runs the model as it usually runs there: float32.
+BASELINE_DEVICE, BASELINE_DTYPE = "cpu", "float32"
+
+
+def empty_row(batch_size: int, status: str, reason: str) -> dict:
+    return {**dict.fromkeys(ROW_KEYS), "batch_size": batch_size, "status": status, "reason": reason}
+
+
+def benchmark_model(loaded: LoadedModel, arrays: dict, settings: dict, batch_sizes: list[int] | None = None) -> list[dict]:
+    """One result row per batch size (ascending). An out-of-memory batch size is recorded as
+    ``oom`` and the larger ones as ``skipped``; the smaller ones are kept."""
+    sizes = sorted(settings["batch_sizes"] if batch_sizes is None else batch_sizes)
     rows = []
-    for position, batch_size in enumerate(sorted(settings["batch_sizes"])):
-        inputs = loaded.place_inputs(arrays, batch_size)  # resident on the device before timing
-
-        def call():
-            devices.check_fake_oom(batch_size)
-            return loaded.forward(inputs)
-
+    for position, batch_size in enumerate(sizes):
+        inputs = None
         try:
+            inputs = loaded.place_inputs(arrays, batch_size)  # resident on the device before timing
+            devices.check_fake_oom(batch_size)  # test seam: behaves as the device refusing this batch
             row = measure(
-                call,
+                lambda: loaded.forward(inputs),
                 loaded.device,
                 batch_size,
                 warmup=settings["warmup"],
@@ -37,18 +50,49 @@ def benchmark_model(loaded: LoadedModel, arrays: dict, settings: dict) -> list[d
             cause = exc.__cause__ if isinstance(exc, ModelBlocked) else exc
             if cause is None or not devices.is_out_of_memory(cause):
                 raise
-            reason = describe_exception(cause, f"batch {batch_size}")
+            reason = describe_exception(cause, f"batch size {batch_size}")
             log.warning("out of memory at batch size %d: %s", batch_size, reason)
-            rows.append({"batch_size": batch_size, "status": "oom", "reason": reason})
-            for larger in sorted(settings["batch_sizes"])[position + 1 :]:
-                rows.append({"batch_size": larger, "status": "skipped", "reason": f"out of memory at batch size {batch_size}"})
-            devices.empty_cache(loaded.device)
+            rows.append(empty_row(batch_size, "oom", reason))
+            rows += [empty_row(larger, "skipped", f"a smaller batch size ({batch_size}) ran out of memory") for larger in sizes[position + 1 :]]
             break
         finally:
             del inputs
+            gc.collect()  # frames of an exception's traceback may hold device tensors
+            devices.empty_cache(loaded.device)
+        row["speedup_vs_cpu"] = None
         rows.append(row)
         log.info(
-            "batch %d: %d runs, p50 %.3f ms, mean %.3f ms, %.1f items/s, peak %.0f MB (%s)",
-            batch_size, row["runs"], row["p50_ms"], row["mean_ms"], row["throughput"], row["peak_mem_mb"], row["peak_mem_kind"],
-        )
+            "batch %d: first call %.3f ms, %d warm-up, %d runs in %.1f s%s: p50 %.3f ms, mean %.3f ms, %.2f items/s, peak %.0f MB (%s, %s)",
+            batch_size, row["first_call_ms"], row["warmup_runs"], row["runs"], row["elapsed_s"],
+            " (budget exhausted)" if row["budget_exhausted"] else "", row["p50_ms"], row["mean_ms"], row["throughput"],
+            row["peak_mem_mb"], row["peak_mem_kind"], row["peak_mem_scope"],
+        )  # fmt: skip
     return rows
+
+
+def no_baseline(status: str, reason: str) -> dict:
+    return {"device": None, "device_name": None, "dtype": None, "status": status, "reason": reason, "results": []}
+
+
+def cpu_baseline(entry: dict, manifest: dict, arrays: dict, settings: dict, rows: list[dict], base_dir) -> dict:
+    """``benchmark.baseline: cpu``: the same model on the CPU in float32, at the batch sizes
+    that succeeded on the target, with the same settings. Sets each target row's
+    ``speedup_vs_cpu`` (baseline mean / target mean, i.e. the throughput ratio)."""
+    if settings.get("baseline", "none") == "none":
+        return no_baseline("not_requested", "benchmark.baseline is none")
+    sizes = [row["batch_size"] for row in rows if row["status"] == "ok"]
+    if not sizes:
+        return no_baseline("skipped", "no batch size succeeded on the target")
+    baseline = {"device": BASELINE_DEVICE, "device_name": devices.device_name(BASELINE_DEVICE), "dtype": BASELINE_DTYPE, "status": "ok", "reason": None, "results": []}
+    log.info("CPU baseline (%s, %s), batch sizes %s", baseline["device_name"], BASELINE_DTYPE, sizes)
+    try:
+        loaded = LoadedModel(entry, manifest, BASELINE_DEVICE, BASELINE_DTYPE, base_dir)
+        baseline["results"] = benchmark_model(loaded, arrays, settings, sizes)
+    except ModelBlocked as blocked:
+        log.error("CPU baseline blocked: %s", blocked)
+        return {**baseline, "status": "blocked", "reason": str(blocked)}
+    cpu_mean = {row["batch_size"]: row["mean_ms"] for row in baseline["results"] if row["status"] == "ok"}
+    for row in rows:
+        if row["batch_size"] in cpu_mean:
+            row["speedup_vs_cpu"] = cpu_mean[row["batch_size"]] / row["mean_ms"]
+    return baseline

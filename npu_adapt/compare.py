@@ -1,17 +1,109 @@
-"""Comparing a target dump with its reference dump (two index.json files)."""
+"""Comparing a target dump with its reference dump (two index.json files).
+
+Everything that can go wrong with the dumps themselves (an output missing on one side, a
+listed file that cannot be read, shapes or dtypes that differ) becomes a failed output with
+its reason, never a crash and never a silent pass.
+"""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
 
 from npu_adapt.io import read_json
 from npu_adapt.jobs import upstream_reason
-from npu_adapt.metrics import DEFAULT_CRITERIA, compare_output
+from npu_adapt.metrics import DEFAULT_CRITERIA, empty_result, compare_output
+
+PLACEMENT_KEYS = ("device", "device_name", "dtype")
+
+# compare.csv: one row per output tensor.
+OUTPUT_COLUMNS = [
+    "output",
+    "kind",
+    "pass",
+    "rel_l2",
+    "cosine",
+    "max_abs_diff",
+    "mean_abs_diff",
+    "rmse",
+    "max_rel_diff",
+    "within_rtol_frac",
+    "top1_match",
+    "top5_match",
+    "exact_match",
+    "first_mismatch",
+    "nan_target",
+    "inf_target",
+    "nan_reference",
+    "inf_reference",
+    "shape_target",
+    "shape_reference",
+    "dtype_target",
+    "dtype_reference",
+    "ascend_verdict",
+    "reason",
+]
+
+
+def csv_value(value):
+    """A CSV cell: never blank (null for a metric that does not apply or is undefined;
+    the row's reason says why)."""
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "x".join(str(item) for item in value)
+    return value
+
+
+def write_csv(path, rows: list[dict], columns: list[str]) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({column: csv_value(row.get(column)) for column in columns})
+
+
+def failed_output(kind: str, reason: str) -> dict:
+    """An output that could not be compared: every metric null, the reason stated."""
+    return {**empty_result(), "kind": kind, "ascend_verdict": "No", "pass": False, "reason": reason}
+
+
+def load_listed(index_path: Path, entry: dict) -> np.ndarray:
+    """One tensor of an index.json, memory-mapped (compare streams it)."""
+    return np.load(Path(index_path).parent / entry["file"], mmap_mode="r", allow_pickle=False)
+
+
+def compare_indexes(reference_index: Path, target_index: Path, criteria: dict, default_kind: str = "hidden") -> tuple[dict, list[str]]:
+    """Compare every tensor listed in two index.json files, matched by name, in the
+    reference's order (targets-only tensors last). Returns ``(outputs, failures)``."""
+    reference, target = read_json(reference_index), read_json(target_index)
+    ref_tensors = {t["name"]: t for t in reference["tensors"]}
+    tgt_tensors = {t["name"]: t for t in target["tensors"]}
+    outputs, failures = {}, []
+    for name, ref in ref_tensors.items():
+        kind = ref.get("kind", default_kind)
+        if name not in tgt_tensors:
+            outputs[name] = failed_output(kind, "missing from target")
+        else:
+            try:
+                r = load_listed(reference_index, ref)
+                t = load_listed(target_index, tgt_tensors[name])
+            except (OSError, ValueError) as exc:
+                outputs[name] = failed_output(kind, f"cannot read dump: {type(exc).__name__}: {exc}")
+            else:
+                outputs[name] = compare_output(t, r, kind, criteria)
+        if not outputs[name]["pass"]:
+            failures.append(f"{name}: {outputs[name]['reason']}")
+    for name in tgt_tensors.keys() - ref_tensors.keys():
+        outputs[name] = failed_output(tgt_tensors[name].get("kind", default_kind), "in target but not in reference")
+        failures.append(f"{name}: in target but not in reference")
+    return outputs, failures
 
 
 def compare_dumps(model: str, reference_index: Path, target_index: Path, criteria: dict) -> dict:
+    """compare.json for one model (DESIGN.md "JSON shapes")."""
     criteria = {**DEFAULT_CRITERIA, **criteria}
     reference, target = read_json(reference_index), read_json(target_index)
     result = {
@@ -19,28 +111,18 @@ def compare_dumps(model: str, reference_index: Path, target_index: Path, criteri
         "status": "pass",
         "reason": None,
         "criteria": criteria,
-        "reference": {key: reference.get(key) for key in ("device", "device_name", "dtype")},
-        "target": {key: target.get(key) for key in ("device", "device_name", "dtype")},
+        "reference": {key: reference.get(key) for key in PLACEMENT_KEYS},
+        "target": {key: target.get(key) for key in PLACEMENT_KEYS},
         "outputs": {},
     }
+    if target.get("test_perturbation"):
+        result["target"]["test_perturbation"] = target["test_perturbation"]
     if reason := upstream_reason(reference=reference, target=target):
         result.update(status="blocked", reason=reason)
         return result
-    ref_tensors = {t["name"]: t for t in reference["tensors"]}
-    tgt_tensors = {t["name"]: t for t in target["tensors"]}
-    failures = []
-    for name, ref in ref_tensors.items():
-        if name not in tgt_tensors:
-            failures.append(f"{name}: missing from target")
-            continue
-        r = np.load(reference_index.parent / ref["file"], mmap_mode="r")
-        t = np.load(target_index.parent / tgt_tensors[name]["file"], mmap_mode="r")
-        metrics = compare_output(t, r, ref.get("kind", "hidden"), criteria)
-        result["outputs"][name] = metrics
-        if not metrics["pass"]:
-            failures.append(f"{name}: {metrics['reason']}")
-    for name in tgt_tensors.keys() - ref_tensors.keys():
-        failures.append(f"{name}: in target but not in reference")
+    result["outputs"], failures = compare_indexes(Path(reference_index), Path(target_index), criteria)
+    if not result["outputs"]:
+        failures.append("no output to compare: the reference dump lists no tensor")
     if failures:
         result.update(status="fail", reason="; ".join(failures))
     return result

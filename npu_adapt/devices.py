@@ -5,8 +5,9 @@ No other file in npu-adapt says ``torch.npu`` or ``torch.cuda``. The rest of the
 about devices as plain strings: ``"npu"``, ``"cuda"``, ``"cpu"`` (optionally ``"npu:1"``).
 
 Seams for tests (the NPU branch cannot run on a machine without CANN):
-- ``NPU_ADAPT_FAKE_DEVICE_COUNT=KIND:N`` makes :func:`device_count` report N devices of KIND
-  (used to test the per-job device pool without N real accelerators);
+- ``NPU_ADAPT_FAKE_DEVICE_COUNT=KIND:N`` makes :func:`device_count`, :func:`device_ids` and
+  :func:`accelerator_kind` see N devices of KIND (used to test the per-job device pool,
+  :func:`acquire_device`, without N real accelerators);
 - ``NPU_ADAPT_FAKE_OOM_BATCH=N`` makes :func:`check_fake_oom` raise :class:`DeviceOutOfMemory`
   for batch sizes >= N (used to test the benchmark's out-of-memory path);
 - :data:`_probe_overrides` lets unit tests declare a kind available or not.
@@ -14,20 +15,30 @@ Seams for tests (the NPU branch cannot run on a machine without CANN):
 
 from __future__ import annotations
 
+import fcntl
 import importlib
+import importlib.util
+import logging
 import os
 import platform
+import re
 import resource
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
+from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 
 KINDS = ("npu", "cuda", "cpu")
 DTYPES = ("float32", "float16", "bfloat16")
 
 # Environment variable that restricts the visible devices of each kind, per job.
 VISIBLE_DEVICES_ENV = {"npu": "ASCEND_RT_VISIBLE_DEVICES", "cuda": "CUDA_VISIBLE_DEVICES"}
+
+log = logging.getLogger("npu_adapt")
 
 # Unit tests may set e.g. {"npu": True} to exercise the NPU branch of the resolution logic.
 _probe_overrides: dict[str, bool] = {}
@@ -102,15 +113,139 @@ class DeviceUnavailable(RuntimeError):
     pass
 
 
+def _fake_device_count(kind: str) -> int | None:
+    """The test seam ``NPU_ADAPT_FAKE_DEVICE_COUNT=KIND:N``: N when it names ``kind``."""
+    fake_kind, _, count = os.environ.get("NPU_ADAPT_FAKE_DEVICE_COUNT", "").partition(":")
+    return int(count) if fake_kind == kind else None
+
+
 def device_count(kind: str) -> int:
-    fake = os.environ.get("NPU_ADAPT_FAKE_DEVICE_COUNT", "")
-    if fake:
-        fake_kind, _, count = fake.partition(":")
-        if fake_kind == kind:
-            return int(count)
+    fake = _fake_device_count(kind)
+    if fake is not None:
+        return fake
     if kind == "cpu" or not is_available(kind):
         return 0 if kind != "cpu" else 1
     return int(getattr(_torch(), kind).device_count())
+
+
+# One device per job. Snakemake runs up to `--resources npu=N` device jobs at once; each job
+# takes a free device from a pool of lock files and makes only that device visible to its
+# own process, so no two jobs share one. The visible-devices variable only takes effect if
+# it is set before the device runtime initialises (CUDA reads CUDA_VISIBLE_DEVICES at its
+# first call, CANN reads ASCEND_RT_VISIBLE_DEVICES when torch_npu first touches a device),
+# so nothing in this section imports torch: devices are counted from the environment and
+# the device nodes in /dev, and a job must take its device before its first device query
+# (acquire_device refuses once the runtime has started). Within the visibility the job's
+# device is then simply "npu" (= npu:0) or "cuda".
+
+# Device nodes of the drivers: /dev/davinciN (Ascend), /dev/nvidiaN (NVIDIA).
+DEVICE_NODES = {"npu": re.compile(r"davinci\d+"), "cuda": re.compile(r"nvidia\d+")}
+# Where the pool's lock files live (default: a per-user folder of the node-local temp dir,
+# shared by every workflow of that user on this machine, never by other nodes).
+LOCK_DIR_ENV = "NPU_ADAPT_LOCK_DIR"
+LOCK_POLL_SECONDS = 0.5
+
+
+def _device_nodes(kind: str) -> int:
+    pattern = DEVICE_NODES.get(kind)
+    try:
+        return sum(1 for name in os.listdir("/dev") if pattern and pattern.fullmatch(name))
+    except OSError:
+        return 0
+
+
+def _present(kind: str) -> bool:
+    """Whether the machine has devices of ``kind``, without starting any runtime."""
+    fake = _fake_device_count(kind)
+    if fake is not None:
+        return fake > 0
+    if kind == "npu" and importlib.util.find_spec("torch_npu") is None:
+        return False
+    return _device_nodes(kind) > 0
+
+
+def accelerator_kind(requested: str) -> str:
+    """The kind a configured device (``auto``, ``npu``, ``cuda``, ``cpu``) will use, decided
+    cheaply (no torch import): the Snakefile names the jobs' device resource after it, and
+    a job takes its device from that kind's pool. ``auto`` is npu when torch_npu is
+    installed and /dev has Ascend devices, else cuda when /dev has NVIDIA devices, else cpu;
+    :func:`resolve` confirms it in the job (and falls back to the CPU if the runtime fails)."""
+    if requested != "auto":
+        return kind_of(requested)
+    return next((kind for kind in ("npu", "cuda") if _present(kind)), "cpu")
+
+
+def device_ids(kind: str) -> list[str]:
+    """The device ids a job of ``kind`` may take: those already listed in the kind's
+    visible-devices variable (set by a scheduler such as SLURM, or by the user to reserve
+    devices), else 0..N-1 for the N devices of the machine. The CPU is not pooled: []."""
+    if kind not in VISIBLE_DEVICES_ENV:
+        return []
+    listed = os.environ.get(VISIBLE_DEVICES_ENV[kind], "").strip()
+    if listed:
+        return [item.strip() for item in listed.split(",") if item.strip()]
+    fake = _fake_device_count(kind)
+    return [str(index) for index in range(_device_nodes(kind) if fake is None else fake)]
+
+
+def _runtime_started(kind: str) -> bool:
+    torch = sys.modules.get("torch")
+    module = getattr(torch, kind, None) if torch is not None else None
+    return bool(module is not None and hasattr(module, "is_initialized") and module.is_initialized())
+
+
+def lock_dir() -> Path:
+    default = Path(tempfile.gettempdir()) / f"npu-adapt-devices-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+    return Path(os.environ.get(LOCK_DIR_ENV) or default)
+
+
+@contextmanager
+def acquire_device(kind: str):
+    """Hold one device of ``kind`` for the duration of the block, exclusively among every
+    job on this machine, with only that device visible to this process. Yields its id (an
+    int, or the id string the visible-devices variable listed), or None when there is
+    nothing to pool (the CPU, or no device of that kind found). Waits while all are taken.
+    The lock is an flock: the kernel releases it when the process dies, so a killed job
+    never leaves a device taken."""
+    ids = device_ids(kind)
+    if not ids:
+        yield None
+        return
+    if _runtime_started(kind):
+        raise RuntimeError(f"acquire_device({kind!r}) called after the {kind} runtime started: {VISIBLE_DEVICES_ENV[kind]} can no longer take effect")
+    directory = lock_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    started, waiting_logged = time.monotonic(), False
+    while True:
+        for device_id in ids:
+            handle = open(directory / f"{kind}-{device_id}.lock", "a")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            break
+        else:
+            if not waiting_logged:
+                log.info("all %d %s devices (%s) are taken by other jobs; waiting", len(ids), kind, ",".join(ids))
+                waiting_logged = True
+            time.sleep(LOCK_POLL_SECONDS)
+            continue
+        break
+    variable = VISIBLE_DEVICES_ENV[kind]
+    previous = os.environ.get(variable)
+    os.environ[variable] = device_id
+    log.info("took %s device %s of %s (%s=%s) after %.1f s", kind, device_id, ",".join(ids), variable, device_id, time.monotonic() - started)
+    try:
+        yield int(device_id) if device_id.isdigit() else device_id
+    finally:
+        if previous is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = previous
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+        log.info("released %s device %s", kind, device_id)
 
 
 def torch_dtype(name: str):
@@ -125,23 +260,47 @@ def synchronize(device: str) -> None:
     getattr(_torch(), kind).synchronize()
 
 
-def reset_peak_memory(device: str) -> None:
+def reset_peak_memory(device: str) -> bool:
+    """Start a new peak-memory window. False when the platform cannot: the peak that
+    :func:`peak_memory` reports then covers the whole life of the process."""
     kind = kind_of(device)
     if kind == "cpu":
-        return  # the process's peak RSS cannot be reset; it is reported as such
+        # Linux resets the process's peak RSS (VmHWM) to its current RSS on "5" (kernel >= 4.0).
+        try:
+            with open("/proc/self/clear_refs", "w") as handle:
+                handle.write("5")
+        except OSError:
+            return False
+        return _status_kib("VmHWM") is not None
     module = getattr(_torch(), kind)
     module.empty_cache()
     module.reset_peak_memory_stats()
+    return True
+
+
+def _status_kib(field: str) -> int | None:
+    """A ``kB`` field of /proc/self/status (Linux), or None."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def peak_memory(device: str) -> tuple[float, str]:
-    """Peak memory in MB and what it measures (``peak_mem_kind``)."""
+    """Peak memory in MB since the last :func:`reset_peak_memory`, and what it measures
+    (``peak_mem_kind``): the device allocator's peak, or the CPU process's peak RSS (which
+    includes the Python runtime, the libraries and the model's weights)."""
     kind = kind_of(device)
     if kind == "cpu":
-        # ru_maxrss is in KiB on Linux, bytes on macOS.
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        scale = 1 if sys.platform == "darwin" else 1024
-        return rss * scale / 2**20, "process_peak_rss"
+        high_water_kib = _status_kib("VmHWM")
+        if high_water_kib is None:  # no /proc: the peak since process start; ru_maxrss is KiB on Linux, bytes on macOS
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            return rss * (1 if sys.platform == "darwin" else 1024) / 2**20, "process_peak_rss"
+        return high_water_kib / 1024, "process_peak_rss"
     return getattr(_torch(), kind).max_memory_allocated() / 2**20, f"{kind}_allocator_peak"
 
 
@@ -149,6 +308,16 @@ def empty_cache(device: str) -> None:
     kind = kind_of(device)
     if kind != "cpu":
         getattr(_torch(), kind).empty_cache()
+
+
+def limit_memory(device: str, fraction: float) -> None:
+    """Cap this process's allocator on an accelerator at ``fraction`` of the device's memory,
+    so that a modest batch size runs genuinely out of memory (checks of the OOM path)."""
+    kind = kind_of(device)
+    if kind == "cpu":
+        raise ValueError("the CPU allocator cannot be capped from inside the process")
+    index = int(device.split(":", 1)[1]) if ":" in device else 0
+    getattr(_torch(), kind).set_per_process_memory_fraction(fraction, index)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -159,8 +328,10 @@ def is_out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, getattr(torch, "OutOfMemoryError", ())):
         return True
     text = str(exc).lower()
-    # torch_npu raises RuntimeError with "NPU out of memory"; CPU allocators "not enough memory".
-    return isinstance(exc, RuntimeError) and ("out of memory" in text or "not enough memory" in text)
+    # torch_npu raises RuntimeError with "NPU out of memory"; torch's CPU allocator "can't
+    # allocate memory" (Linux) or "not enough memory" (Windows).
+    markers = ("out of memory", "not enough memory", "can't allocate memory", "cannot allocate memory")
+    return isinstance(exc, RuntimeError) and any(marker in text for marker in markers)
 
 
 def check_fake_oom(batch_size: int) -> None:

@@ -35,6 +35,15 @@ def setup_logging(log_path: str | Path | None, name: str = "npu_adapt") -> loggi
         handler.setFormatter(formatter)
         logger.addHandler(handler)
     logging.captureWarnings(True)
+
+    def log_crash(kind, value, tb):
+        # A crash in npu-adapt's own code (not a model failure) still fails the job (exit
+        # status 1), and the job's log keeps the traceback, not only Snakemake's stderr.
+        if issubclass(kind, KeyboardInterrupt):
+            return sys.__excepthook__(kind, value, tb)
+        logger.critical("crash in npu-adapt (a bug, not a failure of the model):", exc_info=(kind, value, tb))
+
+    sys.excepthook = log_crash
     return logger
 
 

@@ -1,11 +1,21 @@
 """Reports generated from the workflow's JSON files only: summary.json, the model card
-(README.md) and the leaderboard. Nothing here computes a metric; it reads and arranges.
+(README.md), the leaderboard (CSV and Markdown). Nothing here computes a metric; it reads,
+picks the worst case and arranges.
+
+A card is built once as a list of blocks (:func:`card_blocks`) and rendered twice: as
+Markdown here and as HTML in :mod:`npu_adapt.html_report`, so the two cannot disagree.
+Numbers are printed with :func:`format_cell` (6 significant digits); a value that does not
+exist is printed as ``n/a (why)``, never as a blank cell.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 LEADERBOARD_COLUMNS = [
     "model",
@@ -29,6 +39,21 @@ LEADERBOARD_COLUMNS = [
     "reason",
 ]
 
+STATUS_ORDER = {"pass": 0, "fail": 1, "blocked": 2}
+
+# What the `hardware:` key of a model card says for the device the target really ran on.
+HARDWARE = {"npu": "NPU", "cuda": "GPU", "cpu": "CPU"}
+# Tags the Ascend model hubs index NPU ports by; only a card whose target ran on an NPU has them.
+ASCEND_TAGS = ["NPU", "Ascend", "ascend-npu", "#+NPU"]
+LIBRARY = {"hf_encoder": "transformers", "hf_seq2seq": "transformers", "timm_image": "timm"}
+# Sources whose name is a hub id; the card's base_model then needs no config key.
+HUB_SCHEMES = {"hf": "", "modelscope": "", "timm": "timm/"}
+
+TRACEBACK_MARK = " | traceback tail:"
+
+
+# ---------------------------------------------------------------------------- summary.json
+
 
 def workflow_commit(directory: Path) -> str | None:
     try:
@@ -49,16 +74,104 @@ def overall_status(manifest: dict, reference: dict, target: dict, compare: dict,
     return "pass", None
 
 
-def build_summary(model: str, entry: dict, manifest: dict, env: dict, inputs: dict, reference: dict, target: dict, compare: dict, benchmark: dict, commit: str | None) -> dict:
+def front_matter_of(path: Path) -> dict:
+    """The YAML front matter of a Markdown file ({} when it has none or it does not parse)."""
+    text = path.read_text(errors="replace")
+    if not text.startswith("---"):
+        return {}
+    head, sep, _ = text[3:].partition("\n---")
+    try:
+        data = yaml.safe_load(head) if sep else None
+    except yaml.YAMLError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def upstream_license(manifest: dict) -> tuple[str | None, str | None]:
+    """The license the weights' own model card (README.md shipped with pretrained weights)
+    declares, and which file said so. Only a file whose sha256 still matches the manifest
+    counts."""
+    from npu_adapt.io import sha256_file
+
+    if not manifest.get("pretrained") or not manifest.get("dir"):
+        return None, None
+    card = Path(manifest["dir"]) / "README.md"
+    listed = {str(Path(manifest["dir"]) / f["path"]): f["sha256"] for f in manifest.get("files", [])}
+    if str(card) not in listed or not card.is_file() or sha256_file(card) != listed[str(card)]:
+        return None, None
+    license_id = front_matter_of(card).get("license")
+    return (str(license_id), str(card)) if license_id else (None, None)
+
+
+def base_model_of(source: str, entry: dict) -> str | None:
+    """The hub id of the original model: config's base_model, else implied by the source."""
+    if entry.get("base_model"):
+        return entry["base_model"]
+    scheme, _, name = source.partition(":")
+    if scheme in HUB_SCHEMES:
+        return HUB_SCHEMES[scheme] + name.partition("@")[0]
+    return None
+
+
+MERGED_SECTIONS = ("reference", "target", "accuracy", "benchmark")
+
+
+def run_config(config: dict, model: str) -> dict:
+    """The configuration that reproduces one model's run (printed in its model card): the
+    global sections with the model's overrides merged in, and the model's own entry."""
+    entry = config["models"][model]
+    return {
+        "seed": config["seed"],
+        "download": config["download"],
+        **{section: {**config[section], **entry.get(section, {})} for section in MERGED_SECTIONS},
+        "models": {model: {key: value for key, value in entry.items() if key not in MERGED_SECTIONS}},
+    }
+
+
+def _placement(role: str, index: dict) -> dict:
+    """Where a dump ran; a blocked dump never chose a device (its dtype is the one asked)."""
+    ran = index.get("status") != "blocked"
+    return {
+        f"{role}_device": index.get("device") if ran else None,
+        f"{role}_device_name": index.get("device_name") if ran else None,
+        f"{role}_dtype": index.get("dtype"),
+    }
+
+
+def build_summary(
+    model: str,
+    entry: dict,
+    manifest: dict,
+    env: dict,
+    inputs: dict,
+    reference: dict,
+    target: dict,
+    compare: dict,
+    benchmark: dict,
+    commit: str | None,
+    config: dict | None = None,
+    evidence: list[dict] | None = None,
+) -> dict:
+    """summary.json: everything the model card and the leaderboard show, in one document.
+
+    ``config`` is the configuration slice that reproduces this model's run; ``evidence``
+    the files of the run with size and sha256 (both written by the summarize job)."""
     status, reason = overall_status(manifest, reference, target, compare, benchmark)
     params = target.get("params") or reference.get("params")
-    return {
+    if entry.get("license"):
+        license_id, license_source = entry["license"], f"config.yaml (models.{model}.license)"
+    else:
+        license_id, license_source = upstream_license(manifest)
+    summary = {
         "model": model,
         "status": status,
         "reason": reason,
         "task": entry.get("task"),
         "family": entry.get("family"),
-        "license": entry.get("license"),
+        "library": LIBRARY.get(entry.get("family")),
+        "license": license_id,
+        "license_source": license_source,
+        "base_model": base_model_of(manifest["source"], entry),
         "source": manifest["source"],
         "revision": manifest.get("revision"),
         "pretrained": manifest["pretrained"],
@@ -69,23 +182,31 @@ def build_summary(model: str, entry: dict, manifest: dict, env: dict, inputs: di
             "files": manifest.get("files", []),
         },
         "params": params,
+        "params_m": round(params / 1e6, 3) if params else None,
         "env": {
-            "target_device": target.get("device"),
-            "target_device_name": target.get("device_name"),
-            "target_dtype": target.get("dtype"),
-            "reference_device": reference.get("device"),
-            "reference_device_name": reference.get("device_name"),
-            "reference_dtype": reference.get("dtype"),
+            "target_requested": target.get("requested_device") or (config or {}).get("target", {}).get("device"),
+            **_placement("target", target),
+            "reference_requested": reference.get("requested_device") or (config or {}).get("reference", {}).get("device"),
+            **_placement("reference", reference),
+            "auto_device": env.get("auto_device"),
             "accelerator": env.get("accelerator"),
             "note": env.get("note"),
             "versions": env.get("versions", {}),
             "host": env.get("host", {}),
+            "threads": env.get("threads"),
         },
         "inputs": [{k: t[k] for k in ("name", "shape", "dtype")} for t in inputs.get("tensors", [])],
+        "outputs": [{k: t[k] for k in ("name", "shape", "dtype")} for t in target.get("tensors", [])],
         "accuracy": compare,
         "benchmark": benchmark,
+        "config": config,
+        "evidence": evidence or [],
         "workflow_commit": commit,
     }
+    return summary
+
+
+# ---------------------------------------------------------------------------- leaderboard
 
 
 def _worst(outputs: dict, key: str, worst=max):
@@ -126,6 +247,7 @@ def null_reasons(row: dict, summary: dict) -> dict:
     """Why each empty cell is empty (the CSV never has a blank cell)."""
     reasons = {}
     has_class_scores = any(m.get("top1_match") is not None for m in summary["accuracy"].get("outputs", {}).values())
+    sizes = [r["batch_size"] for r in summary["benchmark"].get("results", [])]
     for column, value in row.items():
         if value is not None:
             continue
@@ -133,6 +255,8 @@ def null_reasons(row: dict, summary: dict) -> dict:
             reasons[column] = "model blocked"
         elif column in ("top1_match", "top5_match") and not has_class_scores:
             reasons[column] = "no class-score output"
+        elif column == "latency_ms_bs1" and 1 not in sizes:
+            reasons[column] = "batch size 1 not benchmarked"
         elif column == "reason":
             reasons[column] = "passed"
         else:
@@ -140,7 +264,16 @@ def null_reasons(row: dict, summary: dict) -> dict:
     return reasons
 
 
+def ranked(rows: list[dict]) -> list[dict]:
+    """Pass first, then fail, then blocked; faster (batch-1 latency) first within each."""
+    return sorted(rows, key=lambda row: (STATUS_ORDER.get(row["status"], 3), row["latency_ms_bs1"] if row["latency_ms_bs1"] is not None else float("inf"), row["model"]))
+
+
+# ---------------------------------------------------------------------------- formatting
+
+
 def format_cell(value) -> str:
+    """The CSV spelling of a value: null, true/false, 6 significant digits for floats."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -150,71 +283,389 @@ def format_cell(value) -> str:
     return str(value)
 
 
+def shown(value, why: str) -> str:
+    """A report cell: the value, or ``n/a (why)`` when it does not exist."""
+    return f"n/a ({why})" if value is None else format_cell(value)
+
+
+def short_reason(reason: str | None) -> str | None:
+    """A reason without its traceback tail (the JSON files keep the whole of it)."""
+    return reason.split(TRACEBACK_MARK)[0] if reason else reason
+
+
 def markdown_cell(value) -> str:
     """A table cell: pipes escaped and newlines folded, so a reason cannot break the table."""
-    return format_cell(value).replace("|", "\\|").replace("\n", " ")
+    text = value if isinstance(value, str) else format_cell(value)
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(markdown_cell(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
+# ---------------------------------------------------------------------------- card blocks
 
 
-def model_card(summary: dict) -> str:
-    """The model's README.md, from its summary.json alone."""
-    env, accuracy, bench = summary["env"], summary["accuracy"], summary["benchmark"]
+@dataclass
+class Heading:
+    text: str
+    level: int = 2
+
+
+@dataclass
+class Text:
+    """One paragraph; `code` spans are marked with backticks, ``label`` is printed bold."""
+
+    text: str
+    label: str | None = None
+
+
+@dataclass
+class Link:
+    text: str
+    href: str
+
+
+@dataclass
+class Table:
+    header: list[str]
+    rows: list[list[str | Link]]
+
+
+@dataclass
+class Code:
+    text: str
+    language: str = ""
+
+
+@dataclass
+class Image:
+    alt: str
+    path: str  # relative to the card's directory
+
+
+def hardware_of(summary: dict) -> str:
+    """What the target really ran on: NPU only when it was an NPU. A model blocked before
+    its target device was chosen names the device ``auto`` picks on this machine."""
+    env = summary["env"]
+    device = env["target_device"]
+    if device in (None, "auto"):
+        device = env.get("auto_device") if env.get("target_requested") in (None, "auto") else env["target_requested"]
+    return HARDWARE.get((device or "").split(":")[0], "unknown")
+
+
+def front_matter(summary: dict) -> dict:
+    """The card's YAML metadata (model hubs read it): license and base_model only when known."""
+    hardware = hardware_of(summary)
+    tags = (ASCEND_TAGS if hardware == "NPU" else [hardware]) + [t for t in (summary["task"], summary["library"]) if t] + ["npu-adapt"]
+    data = {"hardware": hardware, "tags": tags}
+    if summary["license"]:
+        data["license"] = summary["license"]
+    if summary["base_model"]:
+        data["base_model"] = summary["base_model"]
+    data["pretrained"] = summary["pretrained"]
+    if summary["library"]:
+        data["library_name"] = summary["library"]
+    if summary["task"]:
+        data["pipeline_tag"] = summary["task"]
+    return data
+
+
+def _device(env: dict, role: str) -> str:
+    device, name = env[f"{role}_device"], env[f"{role}_device_name"]
+    if device is None:
+        return f"n/a ({role} did not run)"
+    return f"{device} ({name})" if name else device
+
+
+def _model_blocks(summary: dict) -> list:
     weights = summary["weights"]
-    provenance = "pretrained weights loaded" if weights["pretrained"] else f"NOT pretrained: {weights['reason']}"
-    lines = [
-        f"# {summary['model']}",
-        "",
-        f"**Status: {summary['status']}**" + (f" ({summary['reason']})" if summary["reason"] else ""),
-        "",
-        "## Model / 模型信息",
-        "",
-        _table(["field", "value"], [
-            ["source", summary["source"]],
-            ["revision", summary["revision"]],
-            ["task", summary["task"]],
-            ["parameters", summary["params"]],
-            ["weights", provenance],
-        ]),
-        "",
-        _table(["weight file", "bytes", "sha256"], [[Path(f["path"]).name, f["bytes"], f["sha256"]] for f in weights["files"]]),
-        "",
-        "## Environment / 运行环境",
-        "",
-        _table(["field", "value"], [
-            ["target device", f"{env['target_device']} ({env['target_device_name']})"],
-            ["target dtype", env["target_dtype"]],
-            ["reference device", f"{env['reference_device']} ({env['reference_device_name']})"],
-            ["reference dtype", env["reference_dtype"]],
-            *[[name, version] for name, version in env["versions"].items()],
-        ]),
-        "",
-        "## Accuracy / 精度对比",
-        "",
-        "Criteria: " + ", ".join(f"{k}={format_cell(v)}" for k, v in accuracy["criteria"].items()),
-        "",
-        _table(
-            ["output", "pass", "rel_l2", "cosine", "max_abs_diff", "mean_abs_diff", "top1_match", "top5_match", "ascend_verdict"],
-            [[name, m["pass"], m["rel_l2"], m["cosine"], m["max_abs_diff"], m["mean_abs_diff"], m["top1_match"], m["top5_match"], m["ascend_verdict"]] for name, m in accuracy.get("outputs", {}).items()],
-        ),
-        "",
-        "## Performance / 性能",
-        "",
-        _table(
-            ["batch", "status", "runs", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "throughput", "peak_mem_mb"],
-            [[r["batch_size"], r["status"], r.get("runs"), r.get("mean_ms"), r.get("p50_ms"), r.get("p90_ms"), r.get("p99_ms"), r.get("throughput"), r.get("peak_mem_mb")] for r in bench.get("results", [])],
-        ),
-        "",
+    if weights["pretrained"]:
+        provenance = "pretrained weights loaded from the source"
+    else:
+        provenance = f"NOT pretrained: {short_reason(weights['reason'])}"
+    if summary["license"]:
+        license_cell = f"{summary['license']} (declared by {summary['license_source']})"
+    else:
+        license_cell = f"n/a (unknown: set models.{summary['model']}.license in config.yaml)"
+    rows = [
+        ["model key", summary["model"]],
+        ["source", summary["source"]],
+        ["base model", shown(summary["base_model"], f"not a hub source: set models.{summary['model']}.base_model")],
+        ["revision", shown(summary["revision"], "none pinned in the source")],
+        ["task", shown(summary["task"], "not set")],
+        ["family / library", f"{summary['family']} / {summary['library'] or 'n/a (unknown family)'}"],
+        ["parameters", shown(summary["params"], "the model did not load")],
+        ["parameters (millions)", shown(summary["params_m"], "the model did not load")],
+        ["license", license_cell],
+        ["pretrained", format_cell(weights["pretrained"])],
+        ["weights", provenance],
     ]
+    blocks = [Heading("Model information / 模型信息"), Table(["field / 字段", "value / 值"], rows)]
+    blocks.append(Heading("Weights provenance / 权重来源", 3))
+    if weights["files"]:
+        if weights.get("dir"):
+            blocks.append(Text(f"Directory: `{weights['dir']}`. Full provenance in the weights manifest (see Evidence files)."))
+        # Manifest paths are relative to the weights directory (absolute in older manifests).
+        base = weights.get("dir")
+        files = [[os.path.relpath(f["path"], base) if base and os.path.isabs(f["path"]) else f["path"], format_cell(f["bytes"]), f["sha256"]] for f in weights["files"]]
+        blocks.append(Table(["file / 文件", "bytes / 字节", "sha256"], files))
+    else:
+        blocks.append(Text(f"n/a (no weight files: {short_reason(weights['reason'])})"))
+    if summary["inputs"]:
+        blocks.append(Heading("Inputs and outputs / 输入与输出", 3))
+        tensors = [["input", t["name"], format_cell(t["shape"]), t["dtype"]] for t in summary["inputs"]]
+        tensors += [["output", t["name"], format_cell(t["shape"]), t["dtype"]] for t in summary["outputs"]]
+        blocks.append(Table(["role", "tensor", "shape (batch 1)", "dtype"], tensors))
+    return blocks
+
+
+def _environment_blocks(summary: dict) -> list:
+    env = summary["env"]
+    rows = [
+        ["target device requested", shown(env.get("target_requested"), "not recorded")],
+        ["target device (ran on)", _device(env, "target")],
+        ["target dtype", shown(env["target_dtype"], "target did not run")],
+        ["reference device", _device(env, "reference")],
+        ["reference dtype", shown(env["reference_dtype"], "reference did not run")],
+        ["accelerator found", format_cell(env["accelerator"]) + (f" ({env['note']})" if env.get("note") else "")],
+    ]
+    rows += [[name, shown(version, "not installed")] for name, version in env["versions"].items()]
+    rows += [[f"host {key}", shown(value, "unknown")] for key, value in env["host"].items()]
+    rows.append(["torch threads", shown(env.get("threads"), "not recorded")])
+    rows.append(["npu-adapt commit", shown(summary["workflow_commit"], "the workflow is not a git checkout")])
+    return [Heading("Environment / 运行环境"), Table(["field / 字段", "value / 值"], rows)]
+
+
+def config_yaml(summary: dict) -> str:
+    return yaml.safe_dump(summary["config"], sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def _reproduce_blocks(summary: dict) -> list:
+    model = summary["model"]
+    config_file = f"{model}.yaml"  # beside the checkout's own config.yaml, whose settings it overrides
+    blocks = [Heading("How to reproduce / 复现方法")]
+    if summary["workflow_commit"]:
+        blocks.append(Text(f"Check out npu-adapt at commit `{summary['workflow_commit']}`, save the configuration below as `{config_file}` and run the command (on an Ascend machine, in the `envs/npu.yaml` environment). 在 Ascend 机器上检出上述提交，保存下列配置并运行命令。"))
+    else:
+        blocks.append(Text(f"Save the configuration below as `{config_file}` in an npu-adapt checkout and run the command (the commit is unknown: the workflow was not a git checkout). 保存下列配置并运行命令。"))
+    if summary["config"]:
+        blocks.append(Code(config_yaml(summary), "yaml"))
+    else:
+        blocks.append(Text("n/a (the configuration slice was not recorded in summary.json)"))
+    # --configfile takes several values: it goes after the target, or it would swallow it.
+    blocks.append(Code(f"snakemake --cores 1 results/{model}/README.md --configfile {config_file}", "bash"))
+    return blocks
+
+
+def _accuracy_blocks(summary: dict) -> list:
+    accuracy, env = summary["accuracy"], summary["env"]
+    criteria, outputs = accuracy.get("criteria", {}), accuracy.get("outputs", {})
+    blocks = [Heading("Accuracy / 精度对比")]
+    blocks.append(Text(f"Target {_device(env, 'target')} {shown(env['target_dtype'], 'n/a')} against the reference {_device(env, 'reference')} {shown(env['reference_dtype'], 'n/a')}; metrics computed in float64 over the flattened outputs. 目标设备输出与参考（CPU）输出逐张量对比。"))
+    if accuracy["status"] == "blocked":
+        verdict = f"n/a: the comparison did not run ({short_reason(accuracy['reason'])})"
+    elif accuracy["status"] == "fail":
+        verdict = f"fail: {accuracy['reason']}"
+    else:
+        verdict = "pass: every output meets every criterion below"
+    blocks.append(Text(verdict, label="Verdict / 结论:"))
+    top = [k for k in ("top1", "top5") if criteria.get(k)]
+    basis = (
+        f"an output passes when its relative error rel_l2 = ‖t − r‖₂ / ‖r‖₂ is below `rel_l2_max` = {format_cell(criteria.get('rel_l2_max'))} "
+        f"and its cosine similarity is above `cosine_min` = {format_cell(criteria.get('cosine_min'))}"
+        + (f", class-score outputs must agree on every row ({', '.join(top)})" if top else "")
+        + ", and the target may have no NaN/Inf where the reference is finite. "
+        "Element-wise relative error (max_rel_diff) is reported but never a criterion: it explodes near zero. "
+        "The Ascend verdict column applies the rule of CANN's PyTorch precision compare (CPU as the benchmark). "
+        "判定依据：相对 L2 误差与余弦相似度阈值见下表。"
+    )
+    blocks.append(Text(basis, label="Basis / 依据:"))
+    rows = [[name, format_cell(value)] for name, value in criteria.items()]
+    blocks.append(Table(["criterion / 判据", "threshold / 阈值"], rows))
+    if not outputs:
+        return blocks
+    error = [name for name, m in outputs.items() if m.get("kind") != "token_ids"]
+    na = "not finite or undefined"
+    rows = []
+    for name in error:
+        m = outputs[name]
+        topk_na = "not a class-score output" if m.get("kind") != "class_scores" else na
+        rows.append([
+            name,
+            format_cell(m.get("shape_target")) if m.get("shape_target") else "n/a (not recorded)",
+            shown(m["max_abs_diff"], na),
+            shown(m["mean_abs_diff"], na),
+            shown(m["rel_l2"], na),
+            shown(m["cosine"], na),
+            shown(m["top1_match"], topk_na),
+            shown(m["top5_match"], topk_na),
+            m["ascend_verdict"],
+            "pass" if m["pass"] else f"fail: {m.get('reason')}",
+        ])  # fmt: skip
+    if rows:
+        blocks.append(Table(["output", "shape", "max_abs_diff", "mean_abs_diff", "rel_l2", "cosine", "top1_match", "top5_match", "ascend_verdict", "pass"], rows))
+        more = [[name, shown(outputs[name]["rmse"], na), shown(outputs[name]["max_rel_diff"], na), shown(outputs[name]["within_rtol_frac"], na), format_cell(outputs[name]["nan_target"]), format_cell(outputs[name]["inf_target"])] for name in error]
+        blocks.append(Text(f"More metrics per output (within_rtol_frac: |t − r| ≤ atol + rtol·|r| with atol = {format_cell(criteria.get('atol'))}, rtol = {format_cell(criteria.get('rtol'))}):"))
+        blocks.append(Table(["output", "rmse", "max_rel_diff", "within_rtol_frac", "nan_target", "inf_target"], more))
+    blocks += _layer_blocks(accuracy.get("layers"))
+    tokens = [name for name in outputs if name not in error]
+    if tokens:
+        token_rows = [[name, format_cell(outputs[name].get("exact_match")), shown(outputs[name].get("token_agreement"), "not compared"), shown(outputs[name].get("first_mismatch"), "none: identical"), "pass" if outputs[name]["pass"] else f"fail: {outputs[name].get('reason')}"] for name in tokens]
+        blocks.append(Text("Generated token ids (compared by exact match):"))
+        blocks.append(Table(["output", "exact_match", "token_agreement", "first_mismatch", "pass"], token_rows))
+    return blocks
+
+
+def _layer_blocks(layers: dict | None) -> list:
+    """Where a divergence starts (``layers: true``): the first module over the threshold."""
+    if not layers:
+        return []
+    if not layers.get("enabled"):
+        return [Text(f"Per-layer comparison: n/a ({layers.get('reason')}).")]
+    blocks = [Heading("Layer localisation / 逐层定位", 3)]
+    first = layers.get("first_divergence")
+    rows = [
+        ["modules compared", shown(layers.get("modules"), f"{layers.get('status')}: {short_reason(layers.get('reason'))}")],
+        ["modules over the threshold", shown(layers.get("diverged"), f"{layers.get('status')}")],
+    ]
+    if first:
+        rows += [
+            ["first divergent module", f"{first['name']} ({first.get('type')})"],
+            ["its rel_l2", shown(first.get("rel_l2"), "not finite or undefined")],
+            ["its cosine", shown(first.get("cosine"), "not finite or undefined")],
+            ["its max_abs_diff", shown(first.get("max_abs_diff"), "not finite or undefined")],
+            ["why", shown(first.get("reason"), "not recorded")],
+        ]
+    else:
+        rows.append(["first divergent module", f"n/a ({short_reason(layers.get('reason'))})"])
+    blocks.append(Table(["field / 字段", "value / 值"], rows))
+    if layers.get("table"):
+        blocks.append(Table(["per-module table / 逐层表"], [[Link(layers["table"], layers["table"])]]))
+    return blocks
+
+
+def _benchmark_blocks(summary: dict) -> list:
+    bench = summary["benchmark"]
+    blocks = [Heading("Performance / 性能")]
+    if bench.get("status") == "blocked":
+        blocks.append(Text(f"n/a: the benchmark did not run ({short_reason(bench['reason'])})"))
+        return blocks
+    settings = bench.get("settings") or {}
+    blocks.append(Text(
+        f"Device {shown(bench.get('device'), 'n/a')} ({shown(bench.get('device_name'), 'n/a')}), dtype {shown(bench.get('dtype'), 'n/a')}; "
+        f"warm-up runs: {shown(bench.get('warmup'), 'not recorded')}; timed runs: {shown(settings.get('min_runs'), 'n/a')} to {shown(settings.get('max_runs'), 'n/a')}, "
+        f"within a budget of {shown(settings.get('max_seconds'), 'n/a')} s per batch size; the device is synchronised around each run. 延迟单位为毫秒，吞吐单位为样本/秒。"
+    ))  # fmt: skip
+    baseline = bench.get("baseline") or {}
+    no_speedup = short_reason(baseline.get("reason")) if baseline.get("status") not in (None, "ok") else "no CPU baseline"
+    rows = []
+    for row in bench.get("results", []):
+        why = f"{row['status']}"
+        status = row["status"] if row["status"] == "ok" else f"{row['status']}: {short_reason(row.get('reason'))}"
+        rows.append([format_cell(row["batch_size"]), status, shown(row.get("runs"), why)]
+                    + [shown(row.get(key), why) for key in ("first_call_ms", "mean_ms", "std_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "throughput", "peak_mem_mb")]
+                    + [shown(row.get("speedup_vs_cpu"), why if row["status"] != "ok" else no_speedup)])  # fmt: skip
+    if rows:
+        blocks.append(Table(["batch", "status", "runs", "first_call_ms", "mean_ms", "std_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "throughput (items/s)", "peak_mem_mb", "speedup_vs_cpu"], rows))
+        kinds = sorted({row["peak_mem_kind"] for row in bench["results"] if row.get("peak_mem_kind")})
+        if kinds:
+            blocks.append(Text(f"peak_mem_mb is `{', '.join(kinds)}` (device memory on an accelerator, the process's peak resident memory on the CPU)."))
+    else:
+        blocks.append(Text("n/a (no batch size was benchmarked)"))
+    blocks.append(Image(f"{summary['model']} benchmark", "benchmark.png"))
+    return blocks
+
+
+def _evidence_blocks(summary: dict, card_dir: str) -> list:
+    blocks = [Heading("Evidence files / 证据文件"), Text("Every number above is read from these files (paths relative to this card); logs of each job are under `logs/`. 以上所有数字均来自下列文件。")]
+    if not summary["evidence"]:
+        blocks.append(Text("n/a (no evidence list recorded in summary.json)"))
+        return blocks
+    rows = []
+    for item in summary["evidence"]:
+        href = os.path.relpath(item["path"], card_dir)
+        rows.append([Link(href, href), format_cell(item["bytes"]), item["sha256"]])
+    blocks.append(Table(["evidence file / 证据文件", "bytes / 字节", "sha256"], rows))
+    return blocks
+
+
+def card_blocks(summary: dict, card_dir: str | None = None) -> list:
+    """The model card's content, from summary.json alone (``card_dir``: where the card and
+    its benchmark.png live, relative to the working directory, for the evidence links)."""
+    card_dir = card_dir or f"results/{summary['model']}"
+    status = summary["status"] + (f": {short_reason(summary['reason'])}" if summary["reason"] else "")
+    if summary["pretrained"]:
+        weights = "pretrained weights"
+    elif summary["weights"]["files"]:
+        weights = "random-init weights, NOT pretrained"
+    else:
+        weights = "no weights"
+    return [
+        Heading(f"{summary['model']} on {hardware_of(summary)}", 1),
+        Text("Generated by npu-adapt from the JSON files of this run; do not edit by hand. 本文件由 npu-adapt 根据本次运行的 JSON 文件自动生成，请勿手工修改。"),
+        Text(f"{status}; {weights}", label="Status / 状态:"),
+        *_model_blocks(summary),
+        *_environment_blocks(summary),
+        *_reproduce_blocks(summary),
+        *_accuracy_blocks(summary),
+        *_benchmark_blocks(summary),
+        *_evidence_blocks(summary, card_dir),
+    ]
+
+
+# ---------------------------------------------------------------------------- Markdown
+
+
+def _markdown_cell(cell) -> str:
+    if isinstance(cell, Link):
+        return f"[{markdown_cell(cell.text)}]({cell.href})"
+    return markdown_cell(cell)
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_markdown_cell(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def leaderboard_markdown(rows: list[dict]) -> str:
-    """Pass first, then fail, then blocked; faster first within each."""
-    order = {"pass": 0, "fail": 1, "blocked": 2}
-    ranked = sorted(rows, key=lambda row: (order.get(row["status"], 3), row["latency_ms_bs1"] if row["latency_ms_bs1"] is not None else float("inf")))
-    return "# Leaderboard\n\n" + _table(LEADERBOARD_COLUMNS, [[row[c] for c in LEADERBOARD_COLUMNS] for row in ranked]) + "\n"
+def to_markdown(blocks: list) -> str:
+    parts = []
+    for block in blocks:
+        if isinstance(block, Heading):
+            parts.append("#" * block.level + " " + block.text)
+        elif isinstance(block, Text):
+            parts.append((f"**{block.label}** " if block.label else "") + block.text)
+        elif isinstance(block, Table):
+            parts.append(markdown_table(block.header, block.rows))
+        elif isinstance(block, Code):
+            parts.append(f"```{block.language}\n{block.text.rstrip()}\n```")
+        elif isinstance(block, Image):
+            parts.append(f"![{block.alt}]({block.path})")
+        else:
+            raise TypeError(f"unknown block {block!r}")
+    return "\n\n".join(parts) + "\n"
+
+
+def model_card(summary: dict, card_dir: str | None = None) -> str:
+    """The model's README.md: YAML front matter, then the card, from summary.json alone."""
+    meta = yaml.safe_dump(front_matter(summary), sort_keys=False, allow_unicode=True)
+    return f"---\n{meta}---\n\n" + to_markdown(card_blocks(summary, card_dir))
+
+
+def leaderboard_cells(row: dict, reasons: dict) -> list[str]:
+    """The row's cells as shown in reports: ``n/a (why)`` for missing values, the reason
+    without its traceback."""
+    cells = []
+    for column in LEADERBOARD_COLUMNS:
+        value = short_reason(row[column]) if column == "reason" else row[column]
+        cells.append(shown(value, reasons.get(column, "not measured")))
+    return cells
+
+
+def leaderboard_markdown(rows: list[dict], reasons: dict[str, dict] | None = None) -> str:
+    """The leaderboard CSV as a Markdown table: pass first, then fail, then blocked; faster
+    first within each. ``reasons``: per model, why each missing cell is missing."""
+    reasons = reasons or {}
+    body = []
+    for row in ranked(rows):
+        cells = leaderboard_cells(row, reasons.get(row["model"], {}))
+        body.append([Link(cells[0], f"{row['model']}/README.md"), *cells[1:]])
+    intro = "Generated by npu-adapt from each model's summary.json; worst case over a model's outputs in the error columns. 由 npu-adapt 自动生成。"
+    return "# Leaderboard / 排行榜\n\n" + intro + "\n\n" + markdown_table(LEADERBOARD_COLUMNS, body) + "\n"

@@ -13,6 +13,7 @@ import numpy as np
 from npu_adapt import devices
 from npu_adapt.adapters import Adapter, get_adapter
 from npu_adapt.jobs import model_step
+from npu_adapt.weights import verified_dir
 
 
 class LoadedModel:
@@ -23,7 +24,8 @@ class LoadedModel:
         self.device = device
         self.dtype = dtype
         with model_step("load"):
-            model = self.adapter.load(Path(manifest["dir"]))
+            # Never load weights that changed after fetch_weights hashed them (cheap: a stat per file).
+            model = self.adapter.load(verified_dir(manifest))
             self.params = self.adapter.count_params(model)
             self.model = model.to(device=device, dtype=devices.torch_dtype(dtype)).eval()
 

@@ -1,13 +1,20 @@
-"""The benchmark harness: latency and throughput of one callable per batch size.
+"""The benchmark harness: latency and throughput of one callable at one batch size.
 
-Per batch size: the first call is timed on its own (it includes lazy kernel compilation on
-NPU/CUDA), then warm-up calls, then timed calls, each bracketed by device synchronisation,
-until ``max_runs`` or the time budget is spent (but at least ``min_runs``).
+One measurement, in order:
+
+1. the first call, timed on its own: on NPU/CUDA it includes lazy kernel compilation and
+   allocator growth for this input shape, so it never enters the statistics;
+2. warm-up calls, while the time budget lasts (their count is recorded);
+3. timed calls until ``max_runs``, or until the budget is spent once ``min_runs`` are done.
+
+Every call is bracketed by the device's synchronisation, so queued device work is inside the
+interval it belongs to. ``max_seconds`` covers all three phases, so a slow model costs about
+``max(max_seconds, first call) + (min_runs + 1) calls`` per batch size at worst.
 """
 
 from __future__ import annotations
 
-import math
+import gc
 import time
 from typing import Callable
 
@@ -15,18 +22,19 @@ import numpy as np
 
 from npu_adapt import devices
 
+PERCENTILES = (10, 50, 90, 95, 99)
+
 
 def percentile_stats(samples_ms: list[float]) -> dict:
+    """Summary of latencies in ms: mean, sample std, min/max and percentiles (linear
+    interpolation, so p10 <= p50 <= p90 <= p95 <= p99 always)."""
     values = np.asarray(samples_ms, dtype=np.float64)
-    return {
-        "mean_ms": float(values.mean()),
-        "std_ms": float(values.std(ddof=1)) if values.size > 1 else 0.0,
-        "p10_ms": float(np.percentile(values, 10)),
-        "p50_ms": float(np.percentile(values, 50)),
-        "p90_ms": float(np.percentile(values, 90)),
-        "p95_ms": float(np.percentile(values, 95)),
-        "p99_ms": float(np.percentile(values, 99)),
-    }
+    if values.size < 2:
+        raise ValueError(f"need at least 2 samples for a standard deviation, got {values.size}")
+    stats = {"mean_ms": float(values.mean()), "std_ms": float(values.std(ddof=1)), "min_ms": float(values.min())}
+    stats.update({f"p{q}_ms": float(value) for q, value in zip(PERCENTILES, np.percentile(values, PERCENTILES))})
+    stats["max_ms"] = float(values.max())
+    return stats
 
 
 def timed_call(call: Callable[[], object], device: str) -> float:
@@ -39,19 +47,34 @@ def timed_call(call: Callable[[], object], device: str) -> float:
 
 
 def measure(call: Callable[[], object], device: str, batch_size: int, *, warmup: int, min_runs: int, max_runs: int, max_seconds: float) -> dict:
-    """Benchmark ``call`` (one forward pass at ``batch_size``) on ``device``."""
-    budget_end = time.perf_counter() + max_seconds
-    devices.reset_peak_memory(device)
-    first_call_ms = timed_call(call, device)
-    warmups_done = 0
-    for _ in range(warmup):
-        if time.perf_counter() >= budget_end:
-            break
-        timed_call(call, device)
-        warmups_done += 1
-    samples: list[float] = []
-    while len(samples) < max_runs and (len(samples) < min_runs or time.perf_counter() < budget_end):
-        samples.append(timed_call(call, device))
+    """Benchmark ``call`` (one forward pass at ``batch_size``, inputs already on ``device``).
+
+    Returns one result row of benchmark.json (status ``ok``).
+    """
+    if not 2 <= min_runs <= max_runs:
+        raise ValueError(f"need 2 <= min_runs <= max_runs, got min_runs={min_runs}, max_runs={max_runs}")
+    gc.collect()
+    peak_reset = devices.reset_peak_memory(device)
+    # Like timeit: no cyclic garbage collection inside the measurement, so a collection
+    # triggered by earlier allocations never lands in one sample. Tensors are freed by
+    # reference counting, so memory does not grow.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        deadline = start + max_seconds
+        first_call_ms = timed_call(call, device)
+        warmup_runs = 0
+        while warmup_runs < warmup and time.perf_counter() < deadline:
+            timed_call(call, device)
+            warmup_runs += 1
+        samples: list[float] = []
+        while len(samples) < max_runs and (len(samples) < min_runs or time.perf_counter() < deadline):
+            samples.append(timed_call(call, device))
+        elapsed_s = time.perf_counter() - start
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     peak_mb, peak_kind = devices.peak_memory(device)
     stats = percentile_stats(samples)
     return {
@@ -59,11 +82,15 @@ def measure(call: Callable[[], object], device: str, batch_size: int, *, warmup:
         "status": "ok",
         "reason": None,
         "runs": len(samples),
-        "warmup_runs": warmups_done,
-        "budget_exhausted": len(samples) < max_runs,
+        "warmup_runs": warmup_runs,
+        # The budget ran out before the planned warm-up and max_runs were done.
+        "budget_exhausted": warmup_runs < warmup or len(samples) < max_runs,
+        "elapsed_s": elapsed_s,
         "first_call_ms": first_call_ms,
         **stats,
-        "throughput": batch_size * 1000.0 / stats["mean_ms"] if stats["mean_ms"] > 0 else math.inf,
+        "throughput": batch_size * 1000.0 / stats["mean_ms"],
         "peak_mem_mb": peak_mb,
         "peak_mem_kind": peak_kind,
+        # What the peak covers: this batch size alone, or (where it cannot be reset) the process.
+        "peak_mem_scope": "batch_size" if peak_reset else "process_lifetime",
     }

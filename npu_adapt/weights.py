@@ -1,25 +1,81 @@
-"""Weights from every source (DESIGN.md "Weights"), with a manifest of what was loaded.
+"""Weights from every source (DESIGN.md "Weights"): fetched, verified, and described by a manifest.
 
-Sources: ``hf:ORG/NAME[@REV]``, ``modelscope:ORG/NAME[@REV]``, ``timm:ARCH.TAG`` (the
-``timm/ARCH.TAG`` repository of the Hugging Face hub), ``local:PATH`` and
-``pkg:PACKAGE/SUBDIR``. When a download fails and the entry allows it
-(``fallback: random-init``), the architecture is built with a fixed seed and materialised
-as safetensors under ``weights/{model}/random-init/``; the manifest then says
+Sources: ``hf:ORG/NAME[@REV]`` (the Hugging Face Hub or the mirror ``HF_ENDPOINT`` names),
+``modelscope:ORG/NAME[@REV]``, ``timm:ARCH.TAG`` (timm's repository on the Hub, normally
+``timm/ARCH.TAG``), ``local:PATH`` and ``pkg:PACKAGE/SUBDIR``. Downloads go to
+``{weights_dir}/{model}/download/``, kept across runs. When a download cannot be done and the
+entry allows it (``fallback: random-init``), the architecture is built with a fixed seed and
+materialised under ``{weights_dir}/{model}/random-init/``; the manifest then says
 ``pretrained: false`` with the download error as the reason.
+
+Verification, and what it costs:
+
+- A fetch hashes every file it hands on once (sha256: seconds per GB) and compares it with
+  what the source lists (the Hub's LFS sha256, or git blob id, and size). A local file that
+  was changed or truncated since an earlier download is downloaded again (the Hub client
+  alone keeps a file whose recorded commit matches unless its mtime moved); a source that
+  serves bytes differing from its own listing is an error naming the file.
+- Offline (``download.offline``, or ``HF_HUB_OFFLINE`` for Hub sources), or when the
+  download fails, the cached files are checked against the
+  record the last successful fetch left in ``download/.cache/npu-adapt/manifest.json`` (a
+  copy of the manifest: Snakemake deletes ``manifest.json`` itself before re-running the
+  rule). A mismatch is an error naming the file, never a silent load.
+- Every job that loads weights calls :func:`verified_dir`: a stat per file (size always;
+  sha256 again only for a file whose mtime changed since it was hashed), not a hash per load.
+
+Network: every request has ``download.timeout`` seconds to answer; a transfer fails after
+that many seconds without data (the client resumes it), but a slow transfer that keeps
+moving is never cut off. Transient failures (connection, DNS, timeout, 5xx, 429, a transfer
+cut short) are retried ``download.retries`` times, ``download.backoff`` seconds apart,
+doubling; a 404 or 401 is not. Each file's progress goes to the job log.
+
+Safe loading: safetensors are preferred (a ``.bin`` pickle is fetched only when the source
+has no safetensors, and adapters load it with ``torch.load(weights_only=True)``); remote
+code (``*.py``) is fetched only when the entry sets ``trust_remote_code``, and the manifest
+records that flag and hashes the code files.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib.metadata
 import importlib.util
+import io
 import logging
+import os
+import shutil
+import time
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 
-from npu_adapt.io import sha256_file
+from tqdm.std import tqdm
+
+from npu_adapt.io import CHUNK_BYTES, read_json, sha256_file, write_json
 
 log = logging.getLogger("npu_adapt")
 
-DEFAULT_PATTERNS = ["config.json", "*.safetensors", "tokenizer*", "vocab*", "special_tokens_map.json", "spiece.model", "merges.txt"]
+SCHEMES = ("hf", "modelscope", "timm", "local", "pkg")
+HUB_SCHEMES = ("hf", "modelscope", "timm")
+# What a model needs and nothing else: configs (and sharded-checkpoint indexes), safetensors,
+# tokenizer files (tokenizer.json, vocab.txt, merges.txt, spiece.model, ...).
+DEFAULT_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt", "*.tiktoken"]
+# Pickled checkpoints, fetched only when the source has no safetensors at all.
+PICKLE_PATTERNS = ["pytorch_model*.bin"]
+REMOTE_CODE_PATTERNS = ["*.py"]
+RECORD = Path(".cache") / "npu-adapt" / "manifest.json"
+IGNORED_PARTS = {".cache", "__pycache__"}  # client metadata and our record; bytecode
+PROGRESS_SECONDS = 10
+MAX_BACKOFF_SECONDS = 60
+
+
+class WeightsMismatch(Exception):
+    """Weight files differ from the record they are checked against; the message names them."""
+
+
+class DownloadError(Exception):
+    """A download failed (after its retries); the message says why in plain words."""
 
 
 @dataclass
@@ -31,65 +87,414 @@ class Source:
     @classmethod
     def parse(cls, text: str) -> "Source":
         scheme, sep, rest = text.partition(":")
-        if not sep or scheme not in ("hf", "modelscope", "timm", "local", "pkg"):
-            raise ValueError(f"source {text!r}: expected hf:, modelscope:, timm:, local: or pkg:")
-        name, _, revision = rest.partition("@") if scheme in ("hf", "modelscope", "timm") else (rest, "", "")
+        if not sep or scheme not in SCHEMES or not rest:
+            raise ValueError(f"source {text!r}: expected hf:, modelscope:, timm:, local: or pkg: and a name")
+        if scheme not in HUB_SCHEMES:
+            return cls(scheme, rest, None)  # a path may contain '@'
+        name, _, revision = rest.partition("@")
+        parts = name.split("/")
+        if not all(parts) or len(parts) != (1 if scheme == "timm" else 2):
+            expected = "timm:ARCH.TAG" if scheme == "timm" else f"{scheme}:ORG/NAME"
+            raise ValueError(f"source {text!r}: expected {expected}[@REVISION]")
         return cls(scheme, name, revision or None)
 
-    @property
-    def hub_repo(self) -> str:
-        return f"timm/{self.name}" if self.scheme == "timm" else self.name
+
+# -- files, hashes and their checks -------------------------------------------------------
+
+
+def describe_file(directory: Path, name: str) -> dict:
+    path = directory / name
+    stat = path.stat()
+    return {"path": name, "bytes": stat.st_size, "sha256": sha256_file(path), "mtime_ns": stat.st_mtime_ns}
+
+
+def file_names(directory: Path) -> list[str]:
+    """Every regular file under ``directory``, as sorted paths relative to it (without the
+    download clients' metadata, our record and bytecode)."""
+    directory = Path(directory)
+    return sorted(
+        path.relative_to(directory).as_posix()
+        for path in directory.rglob("*")
+        if path.is_file() and not IGNORED_PARTS.intersection(path.relative_to(directory).parts)
+    )
 
 
 def list_files(directory: Path) -> list[dict]:
-    """Every regular file under ``directory`` with its size and sha256 (sorted by path)."""
-    files = []
-    for path in sorted(p for p in directory.rglob("*") if p.is_file() and ".cache" not in p.parts):
-        files.append({"path": str(path), "bytes": path.stat().st_size, "sha256": sha256_file(path)})
-    return files
+    """Every file under ``directory`` with its size, sha256 and mtime."""
+    return [describe_file(Path(directory), name) for name in file_names(directory)]
 
 
-def download(source: Source, dest: Path, entry: dict, settings: dict) -> Path:
-    """Fetch ``source`` into ``dest``; raise on failure (the caller decides what follows)."""
-    patterns = entry.get("allow_patterns") or DEFAULT_PATTERNS
-    if source.scheme in ("hf", "timm"):
-        from huggingface_hub import snapshot_download
+def git_blob_id(path: Path) -> str:
+    """The id git (and the Hub's ``blobId``) gives a file's content."""
+    digest = hashlib.sha1(b"blob %d\0" % path.stat().st_size)
+    with open(path, "rb") as handle:
+        while block := handle.read(CHUNK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
 
-        log.info("downloading %s (revision %s) from the Hugging Face hub into %s", source.hub_repo, source.revision or "main", dest)
-        snapshot_download(
-            source.hub_repo,
-            revision=source.revision,
-            local_dir=str(dest),
-            allow_patterns=patterns,
-            etag_timeout=settings.get("timeout", 60),
+
+def verify_files(directory: Path, expected: list[dict], always_hash: bool) -> list[dict]:
+    """Check ``directory`` against ``expected`` manifest entries; return the files as they are.
+
+    Sizes are always compared. The sha256 is recomputed when ``always_hash`` is set, and
+    otherwise only for a file whose mtime differs from the one recorded when it was hashed.
+    Raises :class:`WeightsMismatch` naming every file that is missing or differs."""
+    directory = Path(directory)
+    problems, found = [], []
+    for item in expected:
+        path = directory / item["path"]
+        if not path.is_file():
+            problems.append(f"{path}: missing")
+            continue
+        stat = path.stat()
+        if stat.st_size != item["bytes"]:
+            problems.append(f"{path}: {stat.st_size} bytes, expected {item['bytes']} (truncated or changed)")
+            continue
+        if always_hash or stat.st_mtime_ns != item.get("mtime_ns"):
+            digest = sha256_file(path)
+            if digest != item["sha256"]:
+                problems.append(f"{path}: sha256 {digest[:16]}..., expected {item['sha256'][:16]}... (changed)")
+                continue
+        found.append({**item, "mtime_ns": stat.st_mtime_ns})
+    if problems:
+        raise WeightsMismatch("; ".join(problems))
+    return found
+
+
+def verified_dir(manifest: dict) -> Path:
+    """The weights directory of a manifest, after a cheap check that its files are still the
+    ones fetch_weights hashed (for the jobs that load weights)."""
+    directory = Path(manifest["dir"])
+    try:
+        verify_files(directory, manifest["files"], always_hash=False)
+    except WeightsMismatch as exc:
+        raise WeightsMismatch(
+            f"{exc}: the weights changed after fetch_weights hashed them; "
+            f"re-run it (snakemake --forcerun fetch_weights) to download or verify them again"
+        ) from None
+    return directory
+
+
+def select_files(names: list[str], patterns: list[str]) -> list[str]:
+    """The files to fetch: those matching ``patterns``; pickles only when no safetensors match."""
+    chosen = [name for name in names if any(fnmatchcase(name, pattern) for pattern in patterns)]
+    if not any(name.endswith(".safetensors") for name in chosen):
+        chosen += [name for name in names if name not in chosen and any(fnmatchcase(name, p) for p in PICKLE_PATTERNS)]
+    return sorted(chosen)
+
+
+def patterns_of(entry: dict) -> list[str]:
+    patterns = list(entry.get("allow_patterns") or DEFAULT_PATTERNS)
+    if entry.get("trust_remote_code"):
+        patterns += REMOTE_CODE_PATTERNS
+    return patterns
+
+
+# -- retries and failures in plain words ----------------------------------------------------
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _status(exc: BaseException) -> int | None:
+    return getattr(getattr(exc, "response", None), "status_code", None)
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def failure_kind(exc: BaseException) -> str:
+    """What went wrong, as a person would say it (the exception follows in the reason)."""
+    import httpx2
+
+    for error in _chain(exc):
+        status = _status(error)
+        if status:
+            words = {401: "authentication required", 403: "access denied", 404: "not found", 408: "timed out", 429: "rate limited"}
+            return f"{words.get(status, 'server error' if status >= 500 else 'HTTP error')} (HTTP {status})"
+        if isinstance(error, httpx2.TimeoutException):
+            return "timed out"
+        if isinstance(error, httpx2.ConnectError):
+            text = str(error).lower()
+            return "DNS lookup failed" if "name" in text and ("resolution" in text or "not known" in text) else "connection failed"
+        if isinstance(error, httpx2.TransportError):
+            return "connection broken"
+    return "failed"
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth another try: network errors, timeouts, 5xx/408/429, a transfer cut short.
+    Not: 4xx (not found, auth required), missing packages, our own errors."""
+    import httpx2
+
+    for error in _chain(exc):
+        status = _status(error)
+        if status:
+            return status >= 500 or status in (408, 429)
+        if isinstance(error, httpx2.TransportError) or "Consistency check failed" in str(error):
+            return True
+    return False
+
+
+def with_retries(action, what: str, settings: dict):
+    """``action()``, retried on transient failures with exponential backoff
+    (``download.backoff`` seconds, doubling, at most ``download.retries`` more times)."""
+    attempts = int(settings.get("retries", 2)) + 1
+    backoff = float(settings.get("backoff", 2))
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except Exception as exc:
+            brief = f"{failure_kind(exc)}: {type(exc).__name__}: {_one_line(exc)}"
+            root = list(_chain(exc))[-1]
+            if root is not exc and _status(exc) is None:  # e.g. "file not found locally" from a ConnectError
+                brief += f" (cause: {type(root).__name__}: {_one_line(root)})"
+            if attempt < attempts and is_transient(exc):
+                delay = min(backoff * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
+                log.warning("%s: attempt %d of %d %s; retrying in %.1f s", what, attempt, attempts, brief, delay)
+                time.sleep(delay)
+                continue
+            tries = f"{attempt} attempt{'s' if attempt > 1 else ''}"
+            raise DownloadError(f"{what}: {brief} [gave up after {tries}]") from exc
+
+
+class LogProgress(tqdm):
+    """Progress of one file in the job log, every PROGRESS_SECONDS and when done (a job's
+    stderr is not its log, and a bar redrawn with carriage returns is unreadable in a file).
+    huggingface_hub creates one per file through ``tqdm_class``."""
+
+    def __init__(self, *args, label: str = "", **kwargs):
+        kwargs.pop("name", None)
+        known = "{desc}: {percentage:3.0f}% of {total_fmt}{unit} [{elapsed} elapsed, {remaining} left, {rate_fmt}]"
+        kwargs.update(
+            desc=label or kwargs.get("desc"),
+            file=io.StringIO(),
+            mininterval=PROGRESS_SECONDS,
+            disable=False,
+            bar_format=known if kwargs.get("total") else "{desc}: {n_fmt}{unit} [{elapsed}, {rate_fmt}]",
         )
-        return dest
-    if source.scheme == "modelscope":
-        if importlib.util.find_spec("modelscope") is None:
-            raise ModuleNotFoundError("modelscope is not installed (pip install modelscope)")
-        from modelscope import snapshot_download as ms_download
+        super().__init__(*args, **kwargs)
 
-        log.info("downloading %s from ModelScope into %s", source.name, dest)
-        ms_download(source.name, revision=source.revision, local_dir=str(dest), allow_patterns=patterns)
-        return dest
-    raise ValueError(f"{source.scheme}: is not a download source")
+    def display(self, msg=None, pos=None):
+        if self.n:  # not the empty bar drawn on creation
+            log.info("download %s", self)
+        return True
 
 
-def resolve_installed(source: Source, base_dir: Path) -> Path:
-    """The directory a ``local:`` or ``pkg:`` source names; it must exist."""
+# -- sources --------------------------------------------------------------------------------
+
+
+def hub_endpoint() -> str:
+    from huggingface_hub import constants
+
+    return os.environ.get("HF_ENDPOINT", constants.ENDPOINT).rstrip("/")
+
+
+def hub_repo(source: Source) -> str:
+    """The Hub repository of an hf: or timm: source (timm's own pretrained config names it)."""
+    if source.scheme != "timm":
+        return source.name
+    try:
+        import timm
+
+        repo = timm.models.get_pretrained_cfg(source.name).hf_hub_id
+    except Exception:  # unknown to this timm version: the Hub's naming convention
+        repo = None
+    return repo or f"timm/{source.name}"
+
+
+def source_problem(described: dict, sibling, path: Path) -> str | None:
+    """How a downloaded file differs from the source's listing, or None."""
+    lfs = sibling.lfs
+    size = lfs.size if lfs is not None else sibling.size
+    if size is not None and size != described["bytes"]:
+        return f"{described['bytes']} bytes, the source lists {size} (truncated or changed)"
+    if lfs is not None and lfs.sha256 and lfs.sha256 != described["sha256"]:
+        return f"sha256 {described['sha256'][:16]}..., the source lists {lfs.sha256[:16]}... (changed)"
+    if lfs is None and sibling.blob_id and git_blob_id(path) != sibling.blob_id:
+        return f"git blob id differs from the source's {sibling.blob_id[:16]}... (changed)"
+    return None
+
+
+def fetch_hub(source: Source, dest: Path, entry: dict, settings: dict) -> dict:
+    """Download the selected files of an hf:/timm: source into ``dest``, verified against the
+    Hub's listing; return the manifest fields (commit, endpoint, files, verification)."""
+    from huggingface_hub import HfApi, constants, hf_hub_download
+
+    timeout = float(settings.get("timeout", 30))
+    # Seconds without data before a transfer counts as stalled (it is then retried and resumed);
+    # a slow transfer that keeps moving is never cut off: large files on slow links must finish.
+    constants.HF_HUB_DOWNLOAD_TIMEOUT = timeout
+    endpoint, repo = hub_endpoint(), hub_repo(source)
+    revision = source.revision or "main"
+    api = HfApi(endpoint=endpoint)
+    info = with_retries(
+        lambda: api.model_info(repo, revision=revision, files_metadata=True, timeout=timeout),
+        f"{repo}@{revision} from {endpoint}",
+        settings,
+    )
+    listing = {sibling.rfilename: sibling for sibling in info.siblings or []}
+    wanted = select_files(list(listing), patterns_of(entry))
+    if not wanted:
+        raise FileNotFoundError(f"{repo}@{info.sha}: no file matches {patterns_of(entry)} (it has {sorted(listing)})")
+    _remove_unwanted(dest, wanted)
+    total = sum((listing[name].lfs.size if listing[name].lfs else listing[name].size) or 0 for name in wanted)
+    log.info("%s@%s = commit %s from %s: %d files, %.1f MB", repo, revision, info.sha, endpoint, len(wanted), total / 1e6)
+
+    def download(name: str, force: bool) -> None:
+        with_retries(
+            lambda: hf_hub_download(
+                repo,
+                name,
+                revision=info.sha,
+                local_dir=dest,
+                endpoint=endpoint,
+                etag_timeout=timeout,
+                force_download=force,
+                tqdm_class=functools.partial(LogProgress, label=name),
+            ),
+            f"{repo}/{name}",
+            settings,
+        )
+
+    files = []
+    for position, name in enumerate(wanted, 1):
+        started = time.monotonic()
+        download(name, force=False)
+        described = describe_file(dest, name)
+        if problem := source_problem(described, listing[name], dest / name):
+            log.warning("%s: %s; downloading it again", dest / name, problem)
+            (dest / name).unlink()
+            download(name, force=True)
+            described = describe_file(dest, name)
+            if problem := source_problem(described, listing[name], dest / name):
+                raise WeightsMismatch(f"{dest / name}: {problem}, even freshly downloaded from {endpoint}")
+        log.info("[%d/%d] %s: %d bytes, sha256 %s, matches the source (%.1f s)", position, len(wanted), name, described["bytes"], described["sha256"], time.monotonic() - started)
+        files.append(described)
+    checked = "sha256 (LFS) or git blob id" if all(listing[n].lfs or listing[n].blob_id for n in wanted) else "size"
+    return {"commit": info.sha, "endpoint": endpoint, "files": files, "verification": f"every file's {checked} matches the source's listing"}
+
+
+def fetch_modelscope(source: Source, dest: Path, entry: dict, settings: dict, record: dict | None) -> dict:
+    """Download through the ModelScope client (which checks its own downloads)."""
+    if importlib.util.find_spec("modelscope") is None:
+        raise ModuleNotFoundError("modelscope is not installed (pip install modelscope)")
+    from modelscope import snapshot_download
+
+    if record is not None and record.get("source") == entry["source"]:
+        # The client keeps files it already has: drop those no longer matching the last fetch.
+        for item in record["files"]:
+            try:
+                verify_files(dest, [item], always_hash=False)
+            except WeightsMismatch as exc:
+                log.warning("%s; downloading it again", exc)
+                (dest / item["path"]).unlink(missing_ok=True)
+    log.info("downloading %s (revision %s) from ModelScope into %s", source.name, source.revision or "master", dest)
+    with_retries(
+        lambda: snapshot_download(source.name, revision=source.revision, local_dir=str(dest), allow_patterns=patterns_of(entry)),
+        f"modelscope {source.name}",
+        settings,
+    )
+    return {"commit": None, "endpoint": "modelscope", "files": list_files(dest), "verification": "checked by the ModelScope client"}
+
+
+def _remove_unwanted(dest: Path, wanted: list[str]) -> None:
+    """A download directory holds exactly the selected files of one source (a stale pickle or
+    another source's file beside them would be listed and possibly loaded)."""
+    if dest.is_dir():
+        for item in file_names(dest):
+            if item not in wanted:
+                log.info("removing %s (not part of this source's selection)", dest / item)
+                (dest / item).unlink()
+
+
+def use_cache(dest: Path, record: dict | None, entry: dict, why: str) -> dict:
+    """The weights already in ``dest``, checked against the last fetch's record."""
+    if record is None:
+        if not (dest.is_dir() and file_names(dest)):
+            raise FileNotFoundError(
+                f"{why}, and {dest} holds no weights of {entry['source']} (fetch them where the source "
+                f"is reachable, then copy {dest.parent} here)"
+            )
+        log.warning("%s: no record of an earlier fetch in %s; hashing the files as found", why, dest)
+        return {"commit": None, "endpoint": None, "files": list_files(dest), "verification": "none: no record of an earlier fetch (cache prepared elsewhere); files hashed as found"}
+    if record.get("source") != entry["source"]:
+        raise WeightsMismatch(f"{why}, and {dest} holds weights of {record.get('source')}, not {entry['source']}")
+    files = verify_files(dest, record["files"], always_hash=True)
+    log.info("%s: using %d cached files of %s, sha256 verified against the last fetch's record", why, len(files), entry["source"])
+    return {
+        "commit": record.get("commit"),
+        "endpoint": record.get("endpoint"),
+        "files": files,
+        "verification": f"every file's sha256 matches the record of the last fetch ({why})",
+    }
+
+
+def read_record(dest: Path) -> dict | None:
+    path = dest / RECORD
+    return read_json(path) if path.is_file() else None
+
+
+def fetch_download(source: Source, dest: Path, entry: dict, settings: dict) -> dict:
+    """A download source's files in ``dest``: downloaded and verified, or, offline or when the
+    download fails, the cache of an earlier fetch verified against its record."""
+    from huggingface_hub import constants
+
+    record = read_record(dest)
+    if settings.get("offline"):
+        return use_cache(dest, record, entry, "download.offline is true: no download attempted")
+    if source.scheme != "modelscope" and constants.is_offline_mode():
+        return use_cache(dest, record, entry, "HF_HUB_OFFLINE is set (offline): no download attempted")
+    try:
+        if source.scheme == "modelscope":
+            return fetch_modelscope(source, dest, entry, settings, record)
+        return fetch_hub(source, dest, entry, settings)
+    except Exception as exc:
+        if record is None or record.get("source") != entry["source"]:
+            raise
+        log.warning("%s; falling back to the files of the last fetch", exc)
+        try:
+            return use_cache(dest, record, entry, f"the download failed: {_one_line(exc)}")
+        except WeightsMismatch as cache_error:
+            raise WeightsMismatch(f"{cache_error} (and the download failed: {_one_line(exc)})") from exc
+
+
+def resolve_installed(source: Source) -> tuple[Path, dict]:
+    """The directory a ``local:`` or ``pkg:`` source names, and its provenance.
+
+    ``local:PATH``: ``~`` is expanded, a relative path is taken from the working directory
+    (where results/ and weights/ are), symlinks are resolved; it must be an existing directory.
+    ``pkg:PACKAGE/SUBDIR``: a directory inside the installed package, never outside it."""
     if source.scheme == "local":
-        path = (base_dir / Path(source.name).expanduser()).resolve()
+        path = Path(source.name).expanduser().resolve()
         if not path.exists():
-            raise FileNotFoundError(f"local: weights path {path} does not exist")
-        return path
+            raise FileNotFoundError(f"local:{source.name}: {path} does not exist")
+        if not path.is_dir():
+            raise NotADirectoryError(f"local:{source.name}: {path} is a file; name the directory holding config.json and the weights")
+        return path, {}
     package, _, subdir = source.name.partition("/")
-    spec = importlib.util.find_spec(package)
+    spec = importlib.util.find_spec(package) if all(p.isidentifier() for p in package.split(".")) else None
     if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(f"pkg: Python package {package!r} is not installed")
-    path = (Path(list(spec.submodule_search_locations)[0]) / subdir).resolve()
+        raise ModuleNotFoundError(f"pkg:{source.name}: no installed Python package {package!r}")
+    root = Path(list(spec.submodule_search_locations)[0]).resolve()
+    path = (root / subdir).resolve()
+    if not path.is_relative_to(root):
+        raise ValueError(f"pkg:{source.name}: {path} is outside the package {root}")
     if not path.is_dir():
-        raise FileNotFoundError(f"pkg: {package} has no directory {subdir!r} ({path})")
-    return path
+        raise FileNotFoundError(f"pkg:{source.name}: the package has no directory {subdir!r} ({path})")
+    distributions = importlib.metadata.packages_distributions().get(package) or [package]
+    try:
+        version = importlib.metadata.version(distributions[0])
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    return path, {"package": {"name": distributions[0], "version": version}}
 
 
 def materialise_random_init(entry: dict, dest: Path, seed: int, base_dir: Path) -> None:
@@ -100,41 +505,59 @@ def materialise_random_init(entry: dict, dest: Path, seed: int, base_dir: Path) 
     adapter = get_adapter(entry, base_dir)
     log.info("building %s architecture with seed %d (random init)", entry["family"], seed)
     model = adapter.random_init(seed)
+    if dest.exists():
+        shutil.rmtree(dest)
     adapter.save(model, dest)
 
 
 def fetch(model: str, entry: dict, weights_root: Path, settings: dict, seed: int, base_dir: Path) -> dict:
-    """Make the model's weights available locally; return its manifest."""
-    from npu_adapt.jobs import describe_exception
-
+    """Make the model's weights available locally and verified; return its manifest."""
     source = Source.parse(entry["source"])
     manifest = {
         "model": model,
         "source": entry["source"],
         "revision": source.revision,
+        "commit": None,
+        "endpoint": None,
         "pretrained": True,
         "reason": None,
-        "trust_remote_code": bool(entry.get("trust_remote_code", False)),
         "status": "ok",
+        "trust_remote_code": bool(entry.get("trust_remote_code", False)),
     }
-    if source.scheme in ("local", "pkg"):
-        directory = resolve_installed(source, base_dir)
-    else:
-        directory = weights_root / model / "download"
-        try:
-            if settings.get("offline"):
-                raise ConnectionError("download.offline is true: no download attempted")
-            download(source, directory, entry, settings)
-        except Exception as exc:
-            reason = describe_exception(exc, "download")
-            log.warning("download of %s failed: %s", entry["source"], reason)
-            if entry.get("fallback") != "random-init":
-                manifest.update(status="blocked", pretrained=False, reason=reason, dir=None, files=[])
-                return manifest
-            directory = weights_root / model / "random-init"
-            materialise_random_init(entry, directory, seed, base_dir)
-            manifest.update(pretrained=False, reason=f"random-init (seed {seed}) because {reason}", seed=seed)
+    try:
+        if source.scheme in ("local", "pkg"):
+            directory, provenance = resolve_installed(source)
+            manifest.update(provenance, files=list_files(directory), verification="installed files hashed as found (nothing to compare them with)")
+            if provenance.get("package", {}).get("version"):
+                manifest["revision"] = provenance["package"]["version"]
+        else:
+            directory = Path(weights_root) / model / "download"
+            manifest.update(fetch_download(source, directory, entry, settings))
+            write_json(directory / RECORD, {**manifest, "dir": str(directory)})
+    except Exception as exc:
+        reason = failure_reason(exc, "download" if source.scheme in HUB_SCHEMES else f"{source.scheme}: weights")
+        log.warning("no weights from %s: %s", entry["source"], reason)
+        if entry.get("fallback") != "random-init":
+            manifest.update(status="blocked", pretrained=False, reason=reason, dir=None, files=[], verification=None)
+            return manifest
+        directory = Path(weights_root) / model / "random-init"
+        materialise_random_init(entry, directory, seed, base_dir)
+        manifest.update(
+            pretrained=False,
+            reason=f"random-init (seed {seed}) because {reason}",
+            seed=seed,
+            files=list_files(directory),
+            verification=f"materialised here from seed {seed}",
+        )
     manifest["dir"] = str(directory)
-    manifest["files"] = list_files(directory)
     log.info("%d weight files, %.1f MB, in %s", len(manifest["files"]), sum(f["bytes"] for f in manifest["files"]) / 1e6, directory)
     return manifest
+
+
+def failure_reason(exc: Exception, stage: str) -> str:
+    """Our own errors say everything in their message; anything else keeps its traceback tail."""
+    from npu_adapt.jobs import describe_exception
+
+    if isinstance(exc, (DownloadError, WeightsMismatch, FileNotFoundError, NotADirectoryError, ModuleNotFoundError)):
+        return f"{stage}: {type(exc).__name__}: {_one_line(exc, 2000)}"
+    return describe_exception(exc, stage)

@@ -1,9 +1,13 @@
 # Config access for the rules: merged per-model settings, the exact config slice each rule
 # depends on (so editing one model re-runs only that model), and library code fingerprints.
 
+import ast
 import hashlib
 import json
+import re
 from pathlib import Path
+
+from npu_adapt import devices
 
 WORKFLOW_DIR = Path(workflow.basedir)
 LIBRARY_DIR = WORKFLOW_DIR / "npu_adapt"
@@ -14,12 +18,29 @@ MODELS = sorted(config["models"])
 def check_models():
     """Config errors that a JSON schema cannot express, raised before any job runs."""
     for model, entry in config["models"].items():
-        needs_arch = entry["family"] != "timm_image" and entry["fallback"] == "random-init"
+        needs_arch = (
+            entry["family"] != "timm_image" and entry["fallback"] == "random-init"
+        )
         if needs_arch and "arch_config" not in entry:
-            raise ValueError(f"config.yaml: models.{model}.arch_config is required with fallback: random-init")
+            raise ValueError(
+                f"config.yaml: models.{model}.arch_config is required with fallback: random-init"
+            )
         arch = entry.get("arch_config")
         if arch and not (WORKFLOW_DIR / arch).is_file():
-            raise ValueError(f"config.yaml: models.{model}.arch_config: no file {WORKFLOW_DIR / arch}")
+            raise ValueError(
+                f"config.yaml: models.{model}.arch_config: no file {WORKFLOW_DIR / arch}"
+            )
+        try:
+            re.compile(entry.get("layer_pattern", ""))
+        except re.error as exc:
+            raise ValueError(
+                f"config.yaml: models.{model}.layer_pattern: not a regular expression: {exc}"
+            )
+        bench = {**config["benchmark"], **entry.get("benchmark", {})}
+        if bench["min_runs"] > bench["max_runs"]:
+            raise ValueError(
+                f"config.yaml: benchmark.min_runs ({bench['min_runs']}) > benchmark.max_runs ({bench['max_runs']}) for models.{model}"
+            )
 
 
 check_models()
@@ -40,14 +61,66 @@ def model_entry(model, *keys):
     return {key: entry[key] for key in keys if key in entry}
 
 
-def code_version(*modules):
-    """sha256 of library modules (paths under npu_adapt/): a param, so editing the code a
-    rule runs re-runs that rule."""
+def library_files(name):
+    """The files of library module ``name`` (dotted). A package counts with all its
+    modules: npu_adapt.adapters loads its family modules by name, unseen by ast."""
+    path = WORKFLOW_DIR.joinpath(*name.split("."))
+    if path.is_dir():
+        return sorted(path.glob("*.py"))
+    return [path.with_suffix(".py")] if path.with_suffix(".py").is_file() else []
+
+
+def imported_library(path):
+    """The npu_adapt modules that one Python file imports, lazy imports inside functions
+    included."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            # `from npu_adapt import devices` names a module; `from npu_adapt.io import x` not.
+            submodules = [f"{node.module}.{alias.name}" for alias in node.names]
+            modules = [name for name in submodules if library_files(name)]
+            names += modules or [node.module]
+    return [name for name in names if name.split(".")[0] == LIBRARY_DIR.name]
+
+
+def library_code(script):
+    """Fingerprint of the library code that ``scripts/{script}`` runs: sha256 over every
+    npu_adapt module it imports, directly or through other npu_adapt modules. A param, so
+    editing a module re-runs exactly the rules whose scripts use it (Snakemake itself
+    tracks the script file)."""
+    todo, seen = [WORKFLOW_DIR / "scripts" / script], set()
+    while todo:
+        for name in imported_library(todo.pop()):
+            for path in library_files(name):
+                if path not in seen:
+                    seen.add(path)
+                    todo.append(path)
     digest = hashlib.sha256()
-    for module in modules:
-        for path in sorted(LIBRARY_DIR.glob(module)):
-            digest.update(path.read_bytes())
+    for path in sorted(seen):
+        digest.update(str(path.relative_to(WORKFLOW_DIR)).encode() + b"\0")
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-ADAPTER_CODE = ("adapters/*.py", "runner.py", "io.py", "jobs.py", "devices.py")
+def file_digest(relative_path):
+    """sha256 of a file of the workflow (e.g. a model's arch_config), or None when unset."""
+    if not relative_path:
+        return None
+    return hashlib.sha256((WORKFLOW_DIR / relative_path).read_bytes()).hexdigest()[:16]
+
+
+def device_slots(role, kind):
+    """A job's ``resources:`` value for the devices of ``kind`` (npu, cuda): 1 when the
+    model's ``role`` placement (reference or target) runs on that kind, else 0. So
+    `--resources npu=8` runs eight NPU jobs at once, each on a device of its own
+    (devices.acquire_device in the job). For ``device: auto`` the kind is detected without
+    importing torch (devices.accelerator_kind): torch_npu installed and /dev/davinci*
+    present means npu, /dev/nvidia* means cuda, else the CPU: no device resource."""
+
+    def slots(wildcards):
+        device = merged(wildcards.model, role)["device"]
+        return int(devices.accelerator_kind(device) == kind)
+
+    return slots

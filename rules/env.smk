@@ -3,7 +3,7 @@ rule check_env:
         env="results/env.json",
         raw="results/env.log",
     params:
-        code=code_version("devices.py"),
+        code=library_code("check_env.py"),
     log:
         "logs/check_env.log",
     script:

@@ -1,13 +1,34 @@
+rule compare_layers:
+    input:
+        reference=rules.dump_reference.output.index,
+        target=rules.dump_target.output.index,
+    output:
+        json="results/{model}/layers/compare.json",
+        csv="results/{model}/layers/compare.csv",
+    params:
+        criteria=lambda wildcards: canonical(merged(wildcards.model, "accuracy")),
+        code=library_code("compare_layers.py"),
+    log:
+        "logs/{model}/compare_layers.log",
+    script:
+        "../scripts/compare_layers.py"
+
+
 rule compare:
     input:
         reference=rules.dump_reference.output.index,
         target=rules.dump_target.output.index,
+        layers=lambda wildcards: (
+            rules.compare_layers.output.json.format(model=wildcards.model)
+            if config["models"][wildcards.model].get("layers")
+            else []
+        ),
     output:
         json="results/{model}/compare.json",
         csv="results/{model}/compare.csv",
     params:
         criteria=lambda wildcards: canonical(merged(wildcards.model, "accuracy")),
-        code=code_version("metrics.py", "io.py"),
+        code=library_code("compare.py"),
     log:
         "logs/{model}/compare.log",
     script:
@@ -22,16 +43,25 @@ rule benchmark:
     output:
         json="results/{model}/benchmark.json",
         csv="results/{model}/benchmark.csv",
-        plot="results/{model}/benchmark.png",
+        plot=report(
+            "results/{model}/benchmark.png",
+            category="Benchmark plots",
+            subcategory="{model}",
+            labels={"model": "{model}", "file": "latency and throughput"},
+        ),
     params:
         model=lambda wildcards: canonical(
-            model_entry(wildcards.model, "family", "source", "arch_config", "inputs", "task")
+            model_entry(wildcards.model, "family", "inputs", "task")
         ),
         placement=lambda wildcards: canonical(merged(wildcards.model, "target")),
         settings=lambda wildcards: canonical(merged(wildcards.model, "benchmark")),
-        code=code_version("timing.py", "plots.py", *ADAPTER_CODE),
+        code=library_code("benchmark.py"),
+    # Every core, so no other job shares the machine while it is timed and torch's CPU
+    # thread count (Snakemake sets OMP_NUM_THREADS to a job's threads) is the core count.
+    threads: workflow.cores
     resources:
-        npu=1,
+        npu=device_slots("target", "npu"),
+        cuda=device_slots("target", "cuda"),
     log:
         "logs/{model}/benchmark.log",
     script:

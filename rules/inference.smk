@@ -5,10 +5,10 @@ rule make_inputs:
         index="results/{model}/inputs/index.json",
     params:
         model=lambda wildcards: canonical(
-            model_entry(wildcards.model, "family", "source", "arch_config", "inputs")
+            model_entry(wildcards.model, "family", "inputs")
         ),
         seed=config["seed"],
-        code=code_version(*ADAPTER_CODE),
+        code=library_code("make_inputs.py"),
     log:
         "logs/{model}/make_inputs.log",
     script:
@@ -24,10 +24,15 @@ rule dump_reference:
     params:
         role="reference",
         model=lambda wildcards: canonical(
-            model_entry(wildcards.model, "family", "source", "arch_config", "inputs", "task")
+            model_entry(
+                wildcards.model, "family", "inputs", "task", "layers", "layer_pattern"
+            )
         ),
         placement=lambda wildcards: canonical(merged(wildcards.model, "reference")),
-        code=code_version(*ADAPTER_CODE),
+        code=library_code("dump_outputs.py"),
+    resources:
+        npu=device_slots("reference", "npu"),
+        cuda=device_slots("reference", "cuda"),
     log:
         "logs/{model}/dump_reference.log",
     script:
@@ -44,12 +49,15 @@ rule dump_target:
     params:
         role="target",
         model=lambda wildcards: canonical(
-            model_entry(wildcards.model, "family", "source", "arch_config", "inputs", "task")
+            model_entry(
+                wildcards.model, "family", "inputs", "task", "layers", "layer_pattern"
+            )
         ),
         placement=lambda wildcards: canonical(merged(wildcards.model, "target")),
-        code=code_version(*ADAPTER_CODE),
+        code=library_code("dump_outputs.py"),
     resources:
-        npu=1,
+        npu=device_slots("target", "npu"),
+        cuda=device_slots("target", "cuda"),
     log:
         "logs/{model}/dump_target.log",
     script:

@@ -1,22 +1,46 @@
+from npu_adapt.reports import run_config
+
+
 rule summarize:
     input:
         manifest=rules.fetch_weights.output.manifest,
         env=rules.check_env.output.env,
+        env_log=rules.check_env.output.raw,
         inputs=rules.make_inputs.output.index,
         reference=rules.dump_reference.output.index,
         target=rules.dump_target.output.index,
         compare=rules.compare.output.json,
+        compare_csv=rules.compare.output.csv,
         benchmark=rules.benchmark.output.json,
+        benchmark_csv=rules.benchmark.output.csv,
+        plot=rules.benchmark.output.plot,
+        layers=lambda wildcards: (
+            [
+                path.format(model=wildcards.model)
+                for path in rules.compare_layers.output
+            ]
+            if config["models"][wildcards.model].get("layers")
+            else []
+        ),
     output:
         summary="results/{model}/summary.json",
-        card="results/{model}/README.md",
-    params:
-        model=lambda wildcards: canonical(
-            model_entry(wildcards.model, "source", "task", "license", "family")
+        card=report(
+            "results/{model}/README.md",
+            category="Model summaries",
+            subcategory="{model}",
+            labels={"model": "{model}", "file": "model card (Markdown)"},
         ),
-        code=code_version("reports.py"),
+        page=report(
+            "results/{model}/summary.html",
+            category="Model summaries",
+            subcategory="{model}",
+            labels={"model": "{model}", "file": "model card (HTML)"},
+        ),
     log:
         "logs/{model}/summarize.log",
+    params:
+        settings=lambda wildcards: canonical(run_config(config, wildcards.model)),
+        code=library_code("summarize.py"),
     script:
         "../scripts/summarize.py"
 
@@ -24,30 +48,22 @@ rule summarize:
 rule leaderboard:
     input:
         summaries=expand("results/{model}/summary.json", model=MODELS),
-    output:
-        csv="results/leaderboard.csv",
-        md="results/leaderboard.md",
-    params:
-        code=code_version("reports.py"),
-    log:
-        "logs/leaderboard.log",
-    script:
-        "../scripts/leaderboard.py"
-
-
-rule all:
-    default_target: True
-    input:
-        leaderboard=rules.leaderboard.output.csv,
-        leaderboard_md=rules.leaderboard.output.md,
-        summaries=expand("results/{model}/summary.json", model=MODELS),
-        cards=expand("results/{model}/README.md", model=MODELS),
-        compare_csv=expand("results/{model}/compare.csv", model=MODELS),
-        benchmark_csv=expand("results/{model}/benchmark.csv", model=MODELS),
         plots=expand("results/{model}/benchmark.png", model=MODELS),
     output:
-        manifest="results/all",
+        csv=report(
+            "results/leaderboard.csv",
+            category="Leaderboard",
+            labels={"file": "leaderboard (CSV)"},
+        ),
+        md="results/leaderboard.md",
+        html=report(
+            "results/leaderboard.html",
+            category="Leaderboard",
+            labels={"file": "leaderboard (HTML, sortable)"},
+        ),
     log:
-        "logs/all.log",
+        "logs/leaderboard.log",
+    params:
+        code=library_code("leaderboard.py"),
     script:
-        "../scripts/finalize.py"
+        "../scripts/leaderboard.py"

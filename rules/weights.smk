@@ -1,6 +1,14 @@
+# fetch_weights: the manifest is the declared output; the weight files live beside it, in
+# {weights_dir}/{model}/download/ (kept across runs, verified whenever reused) or random-init/.
+# Snakemake deletes the manifest before re-running the rule, so each fetch also leaves a copy
+# in download/.cache/npu-adapt/ for the next one to verify the cache against (weights.py).
+
+
 rule fetch_weights:
     output:
         manifest=f"{WEIGHTS_DIR}/{{model}}/manifest.json",
+    log:
+        "logs/{model}/fetch_weights.log",
     params:
         model=lambda wildcards: canonical(
             model_entry(
@@ -16,8 +24,9 @@ rule fetch_weights:
         download=canonical(config["download"]),
         seed=config["seed"],
         weights_dir=WEIGHTS_DIR,
-        code=code_version("weights.py", *ADAPTER_CODE),
-    log:
-        "logs/{model}/fetch_weights.log",
+        arch_config_sha256=lambda wildcards: file_digest(
+            config["models"][wildcards.model].get("arch_config")
+        ),
+        code=library_code("fetch_weights.py"),
     script:
         "../scripts/fetch_weights.py"

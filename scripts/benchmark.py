@@ -5,34 +5,54 @@ import json
 from pathlib import Path
 
 from npu_adapt import devices
-from npu_adapt.benchmark import benchmark_model
+from npu_adapt.benchmark import ROW_KEYS, benchmark_model, cpu_baseline, no_baseline
 from npu_adapt.io import load_tensors, read_json, write_json
 from npu_adapt.jobs import ModelBlocked, model_step, setup_logging, upstream_reason
 from npu_adapt.plots import benchmark_plot
 from npu_adapt.runner import LoadedModel
 
-CSV_COLUMNS = ["batch_size", "status", "runs", "first_call_ms", "mean_ms", "std_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "throughput", "peak_mem_mb", "peak_mem_kind", "reason"]
+# reason last: it is the long free-text column.
+CSV_COLUMNS = [key for key in ROW_KEYS if key != "reason"] + ["reason"]
 
 
 def main(smk):
+    import torch
+
     log = setup_logging(smk.log[0])
     model = smk.wildcards.model
     entry = json.loads(smk.params.model)
     placement = json.loads(smk.params.placement)
     settings = json.loads(smk.params.settings)
     manifest, target = read_json(smk.input.manifest), read_json(smk.input.target)
-    result = {"model": model, "status": "ok", "reason": None, "device": target.get("device"), "device_name": target.get("device_name"), "dtype": placement["dtype"], "warmup": settings["warmup"], "settings": settings, "results": []}
+    result = {
+        "model": model, "status": "ok", "reason": None,
+        "device": target.get("device"), "device_name": target.get("device_name"), "dtype": placement["dtype"],
+        "cpu_threads": torch.get_num_threads(),  # CPU latencies are only comparable at equal thread counts
+        "warmup": settings["warmup"], "settings": settings, "results": [],
+        "baseline": None,
+    }  # fmt: skip
     try:
         if reason := upstream_reason(target=target):
             raise ModelBlocked(reason)
-        with model_step("device"):
-            device = devices.resolve(placement["device"])
-        loaded = LoadedModel(entry, manifest, device, placement["dtype"], Path(smk.scriptdir).parent)
-        result.update(device=device, device_name=devices.device_name(device))
-        log.info("%s on %s (%s) %s, batch sizes %s", model, device, result["device_name"], placement["dtype"], settings["batch_sizes"])
-        result["results"] = benchmark_model(loaded, load_tensors(smk.input.inputs), settings)
+        # A device of this job's own, held for the target measurements only (the baseline
+        # runs on the CPU); see dump_outputs.py.
+        with devices.acquire_device(devices.accelerator_kind(placement["device"])) as device_index:
+            result["device_index"] = device_index
+            with model_step("device"):
+                device = devices.resolve(placement["device"])
+            loaded = LoadedModel(entry, manifest, device, placement["dtype"], Path(smk.scriptdir).parent)
+            result.update(device=device, device_name=devices.device_name(device))
+            log.info("%s on %s (%s) %s, batch sizes %s", model, device, result["device_name"], placement["dtype"], settings["batch_sizes"])
+            arrays = load_tensors(smk.input.inputs)
+            result["results"] = benchmark_model(loaded, arrays, settings)
+            del loaded  # free the target's copy before the baseline loads its own
+            devices.empty_cache(device)
+        if not any(row["status"] == "ok" for row in result["results"]):
+            # Out of memory even at the smallest batch size: the model cannot run here.
+            raise ModelBlocked(f"no batch size fits in device memory; {result['results'][0]['reason']}")
+        result["baseline"] = cpu_baseline(entry, manifest, arrays, settings, result["results"], Path(smk.scriptdir).parent)
     except ModelBlocked as blocked:
-        result.update(status="blocked", reason=str(blocked))
+        result.update(status="blocked", reason=str(blocked), baseline=no_baseline("skipped", "the target benchmark is blocked"))
         log.error("%s blocked: %s", model, blocked)
     write_json(smk.output.json, result)
     with open(smk.output.csv, "w", newline="") as handle:
@@ -43,7 +63,7 @@ def main(smk):
     title = f"{model} on {result['device_name'] or result['device']} ({placement['dtype']})"
     if result["status"] == "blocked":
         title += " - blocked"
-    benchmark_plot(result["results"], title, smk.output.plot)
+    benchmark_plot(result["results"], title, smk.output.plot, baseline=result["baseline"])
 
 
 if __name__ == "__main__":

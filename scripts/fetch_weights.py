@@ -1,6 +1,7 @@
-"""fetch_weights: make a model's weights available locally and write their manifest."""
+"""fetch_weights: make a model's weights available locally, verified, and write their manifest."""
 
 import json
+import logging
 from pathlib import Path
 
 from npu_adapt.io import write_json
@@ -10,6 +11,12 @@ from npu_adapt.weights import fetch
 
 def main(smk):
     log = setup_logging(smk.log[0])
+    # The download clients' own warnings (resumed transfers, retries) belong in the job log too.
+    for name in ("huggingface_hub", "modelscope"):
+        client_log = logging.getLogger(name)
+        client_log.setLevel(logging.WARNING)
+        for handler in log.handlers:
+            client_log.addHandler(handler)
     model = smk.wildcards.model
     entry = json.loads(smk.params.model)
     manifest = fetch(

@@ -6,6 +6,7 @@ from pathlib import Path
 from npu_adapt.adapters import get_adapter
 from npu_adapt.io import dump_tensors, read_json, write_json
 from npu_adapt.jobs import ModelBlocked, model_step, setup_logging, upstream_reason
+from npu_adapt.weights import verified_dir
 
 
 def main(smk):
@@ -19,7 +20,7 @@ def main(smk):
             raise ModelBlocked(reason)
         adapter = get_adapter(entry, Path(smk.scriptdir).parent)
         with model_step("make_inputs"):
-            arrays = adapter.make_inputs(Path(manifest["dir"]), smk.params.seed)
+            arrays = adapter.make_inputs(verified_dir(manifest), smk.params.seed)
         index["tensors"] = dump_tensors(Path(smk.output.index).parent, arrays)
         log.info("%s inputs: %s", model, {t["name"]: t["shape"] for t in index["tensors"]})
     except ModelBlocked as blocked:

@@ -1,25 +1,46 @@
-"""summarize: summary.json and the model card, from the model's JSON files only."""
+"""summarize: summary.json, the model card (README.md) and its HTML page, from the model's
+JSON files only."""
 
 import json
 from pathlib import Path
 
-from npu_adapt.io import read_json, write_json
+from npu_adapt.html_report import model_page
+from npu_adapt.io import read_json, sha256_file, write_json
 from npu_adapt.jobs import setup_logging
 from npu_adapt.reports import build_summary, model_card, workflow_commit
+
+DOCUMENTS = ("manifest", "env", "inputs", "reference", "target", "compare", "benchmark")
+DUMPS = ("inputs", "reference", "target")
+
+
+def evidence_files(smk) -> list[dict]:
+    """Every file of the model's run that the card's numbers come from (the job's inputs and
+    the tensors their index files list), with size and sha256."""
+    paths = [Path(path) for path in smk.input]
+    for name in DUMPS:
+        index_path = Path(getattr(smk.input, name))
+        paths += [index_path.parent / tensor["file"] for tensor in read_json(index_path).get("tensors", [])]
+    return [{"path": str(path), "bytes": path.stat().st_size, "sha256": sha256_file(path)} for path in paths]
 
 
 def main(smk):
     log = setup_logging(smk.log[0])
-    documents = {name: read_json(getattr(smk.input, name)) for name in ("manifest", "env", "inputs", "reference", "target", "compare", "benchmark")}
+    model = smk.wildcards.model
+    settings = json.loads(smk.params.settings)
+    documents = {name: read_json(getattr(smk.input, name)) for name in DOCUMENTS}
     summary = build_summary(
-        smk.wildcards.model,
-        json.loads(smk.params.model),
+        model,
+        settings["models"][model],
         commit=workflow_commit(Path(smk.scriptdir).parent),
+        config=settings,
+        evidence=evidence_files(smk),
         **documents,
     )
     write_json(smk.output.summary, summary)
-    Path(smk.output.card).write_text(model_card(summary))
-    log.info("%s: %s %s", summary["model"], summary["status"], summary["reason"] or "")
+    card_dir = str(Path(smk.output.card).parent)
+    Path(smk.output.card).write_text(model_card(summary, card_dir))
+    Path(smk.output.page).write_text(model_page(summary, card_dir))
+    log.info("%s: %s %s", model, summary["status"], summary["reason"] or "")
 
 
 if __name__ == "__main__":

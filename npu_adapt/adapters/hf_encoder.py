@@ -53,7 +53,8 @@ class HFEncoderAdapter(Adapter):
 
     def load(self, weights_dir):
         config = json.loads((Path(weights_dir) / "config.json").read_text())
-        return model_class(config).from_pretrained(str(weights_dir)).eval()
+        # Safetensors first (transformers' default); a .bin only through torch.load(weights_only=True).
+        return model_class(config).from_pretrained(str(weights_dir), weights_only=True).eval()
 
     def is_vision(self, config: dict) -> bool:
         return "image_size" in config and "vocab_size" not in config

@@ -51,8 +51,10 @@ class TimmImageAdapter(Adapter):
 
     def load(self, weights_dir):
         import timm
+        import torch
         from safetensors.torch import load_file
 
+        weights_dir = Path(weights_dir)
         config = json.loads((weights_dir / "config.json").read_text())
         model = timm.create_model(
             config["architecture"],
@@ -60,7 +62,12 @@ class TimmImageAdapter(Adapter):
             num_classes=config["num_classes"],
             pretrained_cfg_overlay=config.get("pretrained_cfg", {}),
         )
-        model.load_state_dict(load_file(str(weights_dir / "model.safetensors")))
+        if (weights_dir / "model.safetensors").is_file():
+            state = load_file(str(weights_dir / "model.safetensors"))
+        else:
+            # A pickle only as plain tensors: weights_only refuses to build arbitrary objects.
+            state = torch.load(weights_dir / "pytorch_model.bin", map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
         return model.eval()
 
     def make_inputs(self, weights_dir, seed):

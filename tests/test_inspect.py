@@ -1,0 +1,93 @@
+"""`python -m npu_adapt inspect`: a model's evidence, one dump, two dumps, two index dirs."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO, load
+from npu_adapt.__main__ import main as cli
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    """The real command line, as a user types it."""
+    done = subprocess.run([sys.executable, "-m", "npu_adapt", "inspect", *args], capture_output=True, text=True, cwd=REPO)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_two_dumps_are_compared_with_every_metric(tmp_path):
+    reference = np.array([[1.0, 2.0, 3.0, 4.0]], dtype=np.float32)
+    np.save(tmp_path / "ref.npy", reference)
+    np.save(tmp_path / "close.npy", (reference * 1.001).astype(np.float16))
+    np.save(tmp_path / "far.npy", reference + np.array([[0, 0, 0, 1]], dtype=np.float32))
+    code, text = run_cli(str(tmp_path / "close.npy"), str(tmp_path / "ref.npy"))
+    assert code == 0, text
+    assert "float16" in text and "float32" in text
+    for column in ("rel_l2", "cosine", "max_abs", "mean_abs", "rmse", "max_rel", "in_tol", "ascend"):
+        assert column in text
+    assert "\nPASS" in text
+    code, text = run_cli(str(tmp_path / "far.npy"), str(tmp_path / "ref.npy"))
+    assert code == 1
+    # rel_l2 = 1 / sqrt(30) = 0.18257; cosine = 34 / sqrt(30 * 39) = 0.99399909
+    assert "  0.1826  " in text and "  0.99399909  " in text
+    assert "FAIL: rel_l2 0.182574 >= 0.01" in text
+    code, text = run_cli(str(tmp_path / "far.npy"), str(tmp_path / "ref.npy"), "--rel-l2-max", "0.5", "--cosine-min", "0.99")
+    assert code == 0, text
+
+
+def test_nan_and_shape_mismatch_fail_with_the_reason_instead_of_crashing(tmp_path):
+    np.save(tmp_path / "ref.npy", np.ones((2, 3), dtype=np.float32))
+    np.save(tmp_path / "nan.npy", np.array([[1, 1, np.nan], [1, 1, 1]], dtype=np.float32))
+    np.save(tmp_path / "wide.npy", np.ones((2, 4), dtype=np.float32))
+    code, text = run_cli(str(tmp_path / "nan.npy"), str(tmp_path / "ref.npy"))
+    assert code == 1 and "FAIL: 1 NaN/Inf in target where reference is finite" in text
+    code, text = run_cli(str(tmp_path / "wide.npy"), str(tmp_path / "ref.npy"))
+    assert code == 1 and "FAIL: shape mismatch: target [2, 4] vs reference [2, 3]" in text
+    code, text = run_cli(str(tmp_path / "missing.npy"))
+    assert code == 2 and "no such file or directory" in text
+
+
+def test_one_dump_shows_its_stats(tmp_path):
+    np.save(tmp_path / "a.npy", np.array([[-1.0, 0.0, np.inf, 3.0]], dtype=np.float32))
+    code, text = run_cli(str(tmp_path / "a.npy"))
+    assert code == 0
+    row = next(line for line in text.splitlines() if "a.npy" in line).split()
+    # name shape dtype min max mean std (over the finite values) nan inf
+    assert row[1:] == ["1x4", "float32", "-1", "3", "0.6667", "1.7", "0", "1"]
+
+
+def test_the_kind_beside_a_dump_selects_token_agreement(tmp_path):
+    for role, ids in (("reference", [[0, 7, 3, 1]]), ("target", [[0, 7, 4, 1]])):
+        (tmp_path / role).mkdir()
+        np.save(tmp_path / role / "generated_ids.npy", np.array(ids, dtype=np.int64))
+        index = {"tensors": [{"name": "generated_ids", "file": "generated_ids.npy", "kind": "token_ids"}]}
+        (tmp_path / role / "index.json").write_text(json.dumps(index))
+    code, text = run_cli(str(tmp_path / "target/generated_ids.npy"), str(tmp_path / "reference/generated_ids.npy"))
+    assert code == 1 and "FAIL: generated tokens differ from position 2 (row 0)" in text
+    assert "tokens" in text and "1st_diff" in text
+
+
+def test_inspect_a_model_from_a_real_run(tiny_run, capsys):
+    model_dir = tiny_run / "results/tiny-convnext"
+    assert cli(["inspect", str(model_dir)]) == 0
+    text = capsys.readouterr().out
+    compare = load(model_dir / "compare.json")
+    assert f"comparison: {compare['status'].upper()}" in text
+    for role in ("inputs", "reference outputs on cpu", "target outputs on cpu"):
+        assert role in text
+    for tensor in load(model_dir / "target/index.json")["tensors"]:
+        line = next(line for line in text.splitlines() if line.strip().startswith(tensor["name"] + " "))
+        assert "x".join(map(str, tensor["shape"])) in line and tensor["dtype"] in line
+    logits = compare["outputs"]["logits"]
+    line = next(line for line in text.splitlines() if line.strip().startswith("logits ") and "class_scores" in line)
+    assert f"{logits['cosine']:.8f}" in line and f"{logits['top1_match']:.4g}" in line
+    assert "layers: not captured (layers: false for this model)" in text
+
+
+@pytest.mark.parametrize("argv", [["inspect"], ["inspect", "a", "b", "c"]])
+def test_usage_errors_exit_with_status_2(argv):
+    with pytest.raises(SystemExit) as exit_info:
+        cli(argv)
+    assert exit_info.value.code == 2

@@ -1,0 +1,305 @@
+"""The generated reports agree with the JSON files they are generated from.
+
+The consistency check parses each model card (README.md) and leaderboard.md, and looks
+every number it finds up in the model's JSON files: a number that is not there, an empty
+table cell, a missing value printed as null/None instead of ``n/a (why)``, or a ``$name``
+left unexpanded fails the test.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html.parser
+import json
+import math
+import os
+import re
+from pathlib import Path
+
+import yaml
+from conftest import load, run_snakemake, tiny_config
+
+from npu_adapt.reports import LEADERBOARD_COLUMNS, format_cell, front_matter, model_card
+
+# A number standing alone: not part of a word, a version (2.14.1), a path or a hash.
+NUMBER = re.compile(r"(?<![\w.\-/+])-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![\w.])", re.ASCII)
+UNEXPANDED = re.compile(r"\$\w+")
+MISSING_SPELLINGS = {"null", "None", "none", "nan", "NaN", "", "-"}
+
+
+def model_json_files(workdir: Path, model: str) -> list[Path]:
+    results = workdir / "results"
+    files = [results / "env.json", workdir / "weights" / model / "manifest.json"]
+    files += [results / model / name for name in ("summary.json", "compare.json", "benchmark.json")]
+    files += [results / model / role / "index.json" for role in ("inputs", "reference", "target")]
+    return files
+
+
+def known_numbers(paths: list[Path]) -> set[float]:
+    """Every number in the JSON documents (also those inside strings, e.g. a reason), as
+    stored and rounded to the reports' 6 significant digits."""
+    found: set[float] = set()
+
+    def visit(value):
+        if isinstance(value, bool) or value is None:
+            return
+        if isinstance(value, (int, float)):
+            found.update({float(value), float(f"{value:.6g}")})
+        elif isinstance(value, str):
+            found.update(float(token) for token in NUMBER.findall(value))
+        elif isinstance(value, dict):
+            list(map(visit, value.values()))
+            list(map(visit, value.keys()))
+        elif isinstance(value, list):
+            list(map(visit, value))
+
+    for path in paths:
+        visit(load(path))
+    return found
+
+
+def unknown_numbers(text: str, known: set[float]) -> list[str]:
+    missing = []
+    for token in NUMBER.findall(text):
+        value = float(token)
+        if value not in known and float(f"{value:.6g}") not in known:
+            missing.append(token)
+    return missing
+
+
+def split_front_matter(text: str) -> tuple[dict, str]:
+    assert text.startswith("---\n"), "a model card starts with YAML front matter"
+    head, sep, body = text[4:].partition("\n---\n")
+    assert sep, "front matter is closed by ---"
+    return yaml.safe_load(head), body
+
+
+def markdown_tables(text: str) -> list[list[list[str]]]:
+    """Every pipe table of a Markdown text as rows of cells (header first, separator dropped)."""
+    tables, current = [], None
+    for line in text.splitlines():
+        if line.startswith("|"):
+            cells = [cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+            if current is None:
+                current = []
+                tables.append(current)
+            if not all(re.fullmatch(r"-+", cell) for cell in cells):
+                current.append(cells)
+        else:
+            current = None
+    return tables
+
+
+def link_text(cell: str) -> str:
+    match = re.fullmatch(r"\[(.*)\]\((.*)\)", cell)
+    return match.group(1) if match else cell
+
+
+def check_report_text(text: str, known: set[float], where: str) -> list[list[list[str]]]:
+    """The consistency rules every generated Markdown report obeys; returns its tables."""
+    assert not UNEXPANDED.search(text), f"{where}: unexpanded {UNEXPANDED.search(text).group()}"
+    assert not (missing := unknown_numbers(text, known)), f"{where}: numbers not in the JSON files: {missing}"
+    tables = markdown_tables(text)
+    assert tables, f"{where}: no table"
+    for table in tables:
+        width = len(table[0])
+        for row in table:
+            assert len(row) == width, f"{where}: ragged row {row}"
+            for cell in row:
+                assert cell not in MISSING_SPELLINGS, f"{where}: empty or null cell in {row}"
+                if cell.startswith("n/a"):
+                    assert re.fullmatch(r"n/a \(.+\)", cell), f"{where}: n/a without its reason: {cell!r}"
+    return tables
+
+
+def table_with(tables: list, first_header: str, *more: str) -> list[list[str]]:
+    return next(t for t in tables if t[0][0] == first_header and all(h in t[0] for h in more))
+
+
+def as_dicts(table: list[list[str]]) -> list[dict]:
+    return [dict(zip(table[0], row)) for row in table[1:]]
+
+
+def check_card(workdir: Path, model: str) -> tuple[dict, list]:
+    """Check one model card against its JSON files; returns its front matter and tables."""
+    text = (workdir / f"results/{model}/README.md").read_text()
+    meta, body = split_front_matter(text)
+    tables = check_report_text(text, known_numbers(model_json_files(workdir, model)), f"{model}/README.md")
+    summary = load(workdir / f"results/{model}/summary.json")
+    manifest = load(workdir / f"weights/{model}/manifest.json")
+    assert meta["pretrained"] is manifest["pretrained"]
+    ran_on = summary["env"]["target_device"] or summary["env"]["target_requested"]
+    if ran_on == "auto":  # blocked before the device was chosen: the machine's auto device
+        ran_on = load(workdir / "results/env.json")["auto_device"]
+    assert meta["hardware"] == {"cpu": "CPU", "cuda": "GPU", "npu": "NPU"}[ran_on.split(":")[0]]
+    for heading in ("## Model information / 模型信息", "## Environment / 运行环境", "## How to reproduce / 复现方法", "## Accuracy / 精度对比", "## Performance / 性能", "## Evidence files / 证据文件"):
+        assert heading in body, heading
+    assert f"snakemake --cores 1 results/{model}/README.md --configfile {model}.yaml" in body
+    # The configuration printed for reproduction is exactly the one summary.json recorded.
+    config_block = re.search(r"```yaml\n(.*?)```", body, re.S).group(1)
+    assert yaml.safe_load(config_block) == summary["config"]
+
+    outputs = load(workdir / f"results/{model}/compare.json")["outputs"]
+    accuracy = table_with(tables, "output", "rel_l2", "cosine") if outputs else [[]]
+    assert [row["output"] for row in as_dicts(accuracy)] == [name for name, m in outputs.items() if m["kind"] != "token_ids"]
+    for row in as_dicts(accuracy):
+        metrics = outputs[row["output"]]
+        for key in ("max_abs_diff", "mean_abs_diff", "rel_l2", "cosine", "top1_match", "top5_match"):
+            if metrics[key] is None:
+                assert row[key].startswith("n/a ("), (key, row)
+            else:
+                assert row[key] == format_cell(metrics[key]), (key, row, metrics[key])
+        assert row["ascend_verdict"] == metrics["ascend_verdict"]
+        assert row["pass"].startswith("pass" if metrics["pass"] else "fail")
+
+    bench = load(workdir / f"results/{model}/benchmark.json")
+    if bench["status"] != "blocked":
+        perf = as_dicts(table_with(tables, "batch", "mean_ms"))
+        assert [int(row["batch"]) for row in perf] == [r["batch_size"] for r in bench["results"]]
+        for row, result in zip(perf, bench["results"]):
+            if result["status"] == "ok":
+                assert row["mean_ms"] == format_cell(result["mean_ms"]) and row["throughput (items/s)"] == format_cell(result["throughput"])
+
+    evidence = as_dicts(table_with(tables, "evidence file / 证据文件", "sha256"))
+    assert [(link_text(row["evidence file / 证据文件"]), row["sha256"]) for row in evidence] == [(os.path.relpath(item["path"], f"results/{model}"), item["sha256"]) for item in summary["evidence"]]
+    for row in evidence:
+        path = workdir / f"results/{model}" / link_text(row["evidence file / 证据文件"])
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == row["sha256"], f"evidence {row} does not match its file"
+    return meta, tables
+
+
+def check_leaderboard(workdir: Path) -> list[dict]:
+    text = (workdir / "results/leaderboard.md").read_text()
+    with open(workdir / "results/leaderboard.csv") as handle:
+        csv_rows = {row["model"]: row for row in csv.DictReader(handle)}
+    tables = markdown_tables(text)
+    assert len(tables) == 1 and tables[0][0] == LEADERBOARD_COLUMNS
+    rows = as_dicts(tables[0])
+    assert sorted(link_text(row["model"]) for row in rows) == sorted(csv_rows)
+    for row in rows:
+        model = link_text(row["model"])
+        # Each row's numbers come from that model's own JSON files.
+        check_report_text("| " + " | ".join(row.values()) + " |", known_numbers(model_json_files(workdir, model)), f"leaderboard.md row {model}")
+        for column in LEADERBOARD_COLUMNS[1:]:
+            expected = csv_rows[model][column]
+            if expected == "null":
+                assert row[column].startswith("n/a ("), (model, column, row[column])
+            elif column != "reason":  # the Markdown reason drops the traceback tail
+                assert row[column] == expected, (model, column, row[column], expected)
+    order = {"pass": 0, "fail": 1, "blocked": 2}
+    keys = [(order[row["status"]], float(row["latency_ms_bs1"]) if row["latency_ms_bs1"][0].isdigit() else math.inf) for row in rows]
+    assert keys == sorted(keys), f"leaderboard.md is not sorted pass first, then by latency: {keys}"
+    return rows
+
+
+def test_model_cards_agree_with_their_json_files(tiny_run):
+    for model in ("tiny-bert", "tiny-convnext"):
+        meta, tables = check_card(tiny_run, model)
+        assert meta["pretrained"] is False and meta["hardware"] == "CPU"
+        assert "NPU" not in meta["tags"], "a CPU run carries no Ascend tags"
+        info = dict(table_with(tables, "field / 字段")[1:])
+        assert info["weights"].startswith("NOT pretrained: random-init (seed 0)")
+    convnext = {row["output"]: row for row in as_dicts(table_with(check_card(tiny_run, "tiny-convnext")[1], "output", "rel_l2"))}
+    assert convnext["logits"]["top1_match"] == "1"
+    assert convnext["features"]["top1_match"] == "n/a (not a class-score output)"
+
+
+def test_leaderboard_markdown_is_the_csv_sorted(tiny_run):
+    rows = check_leaderboard(tiny_run)
+    assert [row["status"] for row in rows] == ["pass", "pass"]
+    assert rows[0]["top1_match"] in ("n/a (no class-score output)", "1")
+
+
+def test_npu_target_card_has_ascend_metadata(tiny_run):
+    """The front matter of a card whose target ran on an NPU (the real tiny summary with its
+    target device changed: no NPU here)."""
+    summary = load(tiny_run / "results/tiny-bert/summary.json")
+    summary["env"].update(target_device="npu:0", target_device_name="Ascend910B3")
+    summary["license"], summary["license_source"] = "apache-2.0", "config.yaml"
+    meta, _ = split_front_matter(model_card(summary))
+    assert meta == front_matter(summary)
+    assert meta["hardware"] == "NPU"
+    assert meta["tags"][:4] == ["NPU", "Ascend", "ascend-npu", "#+NPU"]
+    assert meta["license"] == "apache-2.0" and meta["base_model"] == "npu-adapt/tiny-bert"
+    assert meta["library_name"] == "transformers" and meta["pretrained"] is False
+    assert "'#+NPU'" in model_card(summary) or '"#+NPU"' in model_card(summary)
+
+
+class _Page(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.rows, self.images, self.external, self.scripts = [], [], [], 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "tr" and "data-model" in attrs:
+            self.rows.append(attrs["data-model"])
+        if tag == "img":
+            self.images.append(attrs["src"])
+        if tag == "script":
+            self.scripts += 1
+            assert "src" not in attrs, "scripts are inline"
+        for key in ("src", "href"):
+            if re.match(r"(https?:)?//", attrs.get(key) or ""):
+                self.external.append(attrs[key])
+
+
+def test_leaderboard_html_is_self_contained(tiny_run):
+    page = _Page()
+    text = (tiny_run / "results/leaderboard.html").read_text()
+    page.feed(text)
+    md_order = [link_text(row["model"]) for row in check_leaderboard(tiny_run)]
+    assert page.rows == md_order
+    assert page.external == [] and page.scripts == 1
+    # One embedded benchmark plot per model (the PNG's own bytes, base64).
+    assert len(page.images) == 2 and all(src.startswith("data:image/png;base64,") for src in page.images)
+    for model in md_order:
+        assert f'id="model-{model}"' in text
+    assert not UNEXPANDED.search(text)
+
+
+def test_snakemake_report_has_leaderboard_summaries_and_plots(tiny_run, tmp_path):
+    report = tmp_path / "report.html"
+    run_snakemake(tiny_run, "--report", str(report), config=tiny_config())
+    text = report.read_text()
+    for category in ("Leaderboard", "Model summaries", "Benchmark plots"):
+        assert category in text, category
+    for name in ("leaderboard.html", "leaderboard.csv"):
+        assert name in text
+    for model in ("tiny-bert", "tiny-convnext"):
+        for name in (f"results/{model}/summary.html", f"results/{model}/README.md", f"results/{model}/benchmark.png"):
+            assert name in text, name
+
+
+def test_failing_and_blocked_models_are_reported_with_reasons(tmp_path):
+    """A real failing model (bfloat16 target against a strict criterion) and a real blocked
+    one (no weights offline, no fallback) get complete cards and leaderboard rows."""
+    config = tiny_config(benchmark={"batch_sizes": [1], "warmup": 0, "min_runs": 2, "max_runs": 2, "max_seconds": 1})
+    bert = config["models"]["tiny-bert"]
+    config["models"] = {
+        "strict-bf16": {**bert, "target": {"device": "cpu", "dtype": "bfloat16"}, "accuracy": {"rel_l2_max": 1.0e-6}},
+        "missing": {"source": "hf:npu-adapt/not-there", "family": "hf_encoder", "inputs": {"seq_len": 8}},
+    }
+    run_snakemake(tmp_path, "results/all", config=config)
+
+    rows = check_leaderboard(tmp_path)
+    assert [(link_text(row["model"]), row["status"]) for row in rows] == [("strict-bf16", "fail"), ("missing", "blocked")]
+    blocked = rows[1]
+    assert blocked["rel_l2"] == "n/a (model blocked)" and blocked["latency_ms_bs1"] == "n/a (model blocked)"
+    assert blocked["reason"].startswith("weights: download: ") and "traceback" not in blocked["reason"]
+
+    _, tables = check_card(tmp_path, "strict-bf16")
+    row = as_dicts(table_with(tables, "output", "rel_l2"))[0]
+    compare = load(tmp_path / "results/strict-bf16/compare.json")
+    assert row["pass"].startswith("fail: rel_l2 ") and compare["outputs"][row["output"]]["reason"] in row["pass"]
+    card = (tmp_path / "results/strict-bf16/README.md").read_text()
+    assert "**Verdict / 结论:** fail: " in card and "| rel_l2_max | 1e-06 |" in card
+
+    meta, tables = check_card(tmp_path, "missing")
+    assert meta["pretrained"] is False and "license" not in meta
+    card = (tmp_path / "results/missing/README.md").read_text()
+    assert "**Status / 状态:** blocked: weights: download: " in card
+    assert "n/a: the comparison did not run" in card and "n/a: the benchmark did not run" in card
+    summary = load(tmp_path / "results/missing/summary.json")
+    assert json.dumps(summary["accuracy"]["outputs"]) == "{}"
