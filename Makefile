@@ -26,4 +26,4 @@ format: $(BIN)/.installed
 	$(BIN)/snakefmt Snakefile rules
 
 clean:
-	rm -rf results logs .snakemake
+	rm -rf results logs benchmarks .snakemake

@@ -36,9 +36,11 @@ rule all:
         plots=expand("results/{model}/benchmark.png", model=MODELS),
     output:
         manifest="results/all",
-    params:
-        code=library_code("finalize.py"),
     log:
         "logs/all.log",
+    benchmark:
+        "benchmarks/all.tsv"
+    params:
+        code=library_code("finalize.py"),
     script:
         "scripts/finalize.py"

@@ -195,8 +195,19 @@ def _runtime_started(kind: str) -> bool:
 
 
 def lock_dir() -> Path:
-    default = Path(tempfile.gettempdir()) / f"npu-adapt-devices-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
-    return Path(os.environ.get(LOCK_DIR_ENV) or default)
+    return Path(os.environ.get(LOCK_DIR_ENV) or Path(tempfile.gettempdir()) / f"npu-adapt-devices-{os.getuid()}")
+
+
+def _take_free_device(directory: Path, kind: str, ids: list[str]):
+    """The first free device of ``ids`` and its lock, now held; None when all are taken."""
+    for device_id in ids:
+        handle = open(directory / f"{kind}-{device_id}.lock", "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return device_id, handle
+        except BlockingIOError:
+            handle.close()
+    return None
 
 
 @contextmanager
@@ -215,23 +226,12 @@ def acquire_device(kind: str):
         raise RuntimeError(f"acquire_device({kind!r}) called after the {kind} runtime started: {VISIBLE_DEVICES_ENV[kind]} can no longer take effect")
     directory = lock_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    started, waiting_logged = time.monotonic(), False
-    while True:
-        for device_id in ids:
-            handle = open(directory / f"{kind}-{device_id}.lock", "a")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                continue
-            break
-        else:
-            if not waiting_logged:
-                log.info("all %d %s devices (%s) are taken by other jobs; waiting", len(ids), kind, ",".join(ids))
-                waiting_logged = True
+    started = time.monotonic()
+    if (taken := _take_free_device(directory, kind, ids)) is None:
+        log.info("all %d %s devices (%s) are taken by other jobs; waiting", len(ids), kind, ",".join(ids))
+        while (taken := _take_free_device(directory, kind, ids)) is None:
             time.sleep(LOCK_POLL_SECONDS)
-            continue
-        break
+    device_id, handle = taken
     variable = VISIBLE_DEVICES_ENV[kind]
     previous = os.environ.get(variable)
     os.environ[variable] = device_id

@@ -6,6 +6,8 @@ exact same code path, differing only in device and dtype.
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,8 @@ from npu_adapt.adapters import Adapter, get_adapter
 from npu_adapt.jobs import model_step
 from npu_adapt.weights import verified_dir
 
+log = logging.getLogger("npu_adapt")
+
 
 class LoadedModel:
     """A model placed on a device in a dtype, with its adapter."""
@@ -23,11 +27,15 @@ class LoadedModel:
         self.adapter: Adapter = get_adapter(entry, base_dir)
         self.device = device
         self.dtype = dtype
+        started = time.perf_counter()
         with model_step("load"):
             # Never load weights that changed after fetch_weights hashed them (cheap: a stat per file).
-            model = self.adapter.load(verified_dir(manifest))
+            weights_dir = verified_dir(manifest)
+            model = self.adapter.load(weights_dir)
             self.params = self.adapter.count_params(model)
             self.model = model.to(device=device, dtype=devices.torch_dtype(dtype)).eval()
+        # One line per build from the weights (bench/workflow_overhead.py counts them per job).
+        log.info("built %s from its weights in %s: %d params, %s on %s, in %.2f s", manifest.get("model"), weights_dir, self.params, dtype, device, time.perf_counter() - started)
 
     def place_inputs(self, arrays: dict[str, np.ndarray], batch_size: int = 1) -> dict:
         """Inputs on the device: float tensors in the model's dtype, integer ids unchanged;

@@ -6,5 +6,7 @@ rule check_env:
         code=library_code("check_env.py"),
     log:
         "logs/check_env.log",
+    benchmark:
+        "benchmarks/check_env.tsv"
     script:
         "../scripts/check_env.py"

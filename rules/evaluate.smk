@@ -10,6 +10,8 @@ rule compare_layers:
         code=library_code("compare_layers.py"),
     log:
         "logs/{model}/compare_layers.log",
+    benchmark:
+        "benchmarks/{model}/compare_layers.tsv"
     script:
         "../scripts/compare_layers.py"
 
@@ -31,6 +33,8 @@ rule compare:
         code=library_code("compare.py"),
     log:
         "logs/{model}/compare.log",
+    benchmark:
+        "benchmarks/{model}/compare.tsv"
     script:
         "../scripts/compare.py"
 
@@ -56,13 +60,21 @@ rule benchmark:
         placement=lambda wildcards: canonical(merged(wildcards.model, "target")),
         settings=lambda wildcards: canonical(merged(wildcards.model, "benchmark")),
         code=library_code("benchmark.py"),
-    # Every core, so no other job shares the machine while it is timed and torch's CPU
-    # thread count (Snakemake sets OMP_NUM_THREADS to a job's threads) is the core count.
-    threads: workflow.cores
+    # A CPU target gets every core, so no other job shares the machine while it is timed
+    # and torch's thread count (Snakemake sets OMP_NUM_THREADS to a job's threads) is the
+    # core count. An accelerator target needs one host thread, so `--resources npu=8`
+    # benchmarks eight models at once, one per device.
+    threads: lambda wildcards: (
+        workflow.cores
+        if devices.accelerator_kind(merged(wildcards.model, "target")["device"]) == "cpu"
+        else 1
+    )
     resources:
         npu=device_slots("target", "npu"),
         cuda=device_slots("target", "cuda"),
     log:
         "logs/{model}/benchmark.log",
+    benchmark:
+        "benchmarks/{model}/benchmark.tsv"
     script:
         "../scripts/benchmark.py"

@@ -11,6 +11,8 @@ rule make_inputs:
         code=library_code("make_inputs.py"),
     log:
         "logs/{model}/make_inputs.log",
+    benchmark:
+        "benchmarks/{model}/make_inputs.tsv"
     script:
         "../scripts/make_inputs.py"
 
@@ -35,6 +37,8 @@ rule dump_reference:
         cuda=device_slots("reference", "cuda"),
     log:
         "logs/{model}/dump_reference.log",
+    benchmark:
+        "benchmarks/{model}/dump_reference.tsv"
     script:
         "../scripts/dump_outputs.py"
 
@@ -60,5 +64,7 @@ rule dump_target:
         cuda=device_slots("target", "cuda"),
     log:
         "logs/{model}/dump_target.log",
+    benchmark:
+        "benchmarks/{model}/dump_target.tsv"
     script:
         "../scripts/dump_outputs.py"

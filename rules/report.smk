@@ -38,6 +38,8 @@ rule summarize:
         ),
     log:
         "logs/{model}/summarize.log",
+    benchmark:
+        "benchmarks/{model}/summarize.tsv"
     params:
         settings=lambda wildcards: canonical(run_config(config, wildcards.model)),
         code=library_code("summarize.py"),
@@ -63,6 +65,8 @@ rule leaderboard:
         ),
     log:
         "logs/leaderboard.log",
+    benchmark:
+        "benchmarks/leaderboard.tsv"
     params:
         code=library_code("leaderboard.py"),
     script:

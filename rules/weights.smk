@@ -9,6 +9,8 @@ rule fetch_weights:
         manifest=f"{WEIGHTS_DIR}/{{model}}/manifest.json",
     log:
         "logs/{model}/fetch_weights.log",
+    benchmark:
+        "benchmarks/{model}/fetch_weights.tsv"
     params:
         model=lambda wildcards: canonical(
             model_entry(
@@ -23,7 +25,7 @@ rule fetch_weights:
         ),
         download=canonical(config["download"]),
         seed=config["seed"],
-        weights_dir=WEIGHTS_DIR,
+        weights_dir=lambda wildcards, output: str(Path(output.manifest).parents[1]),
         arch_config_sha256=lambda wildcards: file_digest(
             config["models"][wildcards.model].get("arch_config")
         ),

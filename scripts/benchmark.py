@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from npu_adapt import devices
-from npu_adapt.benchmark import ROW_KEYS, benchmark_model, cpu_baseline, no_baseline
+from npu_adapt.benchmark import ROW_KEYS, benchmark_model, cpu_baseline, no_baseline, runs_as_baseline
 from npu_adapt.io import load_tensors, read_json, write_json
 from npu_adapt.jobs import ModelBlocked, model_step, setup_logging, upstream_reason
 from npu_adapt.plots import benchmark_plot
@@ -45,12 +45,15 @@ def main(smk):
             log.info("%s on %s (%s) %s, batch sizes %s", model, device, result["device_name"], placement["dtype"], settings["batch_sizes"])
             arrays = load_tensors(smk.input.inputs)
             result["results"] = benchmark_model(loaded, arrays, settings)
-            del loaded  # free the target's copy before the baseline loads its own
+            # A target on the CPU in float32 is the baseline's model too (built once per job);
+            # any other target's copy is freed before the baseline loads its own.
+            reusable = loaded if runs_as_baseline(loaded) else None
+            del loaded
             devices.empty_cache(device)
         if not any(row["status"] == "ok" for row in result["results"]):
             # Out of memory even at the smallest batch size: the model cannot run here.
             raise ModelBlocked(f"no batch size fits in device memory; {result['results'][0]['reason']}")
-        result["baseline"] = cpu_baseline(entry, manifest, arrays, settings, result["results"], Path(smk.scriptdir).parent)
+        result["baseline"] = cpu_baseline(entry, manifest, arrays, settings, result["results"], Path(smk.scriptdir).parent, reusable)
     except ModelBlocked as blocked:
         result.update(status="blocked", reason=str(blocked), baseline=no_baseline("skipped", "the target benchmark is blocked"))
         log.error("%s blocked: %s", model, blocked)

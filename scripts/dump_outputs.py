@@ -42,9 +42,7 @@ def main(smk):
                 device = devices.resolve(placement["device"])
             index.update(device=device, device_name=devices.device_name(device), requested_device=placement["device"])
             log.info("%s %s on %s (%s), %s", model, role, device, index["device_name"], placement["dtype"])
-            started = time.perf_counter()
-            loaded = LoadedModel(entry, manifest, device, placement["dtype"], Path(smk.scriptdir).parent)
-            log.info("loaded %s (%d params) in %.2f s", model, loaded.params, time.perf_counter() - started)
+            loaded = LoadedModel(entry, manifest, device, placement["dtype"], Path(smk.scriptdir).parent)  # logs the build
             if perturbation := apply_test_perturbation(loaded.model, role):
                 index["test_perturbation"] = perturbation
                 log.warning("TEST SEAM: target output perturbed (%s)", perturbation)

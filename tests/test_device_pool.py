@@ -9,7 +9,7 @@ import time
 from importlib.util import find_spec
 
 import pytest
-from conftest import load, run_snakemake, tiny_config
+from conftest import REPO, load, run_snakemake, tiny_config
 
 from npu_adapt import devices
 
@@ -117,3 +117,14 @@ def test_device_jobs_declare_the_resource_and_each_records_its_own_device(tmp_pa
         assert f"released npu device {index['device_index']}" in log
         if find_spec("torch_npu") is None:
             assert index["status"] == "blocked" and "torch_npu is not installed" in index["reason"]
+
+
+@pytest.mark.parametrize(("profile", "device_job_resource"), [("slurm", "gres=npu:1"), ("donau", "queue=npu")])
+def test_cluster_profiles_parse_and_send_device_jobs_to_device_nodes(tmp_path, profile, device_job_resource):
+    path = str(REPO / "profiles" / profile)
+    for how in ("--profile", "--workflow-profile"):  # as a global profile and as the workflow's
+        plan = run_snakemake(tmp_path, "results/all", "-n", how, path, config=tiny_config()).stdout
+        assert re.search(r"^dump_target\s+2$", plan, re.M) and re.search(r"^benchmark\s+2$", plan, re.M)
+        resources = dict(re.findall(r"rule (\w+):(?:\n    .*)*?\n    resources: (.*)", plan))
+        assert device_job_resource in resources["dump_target"] and device_job_resource in resources["benchmark"]
+        assert device_job_resource not in resources["compare"]

@@ -56,13 +56,26 @@ class TimmImageAdapter(Adapter):
 
         weights_dir = Path(weights_dir)
         config = json.loads((weights_dir / "config.json").read_text())
-        model = timm.create_model(
-            config["architecture"],
-            pretrained=False,
-            num_classes=config["num_classes"],
-            pretrained_cfg_overlay=config.get("pretrained_cfg", {}),
-        )
+
+        def build():
+            return timm.create_model(
+                config["architecture"],
+                pretrained=False,
+                num_classes=config["num_classes"],
+                pretrained_cfg_overlay=config.get("pretrained_cfg", {}),
+            )
+
+        # The architecture without its random initialisation (seconds per 100M parameters,
+        # all of it overwritten by the weights): built on the meta device, then given
+        # uninitialised memory that load_state_dict (strict: every tensor) fills.
+        with torch.device("meta"):
+            model = build()
+        if _non_persistent_buffers(model):
+            model = build()  # buffers that __init__ computes and the weights do not hold
+        else:
+            model = model.to_empty(device="cpu")
         if (weights_dir / "model.safetensors").is_file():
+            # Memory-mapped: the file's pages are read once, copied straight into the model.
             state = load_file(str(weights_dir / "model.safetensors"))
         else:
             # A pickle only as plain tensors: weights_only refuses to build arbitrary objects.
@@ -96,6 +109,12 @@ class TimmImageAdapter(Adapter):
 
     def output_kinds(self):
         return {"logits": CLASS_SCORES}
+
+
+def _non_persistent_buffers(model) -> list[str]:
+    """Buffers that are not part of the state dict (e.g. relative position indexes)."""
+    saved = set(model.state_dict())
+    return [name for name, _ in model.named_buffers() if name not in saved]
 
 
 def _jsonable(value) -> bool:
