@@ -124,3 +124,12 @@ def device_slots(role, kind):
         return int(devices.accelerator_kind(device) == kind)
 
     return slots
+
+
+def benchmark_threads(wildcards):
+    """A CPU target gets every core, so no other job shares the machine while it is timed
+    and torch's thread count (Snakemake sets OMP_NUM_THREADS to a job's threads) is the core
+    count. An accelerator target needs one host thread, so `--resources npu=8` benchmarks
+    eight models at once, one per device."""
+    device = merged(wildcards.model, "target")["device"]
+    return workflow.cores if devices.accelerator_kind(device) == "cpu" else 1

@@ -60,15 +60,7 @@ rule benchmark:
         placement=lambda wildcards: canonical(merged(wildcards.model, "target")),
         settings=lambda wildcards: canonical(merged(wildcards.model, "benchmark")),
         code=library_code("benchmark.py"),
-    # A CPU target gets every core, so no other job shares the machine while it is timed
-    # and torch's thread count (Snakemake sets OMP_NUM_THREADS to a job's threads) is the
-    # core count. An accelerator target needs one host thread, so `--resources npu=8`
-    # benchmarks eight models at once, one per device.
-    threads: lambda wildcards: (
-        workflow.cores
-        if devices.accelerator_kind(merged(wildcards.model, "target")["device"]) == "cpu"
-        else 1
-    )
+    threads: benchmark_threads
     resources:
         npu=device_slots("target", "npu"),
         cuda=device_slots("target", "cuda"),
