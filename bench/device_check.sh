@@ -22,8 +22,8 @@ config["weights_dir"] = sys.argv[3]  # both runs share the materialised weights
 yaml.safe_dump(config, open(sys.argv[1], "w"), sort_keys=False)
 PY
   start=$(date +%s)
-  snakemake --configfile "$work/config.yaml" --snakefile Snakefile --directory "$work" \
-    --cores 8 --resources cuda=1 npu=1 --quiet rules results/all > "$work/snakemake.log" 2>&1
+  timeout 230 snakemake --configfile "$work/config.yaml" --snakefile Snakefile --directory "$work" \
+    results/all --cores 8 --resources cuda=1 npu=1 --quiet rules > "$work/snakemake.log" 2>&1
   echo "== $dtype: exit $? in $(( $(date +%s) - start )) s"
   cat "$work/results/leaderboard.csv"
   for model in convnextv2-atto vit-giant-clip; do echo "-- $model"; cat "$work/results/$model/benchmark.csv"; done

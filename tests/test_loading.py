@@ -1,0 +1,78 @@
+"""Loading a model from its weights: once per job, memory-mapped, without the random
+initialisation that the weights overwrite (issue 8, the workflow's own cost). Real timm
+models and real Snakemake runs of the tiny config."""
+
+import gc
+
+import numpy as np
+import pytest
+import timm
+import torch
+from conftest import load, run_snakemake, tiny_config
+from safetensors.torch import load_file
+
+from npu_adapt.adapters.timm_image import TimmImageAdapter
+from npu_adapt.benchmark import benchmark_model
+from npu_adapt.runner import LoadedModel
+from npu_adapt.weights import list_files
+
+BUILD_LINE = " from its weights in "
+
+
+def saved_timm(tmp_path, source: str) -> tuple[TimmImageAdapter, object]:
+    adapter = TimmImageAdapter({"source": source, "family": "timm_image", "task": "image-classification"})
+    adapter.save(adapter.random_init(seed=3), tmp_path)
+    return adapter, tmp_path
+
+
+def conventional_load(weights_dir):
+    """What a timm user writes: build (randomly initialised), then copy the weights in."""
+    config = load(weights_dir / "config.json")
+    model = timm.create_model(config["architecture"], num_classes=config["num_classes"], pretrained_cfg_overlay=config["pretrained_cfg"])
+    model.load_state_dict(load_file(str(weights_dir / "model.safetensors")))
+    return model.eval()
+
+
+# test_vit_relpos keeps relative-position buffers out of its state dict: the adapter must
+# build those for real, not leave them uninitialised.
+@pytest.mark.parametrize("source", ["timm:test_convnext.r160_in1k", "timm:test_vit_relpos"])
+def test_timm_load_equals_the_conventional_load_bit_for_bit(tmp_path, source):
+    adapter, weights_dir = saved_timm(tmp_path, source)
+    model, reference = adapter.load(weights_dir), conventional_load(weights_dir)
+    tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    assert not any(tensor.is_meta for tensor in tensors.values())
+    reference_tensors = {**dict(reference.named_parameters()), **dict(reference.named_buffers())}
+    assert tensors.keys() == reference_tensors.keys()
+    assert all(torch.equal(tensors[name], reference_tensors[name]) for name in tensors)
+    size = load(weights_dir / "config.json")["pretrained_cfg"]["input_size"][-1]
+    pixels = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 3, size, size), dtype=np.float32))
+    with torch.inference_mode():
+        outputs, expected = adapter.run(model, {"pixel_values": pixels}), adapter.run(reference, {"pixel_values": pixels})
+    assert outputs.keys() == expected.keys() == {"features", "logits"}
+    assert all(torch.equal(outputs[name], expected[name]) for name in outputs)
+
+
+def test_benchmark_model_leaves_the_garbage_collector_as_it_found_it(tmp_path):
+    _, weights_dir = saved_timm(tmp_path, "timm:test_convnext.r160_in1k")
+    manifest = {"model": "tiny", "dir": str(weights_dir), "files": list_files(weights_dir)}
+    loaded = LoadedModel({"source": "timm:test_convnext.r160_in1k", "family": "timm_image"}, manifest, "cpu", "float32")
+    pixels = np.zeros((1, 3, 64, 64), dtype=np.float32)
+    settings = {"batch_sizes": [1, 2], "warmup": 0, "min_runs": 2, "max_runs": 2, "max_seconds": 0.1}
+    rows = benchmark_model(loaded, {"pixel_values": pixels}, settings)
+    assert [(row["batch_size"], row["status"], row["runs"]) for row in rows] == [(1, "ok", 2), (2, "ok", 2)]
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+
+
+def test_each_model_job_builds_the_model_once_with_the_cpu_baseline_on(tmp_path):
+    config = tiny_config(benchmark={"batch_sizes": [1], "warmup": 0, "min_runs": 2, "max_runs": 2, "max_seconds": 0.1, "baseline": "cpu"})
+    config["models"] = {"tiny-convnext": config["models"]["tiny-convnext"]}
+    run_snakemake(tmp_path, "results/tiny-convnext/benchmark.json", "results/tiny-convnext/reference/index.json", config=config)
+    bench = load(tmp_path / "results/tiny-convnext/benchmark.json")
+    # The target runs on the CPU in float32 here: the baseline measures that same model.
+    assert (bench["device"], bench["dtype"], bench["baseline"]["status"]) == ("cpu", "float32", "ok")
+    assert bench["results"][0]["speedup_vs_cpu"] > 0
+    for job in ("dump_reference", "dump_target", "benchmark"):
+        assert (tmp_path / f"logs/tiny-convnext/{job}.log").read_text().count(BUILD_LINE) == 1, job
+    # Snakemake's own per-job timing (bench/workflow_overhead.py reads it).
+    header, row = (tmp_path / "benchmarks/tiny-convnext/benchmark.tsv").read_text().splitlines()[:2]
+    assert header.split("\t")[0] == "s" and float(row.split("\t")[0]) > 0
