@@ -5,13 +5,13 @@ rule compare_layers:
     output:
         json="results/{model}/layers/compare.json",
         csv="results/{model}/layers/compare.csv",
-    params:
-        criteria=lambda wildcards: canonical(merged(wildcards.model, "accuracy")),
-        code=library_code("compare_layers.py"),
     log:
         "logs/{model}/compare_layers.log",
     benchmark:
         "benchmarks/{model}/compare_layers.tsv"
+    params:
+        criteria=lambda wildcards: canonical(merged(wildcards.model, "accuracy")),
+        code=library_code("compare_layers.py"),
     script:
         "../scripts/compare_layers.py"
 
@@ -28,13 +28,13 @@ rule compare:
     output:
         json="results/{model}/compare.json",
         csv="results/{model}/compare.csv",
-    params:
-        criteria=lambda wildcards: canonical(merged(wildcards.model, "accuracy")),
-        code=library_code("compare.py"),
     log:
         "logs/{model}/compare.log",
     benchmark:
         "benchmarks/{model}/compare.tsv"
+    params:
+        criteria=lambda wildcards: canonical(merged(wildcards.model, "accuracy")),
+        code=library_code("compare.py"),
     script:
         "../scripts/compare.py"
 
@@ -53,6 +53,14 @@ rule benchmark:
             subcategory="{model}",
             labels={"model": "{model}", "file": "latency and throughput"},
         ),
+    log:
+        "logs/{model}/benchmark.log",
+    benchmark:
+        "benchmarks/{model}/benchmark.tsv"
+    threads: benchmark_threads
+    resources:
+        npu=device_slots("target", "npu"),
+        cuda=device_slots("target", "cuda"),
     params:
         model=lambda wildcards: canonical(
             model_entry(wildcards.model, "family", "inputs", "task")
@@ -60,13 +68,5 @@ rule benchmark:
         placement=lambda wildcards: canonical(merged(wildcards.model, "target")),
         settings=lambda wildcards: canonical(merged(wildcards.model, "benchmark")),
         code=library_code("benchmark.py"),
-    threads: benchmark_threads
-    resources:
-        npu=device_slots("target", "npu"),
-        cuda=device_slots("target", "cuda"),
-    log:
-        "logs/{model}/benchmark.log",
-    benchmark:
-        "benchmarks/{model}/benchmark.tsv"
     script:
         "../scripts/benchmark.py"

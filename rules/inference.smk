@@ -3,16 +3,16 @@ rule make_inputs:
         manifest=rules.fetch_weights.output.manifest,
     output:
         index="results/{model}/inputs/index.json",
+    log:
+        "logs/{model}/make_inputs.log",
+    benchmark:
+        "benchmarks/{model}/make_inputs.tsv"
     params:
         model=lambda wildcards: canonical(
             model_entry(wildcards.model, "family", "inputs")
         ),
         seed=config["seed"],
         code=library_code("make_inputs.py"),
-    log:
-        "logs/{model}/make_inputs.log",
-    benchmark:
-        "benchmarks/{model}/make_inputs.tsv"
     script:
         "../scripts/make_inputs.py"
 
@@ -23,6 +23,13 @@ rule dump_reference:
         inputs=rules.make_inputs.output.index,
     output:
         index="results/{model}/reference/index.json",
+    log:
+        "logs/{model}/dump_reference.log",
+    benchmark:
+        "benchmarks/{model}/dump_reference.tsv"
+    resources:
+        npu=device_slots("reference", "npu"),
+        cuda=device_slots("reference", "cuda"),
     params:
         role="reference",
         model=lambda wildcards: canonical(
@@ -32,13 +39,6 @@ rule dump_reference:
         ),
         placement=lambda wildcards: canonical(merged(wildcards.model, "reference")),
         code=library_code("dump_outputs.py"),
-    resources:
-        npu=device_slots("reference", "npu"),
-        cuda=device_slots("reference", "cuda"),
-    log:
-        "logs/{model}/dump_reference.log",
-    benchmark:
-        "benchmarks/{model}/dump_reference.tsv"
     script:
         "../scripts/dump_outputs.py"
 
@@ -50,6 +50,13 @@ rule dump_target:
         env=rules.check_env.output.env,
     output:
         index="results/{model}/target/index.json",
+    log:
+        "logs/{model}/dump_target.log",
+    benchmark:
+        "benchmarks/{model}/dump_target.tsv"
+    resources:
+        npu=device_slots("target", "npu"),
+        cuda=device_slots("target", "cuda"),
     params:
         role="target",
         model=lambda wildcards: canonical(
@@ -59,12 +66,5 @@ rule dump_target:
         ),
         placement=lambda wildcards: canonical(merged(wildcards.model, "target")),
         code=library_code("dump_outputs.py"),
-    resources:
-        npu=device_slots("target", "npu"),
-        cuda=device_slots("target", "cuda"),
-    log:
-        "logs/{model}/dump_target.log",
-    benchmark:
-        "benchmarks/{model}/dump_target.tsv"
     script:
         "../scripts/dump_outputs.py"

@@ -16,8 +16,6 @@ CSV_COLUMNS = [key for key in ROW_KEYS if key != "reason"] + ["reason"]
 
 
 def main(smk):
-    import torch
-
     log = setup_logging(smk.log[0])
     model = smk.wildcards.model
     entry = json.loads(smk.params.model)
@@ -27,7 +25,7 @@ def main(smk):
     result = {
         "model": model, "status": "ok", "reason": None,
         "device": target.get("device"), "device_name": target.get("device_name"), "dtype": placement["dtype"],
-        "cpu_threads": torch.get_num_threads(),  # CPU latencies are only comparable at equal thread counts
+        "cpu_threads": None,  # CPU latencies are only comparable at equal thread counts
         "warmup": settings["warmup"], "settings": settings, "results": [],
         "baseline": None,
     }  # fmt: skip
@@ -38,6 +36,9 @@ def main(smk):
         # runs on the CPU); see dump_outputs.py.
         with devices.acquire_device(devices.accelerator_kind(placement["device"])) as device_index:
             result["device_index"] = device_index
+            import torch  # only now: the device's visibility must be set before any runtime starts
+
+            result["cpu_threads"] = torch.get_num_threads()
             with model_step("device"):
                 device = devices.resolve(placement["device"])
             loaded = LoadedModel(entry, manifest, device, placement["dtype"], Path(smk.scriptdir).parent)
