@@ -40,6 +40,8 @@ rule all:
         "logs/all.log",
     benchmark:
         "benchmarks/all.tsv"
+    conda:
+        CONDA_ENV
     params:
         code=library_code("finalize.py"),
     script:

@@ -4,6 +4,7 @@
 import ast
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -13,6 +14,25 @@ WORKFLOW_DIR = Path(workflow.basedir)
 LIBRARY_DIR = WORKFLOW_DIR / "npu_adapt"
 WEIGHTS_DIR = config["weights_dir"]
 MODELS = sorted(config["models"])
+
+# Jobs import the npu_adapt library from this checkout, also in a conda env (--use-conda)
+# where it is not installed: Snakemake's script preamble only adds scripts/ to sys.path.
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        filter(None, [str(WORKFLOW_DIR), os.environ.get("PYTHONPATH")])
+    )
+)
+# With --use-conda, an NPU target runs in envs/npu.yaml (the torch that torch_npu was built
+# for), anything else in envs/cpu.yaml.
+CONDA_ENV = str(
+    WORKFLOW_DIR
+    / "envs"
+    / (
+        "npu.yaml"
+        if devices.accelerator_kind(config["target"]["device"]) == "npu"
+        else "cpu.yaml"
+    )
+)
 
 
 def check_models():

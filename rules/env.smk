@@ -6,6 +6,8 @@ rule check_env:
         "logs/check_env.log",
     benchmark:
         "benchmarks/check_env.tsv"
+    conda:
+        CONDA_ENV
     params:
         code=library_code("check_env.py"),
     script:

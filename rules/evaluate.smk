@@ -9,6 +9,8 @@ rule compare_layers:
         "logs/{model}/compare_layers.log",
     benchmark:
         "benchmarks/{model}/compare_layers.tsv"
+    conda:
+        CONDA_ENV
     params:
         criteria=lambda wildcards: canonical(merged(wildcards.model, "accuracy")),
         code=library_code("compare_layers.py"),
@@ -32,6 +34,8 @@ rule compare:
         "logs/{model}/compare.log",
     benchmark:
         "benchmarks/{model}/compare.tsv"
+    conda:
+        CONDA_ENV
     params:
         criteria=lambda wildcards: canonical(merged(wildcards.model, "accuracy")),
         code=library_code("compare.py"),
@@ -57,6 +61,8 @@ rule benchmark:
         "logs/{model}/benchmark.log",
     benchmark:
         "benchmarks/{model}/benchmark.tsv"
+    conda:
+        CONDA_ENV
     threads: benchmark_threads
     resources:
         npu=device_slots("target", "npu"),

@@ -7,6 +7,8 @@ rule make_inputs:
         "logs/{model}/make_inputs.log",
     benchmark:
         "benchmarks/{model}/make_inputs.tsv"
+    conda:
+        CONDA_ENV
     params:
         model=lambda wildcards: canonical(
             model_entry(wildcards.model, "family", "inputs")
@@ -27,6 +29,8 @@ rule dump_reference:
         "logs/{model}/dump_reference.log",
     benchmark:
         "benchmarks/{model}/dump_reference.tsv"
+    conda:
+        CONDA_ENV
     resources:
         npu=device_slots("reference", "npu"),
         cuda=device_slots("reference", "cuda"),
@@ -54,6 +58,8 @@ rule dump_target:
         "logs/{model}/dump_target.log",
     benchmark:
         "benchmarks/{model}/dump_target.tsv"
+    conda:
+        CONDA_ENV
     resources:
         npu=device_slots("target", "npu"),
         cuda=device_slots("target", "cuda"),

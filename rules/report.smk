@@ -40,6 +40,8 @@ rule summarize:
         "logs/{model}/summarize.log",
     benchmark:
         "benchmarks/{model}/summarize.tsv"
+    conda:
+        CONDA_ENV
     params:
         settings=lambda wildcards: canonical(run_config(config, wildcards.model)),
         code=library_code("summarize.py"),
@@ -67,6 +69,8 @@ rule leaderboard:
         "logs/leaderboard.log",
     benchmark:
         "benchmarks/leaderboard.tsv"
+    conda:
+        CONDA_ENV
     params:
         code=library_code("leaderboard.py"),
     script:

@@ -11,6 +11,8 @@ rule fetch_weights:
         "logs/{model}/fetch_weights.log",
     benchmark:
         "benchmarks/{model}/fetch_weights.tsv"
+    conda:
+        CONDA_ENV
     params:
         model=lambda wildcards: canonical(
             model_entry(

@@ -1,0 +1,21 @@
+"""The workflow stays lint-clean and snakefmt-formatted (the standards of the best
+Snakemake workflows), so `make test` catches a rule written without a log, a conda env, or
+in the wrong directive order."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def test_snakemake_lint_finds_nothing():
+    done = subprocess.run([str(BIN / "snakemake"), "--lint"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Congratulations" in done.stdout + done.stderr
+
+
+def test_snakefmt_leaves_every_snakemake_file_unchanged():
+    done = subprocess.run([str(BIN / "snakefmt"), "--check", "Snakefile", "rules"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
