@@ -81,25 +81,27 @@ def to_numpy(tensor: Any) -> np.ndarray:
     return tensor.numpy()
 
 
+def save_tensor(path: str | Path, name: str, array: np.ndarray, kind: str = "hidden") -> dict:
+    """Save one array as ``path`` (.npy); return its index entry (DESIGN.md index.json)."""
+    path = Path(path)
+    np.save(path, np.ascontiguousarray(array))
+    entry = {
+        "name": name,
+        "file": path.name,
+        "shape": list(array.shape),
+        "dtype": str(array.dtype),
+        "sha256": sha256_file(path),
+        "kind": kind,
+    }
+    entry.update(tensor_stats(array))
+    return entry
+
+
 def dump_tensors(directory: str | Path, tensors: dict[str, np.ndarray], kinds: dict[str, str] | None = None) -> list[dict]:
     """Save each array as ``NAME.npy`` in ``directory``; return the index entries."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    entries = []
-    for name, array in tensors.items():
-        path = directory / f"{name}.npy"
-        np.save(path, np.ascontiguousarray(array))
-        entry = {
-            "name": name,
-            "file": path.name,
-            "shape": list(array.shape),
-            "dtype": str(array.dtype),
-            "sha256": sha256_file(path),
-            "kind": (kinds or {}).get(name, "hidden"),
-        }
-        entry.update(tensor_stats(array))
-        entries.append(entry)
-    return entries
+    return [save_tensor(directory / f"{name}.npy", name, array, (kinds or {}).get(name, "hidden")) for name, array in tensors.items()]
 
 
 def load_tensors(index_path: str | Path, mmap: bool = False) -> dict[str, np.ndarray]:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from npu_adapt.compare import compare_indexes
-from npu_adapt.io import read_json, sha256_file, tensor_stats, to_numpy, write_json
+from npu_adapt.io import read_json, save_tensor, to_numpy, write_json
 from npu_adapt.jobs import upstream_reason
 
 LAYER_COLUMNS = [
@@ -136,21 +136,8 @@ class LayerCapture:
                 full = (f"{name}#{call}" if call else name) + suffix
                 array = to_numpy(tensor)
                 order = len(self.entries)
-                path = self.directory / _file_name(order, full)
-                np.save(path, np.ascontiguousarray(array))
-                entry = {
-                    "name": full,
-                    "file": path.name,
-                    "shape": list(array.shape),
-                    "dtype": str(array.dtype),
-                    "sha256": sha256_file(path),
-                    "kind": "hidden",
-                    "module": name,
-                    "call": call,
-                    "type": type_name,
-                    "order": order,
-                }
-                entry.update(tensor_stats(array))
+                entry = save_tensor(self.directory / _file_name(order, full), full, array)
+                entry.update(module=name, call=call, type=type_name, order=order)
                 self.entries.append(entry)
 
         return save
