@@ -7,7 +7,6 @@ its reason, never a crash and never a silent pass.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -45,24 +44,6 @@ OUTPUT_COLUMNS = [
     "ascend_verdict",
     "reason",
 ]
-
-
-def csv_value(value):
-    """A CSV cell: never blank (null for a metric that does not apply or is undefined;
-    the row's reason says why)."""
-    if value is None:
-        return "null"
-    if isinstance(value, list):
-        return "x".join(str(item) for item in value)
-    return value
-
-
-def write_csv(path, rows: list[dict], columns: list[str]) -> None:
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({column: csv_value(row.get(column)) for column in columns})
 
 
 def failed_output(kind: str, reason: str) -> dict:

@@ -6,6 +6,7 @@ leaves a half-written target that a later run would mistake for a result.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import math
@@ -45,6 +46,25 @@ def write_json(path: str | Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(clean_json(data), indent=2, allow_nan=False) + "\n")
     os.replace(tmp, path)
+
+
+def csv_value(value):
+    """A CSV cell: never blank (null for a metric that does not apply or is undefined;
+    the row's reason says why)."""
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "x".join(str(item) for item in value)
+    return value
+
+
+def write_csv(path: str | Path, rows: list[dict], columns: list[str]) -> None:
+    """One row per dict, in ``columns`` order; missing or None values written as null."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({column: csv_value(row.get(column)) for column in columns})
 
 
 def read_json(path: str | Path) -> Any:

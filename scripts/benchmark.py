@@ -1,12 +1,11 @@
 """benchmark: latency, throughput and peak memory per batch size on the target device."""
 
-import csv
 import json
 from pathlib import Path
 
 from npu_adapt import devices
 from npu_adapt.benchmark import ROW_KEYS, benchmark_model, cpu_baseline, no_baseline, runs_as_baseline
-from npu_adapt.io import load_tensors, read_json, write_json
+from npu_adapt.io import load_tensors, read_json, write_csv, write_json
 from npu_adapt.jobs import ModelBlocked, model_step, setup_logging, upstream_reason
 from npu_adapt.plots import benchmark_plot
 from npu_adapt.runner import LoadedModel
@@ -59,11 +58,7 @@ def main(smk):
         result.update(status="blocked", reason=str(blocked), baseline=no_baseline("skipped", "the target benchmark is blocked"))
         log.error("%s blocked: %s", model, blocked)
     write_json(smk.output.json, result)
-    with open(smk.output.csv, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, CSV_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for row in result["results"]:
-            writer.writerow({column: ("null" if row.get(column) is None else row.get(column)) for column in CSV_COLUMNS})
+    write_csv(smk.output.csv, result["results"], CSV_COLUMNS)
     title = f"{model} on {result['device_name'] or result['device']} ({placement['dtype']})"
     if result["status"] == "blocked":
         title += " - blocked"

@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
-from npu_adapt.compare import OUTPUT_COLUMNS, compare_dumps, write_csv
-from npu_adapt.io import read_json, write_json
+from npu_adapt.compare import OUTPUT_COLUMNS, compare_dumps
+from npu_adapt.io import read_json, write_csv, write_json
 from npu_adapt.jobs import setup_logging
 from npu_adapt.layers import layer_summary
 

@@ -4,7 +4,7 @@ against reference, in execution order, and the first module crossing the thresho
 import json
 from pathlib import Path
 
-from npu_adapt.compare import write_csv
+from npu_adapt.io import write_csv
 from npu_adapt.io import write_json
 from npu_adapt.jobs import setup_logging
 from npu_adapt.layers import LAYER_COLUMNS, compare_layers
