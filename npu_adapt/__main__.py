@@ -1,4 +1,5 @@
-"""Command line: ``python -m npu_adapt inspect ...`` (installed as ``npu-adapt``).
+"""Command line: ``python -m npu_adapt inspect ...`` (installed as ``npu-adapt``); ``bench
+MODEL`` benchmarks one configured model without the workflow (npu_adapt.bench_cli).
 
 ``inspect results/MODEL``           the model's tensors (inputs, reference, target: shape,
                                     dtype, stats) and its comparison (every metric, pass/fail,
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from npu_adapt import bench_cli
 from npu_adapt.io import read_json
 from npu_adapt.metrics import DEFAULT_CRITERIA, compare_output, streamed_stats
 
@@ -213,7 +215,7 @@ def inspect(args: argparse.Namespace, out=None) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    cli = argparse.ArgumentParser(prog="npu-adapt", description="npu-adapt: inspect the evidence a workflow run wrote.")
+    cli = argparse.ArgumentParser(prog="npu-adapt", description="npu-adapt: inspect the evidence a workflow run wrote; benchmark one model.")
     commands = cli.add_subparsers(dest="command", required=True)
     inspect_cli = commands.add_parser(
         "inspect",
@@ -227,11 +229,14 @@ def parser() -> argparse.ArgumentParser:
     for key, kind in (("rel_l2_max", float), ("cosine_min", float), ("atol", float), ("rtol", float)):
         inspect_cli.add_argument(f"--{key.replace('_', '-')}", dest=key, type=kind, help=f"criterion (default {DEFAULT_CRITERIA[key]})")
     inspect_cli.add_argument("--top5", action=argparse.BooleanOptionalAction, default=None, help="class scores must also agree on every top-5 set")
+    bench_cli.add_parser(commands)
     return cli
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "bench":
+        return bench_cli.bench(args)
     if len(args.paths) > 2:
         parser().error("inspect takes one or two paths")
     return inspect(args)

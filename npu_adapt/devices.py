@@ -260,6 +260,75 @@ def synchronize(device: str) -> None:
     getattr(_torch(), kind).synchronize()
 
 
+def runs_asynchronously(device: str) -> bool:
+    """Whether calls on ``device`` return before the device has done the work (NPU, CUDA):
+    latency then needs a synchronisation per call, and throughput is measured separately
+    over back-to-back calls with one synchronisation at the end."""
+    return kind_of(device) != "cpu"
+
+
+class DeviceClock:
+    """Times the device work queued between :meth:`start` and :meth:`stop`: with the
+    device's timing events where its module offers them (``torch.npu.Event``,
+    ``torch.cuda.Event``), else with the host clock after a synchronisation. ``kind`` says
+    which (``npu_events``, ``cuda_events``, ``host_clock``)."""
+
+    def __init__(self, device: str):
+        self.device = device
+        kind = kind_of(device)
+        event = getattr(getattr(_torch(), kind), "Event", None) if kind != "cpu" else None
+        self._events = (event(enable_timing=True), event(enable_timing=True)) if event is not None else None
+        self.kind = f"{kind}_events" if self._events else "host_clock"
+        self._started = 0.0
+
+    def start(self) -> None:
+        synchronize(self.device)  # nothing queued earlier inside the interval
+        if self._events:
+            self._events[0].record()
+        else:
+            self._started = time.perf_counter()
+
+    def stop(self) -> float:
+        """Milliseconds since :meth:`start`, after one synchronisation."""
+        if self._events:
+            self._events[1].record()
+            synchronize(self.device)
+            return float(self._events[0].elapsed_time(self._events[1]))
+        synchronize(self.device)
+        return (time.perf_counter() - self._started) * 1000.0
+
+
+def peak_host_rss_mb() -> tuple[float | None, str]:
+    """The process's peak resident memory in MB since the last :func:`reset_peak_host_rss`,
+    and its scope: ``window`` (Linux VmHWM), ``process_lifetime`` (getrusage, where the peak
+    cannot be reset). Includes the Python runtime, the libraries and the host copy of the model."""
+    high_water_kib = _status_kib("VmHWM")
+    if high_water_kib is not None:
+        return high_water_kib / 1024, "window"
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return rss * (1 if sys.platform == "darwin" else 1024) / 2**20, "process_lifetime"
+
+
+def reset_peak_host_rss() -> bool:
+    """Start a new window of the process's peak RSS (Linux >= 4.0: VmHWM reset by writing 5
+    to /proc/self/clear_refs). False when the platform cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        return False
+    return _status_kib("VmHWM") is not None
+
+
+def peak_device_mem_mb(device: str) -> tuple[float | None, str | None]:
+    """The device allocator's peak in MB since the last :func:`reset_peak_memory` (tensors
+    only, not the allocator's cache), or None and why it is not measured."""
+    kind = kind_of(device)
+    if kind == "cpu":
+        return None, "CPU target: no device memory (see peak_host_rss_mb)"
+    return getattr(_torch(), kind).max_memory_allocated() / 2**20, None
+
+
 def reset_peak_memory(device: str) -> bool:
     """Start a new peak-memory window. False when the platform cannot: the peak that
     :func:`peak_memory` reports then covers the whole life of the process."""
@@ -360,6 +429,23 @@ def cpu_model_name() -> str:
     except OSError:
         pass
     return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+def load_average() -> list[float] | None:
+    """The host's 1, 5 and 15 minute load averages, or None where the platform has none."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def cpu_governor() -> str | None:
+    """The CPU frequency governor (Linux cpufreq: performance, powersave, ...), or None when
+    unreadable (containers and VMs often hide it)."""
+    try:
+        return Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor").read_text().strip() or None
+    except OSError:
+        return None
 
 
 def _run_tool(*command: str) -> str | None:

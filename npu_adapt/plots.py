@@ -11,8 +11,9 @@ def batch_label(size: int) -> str:
 
 
 def benchmark_plot(rows: list[dict], title: str, path: str | Path, baseline: dict | None = None) -> None:
-    """Latency (p50 with the p10-p90 band) and throughput against batch size; the CPU
-    baseline dashed when there is one; batch sizes that ran out of memory marked."""
+    """Latency (p50 with the interquartile band, p25-p75) and throughput against batch size;
+    the CPU baseline dashed when there is one; unstable rows circled in red; batch sizes that
+    were not measured (oom, over_budget, skipped) marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -29,14 +30,21 @@ def benchmark_plot(rows: list[dict], title: str, path: str | Path, baseline: dic
             if not ok:
                 continue
             x = [row["batch_size"] for row in ok]
-            p10, p50, p90 = ([row[key] for row in ok] for key in ("p10_ms", "p50_ms", "p90_ms"))
-            latency_ax.fill_between(x, p10, p90, color=color, alpha=0.15, linewidth=0)
+            p50 = [row["p50_ms"] for row in ok]
+            # Too few runs for quartiles: the band collapses onto the p50.
+            p25 = [row.get("p25_ms") if row.get("p25_ms") is not None else row["p50_ms"] for row in ok]
+            p75 = [row.get("p75_ms") if row.get("p75_ms") is not None else row["p50_ms"] for row in ok]
+            latency_ax.fill_between(x, p25, p75, color=color, alpha=0.15, linewidth=0)
             # Error bars too: a band is invisible at a single batch size.
-            spread = [[mid - low for low, mid in zip(p10, p50)], [high - mid for mid, high in zip(p50, p90)]]
-            latency_ax.errorbar(x, p50, yerr=spread, marker="o", color=color, linestyle=style, capsize=4, label=f"{label}: p50, p10-p90")
-            throughput_ax.plot(x, [row["throughput"] for row in ok], marker="s", color=color, linestyle=style, label=label)
+            spread = [[mid - low for low, mid in zip(p25, p50)], [high - mid for mid, high in zip(p50, p75)]]
+            latency_ax.errorbar(x, p50, yerr=spread, marker="o", color=color, linestyle=style, capsize=4, label=f"{label}: p50, p25-p75")
+            methods = sorted({row.get("throughput_method") or "p50" for row in ok})
+            throughput_ax.plot(x, [row["throughput"] for row in ok], marker="s", color=color, linestyle=style, label=f"{label} ({', '.join(methods)})")
+            unstable = [(row["batch_size"], row["p50_ms"]) for row in ok if row.get("stable") is False]
+            if unstable:
+                latency_ax.scatter(*zip(*unstable), s=160, facecolors="none", edgecolors="tab:red", zorder=3, label=f"{label}: unstable (cv > 10% or drift)")
         for row in rows:
-            if row.get("status") != "ok":  # oom / skipped: a labelled mark on the axis
+            if row.get("status") != "ok":  # oom / over_budget / skipped: a labelled mark on the axis
                 for axis in (latency_ax, throughput_ax):
                     axis.axvline(row["batch_size"], color="tab:red", alpha=0.4, linestyle=":")
                     axis.annotate(row["status"], (row["batch_size"], 0.97), xycoords=("data", "axes fraction"), color="tab:red", rotation=90, ha="right", va="top")
@@ -52,8 +60,7 @@ def benchmark_plot(rows: list[dict], title: str, path: str | Path, baseline: dic
                 axis.set_ylim(0, high * 1.15)  # from zero, with room above the highest point
             axis.grid(alpha=0.3)
         latency_ax.legend(fontsize="small")
-        if len(series) > 1:
-            throughput_ax.legend(fontsize="small")
+        throughput_ax.legend(fontsize="small")
     else:
         reason = next((row["reason"] for row in rows if row.get("reason")), "no batch size was measured")
         for axis in (latency_ax, throughput_ax):

@@ -32,14 +32,29 @@ LEADERBOARD_COLUMNS = [
     "mean_abs_diff",
     "top1_match",
     "top5_match",
-    "latency_ms_bs1",
+    "latency_p50_ms_bs1",
+    "cv_pct",
+    "stable",
     "best_throughput",
     "best_batch",
-    "peak_mem_mb",
+    "peak_host_rss_mb",
+    "peak_device_mem_mb",
+    "param_bytes",
     "reason",
 ]
 
 STATUS_ORDER = {"pass": 0, "fail": 1, "blocked": 2}
+
+# What the benchmark columns of the leaderboard mean (printed under leaderboard.md).
+BENCHMARK_COLUMN_NOTES = {
+    "latency_p50_ms_bs1": "median (p50) latency of one call at batch size 1, device synchronised after each call",
+    "cv_pct": "largest coefficient of variation (stdev / mean of the timed runs) over the measured batch sizes",
+    "stable": "every measured batch size stable: cv_pct and the drift of its p50 between the first and second half of the runs within benchmark.json's stability_rule (an unstable one is measured twice)",
+    "best_throughput": "highest items/s over the batch sizes: on an accelerator from back-to-back calls with one synchronisation (pipelined), on the CPU the batch size divided by the p50",
+    "peak_host_rss_mb": "highest peak resident memory of the benchmark process (Python, libraries and the model's host copy included)",
+    "peak_device_mem_mb": "highest peak of the device allocator (tensors), n/a on a CPU target",
+    "param_bytes": "bytes of the model's parameters and buffers in the target dtype",
+}
 
 # What the `hardware:` key of a model card says for the device the target really ran on.
 HARDWARE = {"npu": "NPU", "cuda": "GPU", "cpu": "CPU"}
@@ -220,6 +235,8 @@ def leaderboard_row(summary: dict) -> dict:
     rows = [row for row in summary["benchmark"].get("results", []) if row.get("status") == "ok"]
     best = max(rows, key=lambda row: row["throughput"], default=None)
     bs1 = next((row for row in rows if row["batch_size"] == 1), None)
+    device_peaks = [row["peak_device_mem_mb"] for row in rows if row.get("peak_device_mem_mb") is not None]
+    cvs = [row["cv_pct"] for row in rows if row.get("cv_pct") is not None]
     return {
         "model": summary["model"],
         "task": summary["task"],
@@ -235,10 +252,14 @@ def leaderboard_row(summary: dict) -> dict:
         "mean_abs_diff": _worst(outputs, "mean_abs_diff"),
         "top1_match": _worst(outputs, "top1_match", min),
         "top5_match": _worst(outputs, "top5_match", min),
-        "latency_ms_bs1": bs1["mean_ms"] if bs1 else None,
+        "latency_p50_ms_bs1": bs1["p50_ms"] if bs1 else None,
+        "cv_pct": max(cvs, default=None),
+        "stable": all(row.get("stable") for row in rows) if rows else None,
         "best_throughput": best["throughput"] if best else None,
         "best_batch": best["batch_size"] if best else None,
-        "peak_mem_mb": max((row["peak_mem_mb"] for row in rows), default=None),
+        "peak_host_rss_mb": max((row["peak_host_rss_mb"] for row in rows if row.get("peak_host_rss_mb") is not None), default=None),
+        "peak_device_mem_mb": max(device_peaks, default=None),
+        "param_bytes": summary["benchmark"].get("param_bytes"),
         "reason": summary["reason"],
     }
 
@@ -247,7 +268,9 @@ def null_reasons(row: dict, summary: dict) -> dict:
     """Why each empty cell is empty (the CSV never has a blank cell)."""
     reasons = {}
     has_class_scores = any(m.get("top1_match") is not None for m in summary["accuracy"].get("outputs", {}).values())
-    sizes = [r["batch_size"] for r in summary["benchmark"].get("results", [])]
+    results = summary["benchmark"].get("results", [])
+    sizes = [r["batch_size"] for r in results]
+    unmeasured = next((f"{r['status']}: {short_reason(r.get('reason'))}" for r in results if r.get("status") != "ok"), None)
     for column, value in row.items():
         if value is not None:
             continue
@@ -255,8 +278,12 @@ def null_reasons(row: dict, summary: dict) -> dict:
             reasons[column] = "model blocked"
         elif column in ("top1_match", "top5_match") and not has_class_scores:
             reasons[column] = "no class-score output"
-        elif column == "latency_ms_bs1" and 1 not in sizes:
+        elif column == "latency_p50_ms_bs1" and 1 not in sizes:
             reasons[column] = "batch size 1 not benchmarked"
+        elif column == "peak_device_mem_mb" and any(r.get("peak_device_mem_reason") for r in results):
+            reasons[column] = next(r["peak_device_mem_reason"] for r in results if r.get("peak_device_mem_reason"))
+        elif column in BENCHMARK_COLUMN_NOTES and unmeasured:
+            reasons[column] = f"batch size {unmeasured}"
         elif column == "reason":
             reasons[column] = "passed"
         else:
@@ -266,7 +293,7 @@ def null_reasons(row: dict, summary: dict) -> dict:
 
 def ranked(rows: list[dict]) -> list[dict]:
     """Pass first, then fail, then blocked; faster (batch-1 latency) first within each."""
-    return sorted(rows, key=lambda row: (STATUS_ORDER.get(row["status"], 3), row["latency_ms_bs1"] if row["latency_ms_bs1"] is not None else float("inf"), row["model"]))
+    return sorted(rows, key=lambda row: (STATUS_ORDER.get(row["status"], 3), row["latency_p50_ms_bs1"] if row["latency_p50_ms_bs1"] is not None else float("inf"), row["model"]))
 
 
 # ---------------------------------------------------------------------------- formatting
@@ -428,7 +455,8 @@ def _environment_blocks(summary: dict) -> list:
     ]
     rows += [[name, shown(version, "not installed")] for name, version in env["versions"].items()]
     rows += [[f"host {key}", shown(value, "unknown")] for key, value in env["host"].items()]
-    rows.append(["torch threads", shown(env.get("threads"), "not recorded")])
+    bench_threads = summary["benchmark"].get("threads")
+    rows.append(["torch threads (benchmark job)", shown(bench_threads, "the benchmark did not start torch")])
     rows.append(["npu-adapt commit", shown(summary["workflow_commit"], "the workflow is not a git checkout")])
     return [Heading("Environment / 运行环境"), Table(["field / 字段", "value / 值"], rows)]
 
@@ -541,36 +569,82 @@ def _layer_blocks(layers: dict | None) -> list:
     return blocks
 
 
+BENCHMARK_TABLE = [
+    "batch", "status", "stable", "warm-up", "runs", "first_call_ms", "p50_ms", "cv_pct", "iqr_ms", "p90_ms", "p99_ms", "mean_ms",
+    "throughput (items/s)", "throughput from", "peak_host_rss_mb", "peak_device_mem_mb", "speedup_vs_cpu", "elapsed_s",
+]  # fmt: skip
+
+
+def _stable_cell(row: dict) -> str:
+    if row.get("stable") is None:
+        return f"n/a ({row['status']})"
+    if row["stable"]:
+        return "yes" + (" (measured twice)" if row.get("remeasured") else "")
+    return f"NO (cv {format_cell(row.get('cv_pct'))}%, drift {format_cell(row.get('drift_pct'))}%" + (", measured twice)" if row.get("remeasured") else ")")
+
+
+def benchmark_table(bench: dict) -> tuple[list[str], list[list[str]]]:
+    """The card's benchmark table (also printed by ``npu-adapt bench``): one row per batch
+    size of benchmark.json, ``n/a (why)`` where a value does not exist."""
+    baseline = bench.get("baseline") or {}
+    no_speedup = short_reason(baseline.get("reason")) if baseline.get("status") not in (None, "ok") else "no CPU baseline"
+    rows = []
+    for row in bench.get("results", []):
+        why = row["status"]
+        status = row["status"] if not row.get("reason") else f"{row['status']}: {short_reason(row['reason'])}"
+        few = f"{why}: fewer runs than this percentile needs" if why == "ok" else why
+        elapsed = shown(row.get("elapsed_s"), why)
+        if row.get("budget_overrun_s"):
+            elapsed += f" ({format_cell(row['budget_overrun_s'])} s over budget)"
+        rows.append([
+            format_cell(row["batch_size"]), status, _stable_cell(row), shown(row.get("warmup_runs"), why), shown(row.get("runs"), why),
+            shown(row.get("first_call_ms"), why), shown(row.get("p50_ms"), why), shown(row.get("cv_pct"), why), shown(row.get("iqr_ms"), few),
+            shown(row.get("p90_ms"), few), shown(row.get("p99_ms"), few), shown(row.get("mean_ms"), why), shown(row.get("throughput"), why),
+            shown(row.get("throughput_method"), why), shown(row.get("peak_host_rss_mb"), why),
+            shown(row.get("peak_device_mem_mb"), row.get("peak_device_mem_reason") or why),
+            shown(row.get("speedup_vs_cpu"), why if row["status"] != "ok" else no_speedup), elapsed,
+        ])  # fmt: skip
+    return BENCHMARK_TABLE, rows
+
+
 def _benchmark_blocks(summary: dict) -> list:
     bench = summary["benchmark"]
     blocks = [Heading("Performance / 性能")]
     if bench.get("status") == "blocked":
         blocks.append(Text(f"n/a: the benchmark did not run ({short_reason(bench['reason'])})"))
         return blocks
-    settings = bench.get("settings") or {}
-    blocks.append(Text(
-        f"Device {shown(bench.get('device'), 'n/a')} ({shown(bench.get('device_name'), 'n/a')}), dtype {shown(bench.get('dtype'), 'n/a')}; "
-        f"warm-up runs: {shown(bench.get('warmup'), 'not recorded')}; timed runs: {shown(settings.get('min_runs'), 'n/a')} to {shown(settings.get('max_runs'), 'n/a')}, "
-        f"within a budget of {shown(settings.get('max_seconds'), 'n/a')} s per batch size; the device is synchronised around each run. 延迟单位为毫秒，吞吐单位为样本/秒。"
-    ))  # fmt: skip
-    baseline = bench.get("baseline") or {}
-    no_speedup = short_reason(baseline.get("reason")) if baseline.get("status") not in (None, "ok") else "no CPU baseline"
-    rows = []
-    for row in bench.get("results", []):
-        why = f"{row['status']}"
-        status = row["status"] if row["status"] == "ok" else f"{row['status']}: {short_reason(row.get('reason'))}"
-        rows.append([format_cell(row["batch_size"]), status, shown(row.get("runs"), why)]
-                    + [shown(row.get(key), why) for key in ("first_call_ms", "mean_ms", "std_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "throughput", "peak_mem_mb")]
-                    + [shown(row.get("speedup_vs_cpu"), why if row["status"] != "ok" else no_speedup)])  # fmt: skip
+    blocks.append(Text(benchmark_method(bench)))
+    header, rows = benchmark_table(bench)
     if rows:
-        blocks.append(Table(["batch", "status", "runs", "first_call_ms", "mean_ms", "std_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "throughput (items/s)", "peak_mem_mb", "speedup_vs_cpu"], rows))
-        kinds = sorted({row["peak_mem_kind"] for row in bench["results"] if row.get("peak_mem_kind")})
-        if kinds:
-            blocks.append(Text(f"peak_mem_mb is `{', '.join(kinds)}` (device memory on an accelerator, the process's peak resident memory on the CPU)."))
+        blocks.append(Table(header, rows))
     else:
         blocks.append(Text("n/a (no batch size was benchmarked)"))
     blocks.append(Image(f"{summary['model']} benchmark", "benchmark.png"))
     return blocks
+
+
+def benchmark_method(bench: dict) -> str:
+    """How the numbers of benchmark.json were measured, in one paragraph."""
+    settings = bench.get("settings") or {}
+    load = bench.get("load_average") or {}
+    host = bench.get("host") or {}
+    rule = bench.get("stability_rule") or {}
+
+    def loads(values):
+        return "/".join(format_cell(value) for value in values) if values else "n/a (not readable)"
+
+    return (
+        f"Device {shown(bench.get('device'), 'n/a')} ({shown(bench.get('device_name'), 'n/a')}), dtype {shown(bench.get('dtype'), 'n/a')}, "
+        f"{shown(bench.get('threads'), 'not recorded')} torch threads; host CPU {shown(host.get('cpu'), 'not recorded')}, "
+        f"governor {shown(host.get('governor'), 'not readable here')}, load average (one, five, fifteen minutes) {loads(load.get('start'))} at the start and {loads(load.get('end'))} at the end. "
+        f"Per batch size: a first call (not in the statistics), {shown(bench.get('warmup'), 'not recorded')} warm-up calls, then timed calls until "
+        f"{shown(settings.get('min_runs'), 'n/a')} runs and {shown(settings.get('min_seconds'), 'n/a')} s are both reached (at most {shown(settings.get('max_runs'), 'n/a')} runs), "
+        f"all within a budget of {shown(settings.get('max_seconds'), 'n/a')} s per batch size. Latency is the p50 with the device synchronised after each call; "
+        f"a row is stable when cv_pct <= {shown(rule.get('cv_pct_max'), 'n/a')}% and its p50 drifts by at most {shown(rule.get('drift_pct_max'), 'n/a')}% "
+        "between the first and second half of the runs (an unstable row is measured twice). "
+        "Throughput: pipelined = back-to-back calls with one synchronisation (accelerators), p50 = the batch size divided by the p50. "
+        "Raw per-call times: `benchmark_samples.csv`. 延迟为中位数（毫秒），吞吐单位为样本/秒。"
+    )
 
 
 def _evidence_blocks(summary: dict, card_dir: str) -> list:
@@ -668,4 +742,5 @@ def leaderboard_markdown(rows: list[dict], reasons: dict[str, dict] | None = Non
         cells = leaderboard_cells(row, reasons.get(row["model"], {}))
         body.append([Link(cells[0], f"{row['model']}/README.md"), *cells[1:]])
     intro = "Generated by npu-adapt from each model's summary.json; worst case over a model's outputs in the error columns. 由 npu-adapt 自动生成。"
-    return "# Leaderboard / 排行榜\n\n" + intro + "\n\n" + markdown_table(LEADERBOARD_COLUMNS, body) + "\n"
+    notes = "\n".join(f"- `{column}`: {note}" for column, note in BENCHMARK_COLUMN_NOTES.items())
+    return "# Leaderboard / 排行榜\n\n" + intro + "\n\n" + markdown_table(LEADERBOARD_COLUMNS, body) + "\n\nBenchmark columns:\n\n" + notes + "\n"

@@ -51,6 +51,7 @@ rule benchmark:
     output:
         json="results/{model}/benchmark.json",
         csv="results/{model}/benchmark.csv",
+        samples="results/{model}/benchmark_samples.csv",
         plot=report(
             "results/{model}/benchmark.png",
             category="Benchmark plots",

@@ -1,81 +1,162 @@
-"""The benchmark harness: its statistics and budget on plain callables, the CPU peak-memory
-and out-of-memory handling of the device module, and the benchmark rule end to end on the
-tiny ConvNeXt (real Snakemake, real torch), with the CPU baseline and the OOM seam."""
+"""The benchmark harness: its statistics, stopping rule and budget on real torch work (no
+sleeps, no mocks), the accelerator path (pipelined throughput) through the device module's
+seams on the CPU, the CPU peak-memory and out-of-memory handling, and the benchmark rule end
+to end on the tiny ConvNeXt (real Snakemake, real torch), with the CPU baseline, the raw
+samples and the OOM seam."""
 
 import csv
 import math
 import shutil
-import time
+import statistics
 
 import numpy as np
 import pytest
 from conftest import load, run_snakemake, tiny_config
 
 from npu_adapt import devices
-from npu_adapt.benchmark import ROW_KEYS
+from npu_adapt.benchmark import ROW_KEYS, SAMPLE_COLUMNS
 from npu_adapt.plots import benchmark_plot
-from npu_adapt.timing import measure, percentile_stats
+from npu_adapt.reports import LEADERBOARD_COLUMNS, format_cell
+from npu_adapt.timing import STABLE_CV_PCT, STABLE_DRIFT_PCT, measure, sample_stats
 
-TOP_KEYS = ("model", "status", "reason", "device", "device_name", "dtype", "warmup", "results", "cpu_threads", "baseline")
-BENCH = {"batch_sizes": [4, 1, 2], "warmup": 2, "min_runs": 3, "max_runs": 100000, "max_seconds": 0.3, "baseline": "cpu"}
+TOP_KEYS = (
+    "model", "status", "reason", "device", "device_name", "dtype", "warmup", "results", "threads", "threads_requested",
+    "load_average", "host", "param_bytes", "stability_rule", "baseline", "samples_file",
+)  # fmt: skip
+BENCH = {"batch_sizes": [4, 1, 2], "warmup": 2, "min_runs": 3, "min_seconds": 0.2, "max_runs": 100000, "max_seconds": 0.5, "baseline": "cpu"}
 
 
-def test_percentile_stats_match_hand_computed_values():
-    stats = percentile_stats([5.0, 1.0, 4.0, 2.0, 3.0])
-    # numpy's linear interpolation: position q/100 * (n - 1) in the sorted samples.
-    assert stats == pytest.approx(
-        {"mean_ms": 3.0, "std_ms": math.sqrt(2.5), "min_ms": 1.0, "p10_ms": 1.4, "p50_ms": 3.0, "p90_ms": 4.6, "p95_ms": 4.8, "p99_ms": 4.96, "max_ms": 5.0}
-    )
+def test_sample_stats_match_hand_computed_values():
+    stats = sample_stats([5.0, 1.0, 4.0, 2.0, 3.0])
+    # numpy's linear interpolation: position q/100 * (n - 1) in the sorted samples; the
+    # halves are [5, 1] (median 3) and [2, 3] (median 2.5).
+    assert stats == pytest.approx({
+        "mean_ms": 3.0, "std_ms": math.sqrt(2.5), "cv_pct": 100 * math.sqrt(2.5) / 3, "min_ms": 1.0, "max_ms": 5.0,
+        "p10_ms": None, "p25_ms": 2.0, "p50_ms": 3.0, "p75_ms": 4.0, "p90_ms": None, "p95_ms": None, "p99_ms": None,
+        "iqr_ms": 2.0, "drift_pct": 100 * (2.5 - 3.0) / 3.0, "stable": False,
+    })  # fmt: skip
+    steady = sample_stats([10.0 + 0.01 * (i % 7) for i in range(120)])
+    assert steady["stable"] and steady["cv_pct"] < 1 and abs(steady["drift_pct"]) < 1
+    assert steady["min_ms"] <= steady["p10_ms"] <= steady["p25_ms"] <= steady["p50_ms"] <= steady["p75_ms"] <= steady["p90_ms"] <= steady["p95_ms"] <= steady["p99_ms"] <= steady["max_ms"]
+    # A machine that gets 30% slower halfway: each half is tight, the drift is not.
+    drifting = sample_stats([10.0] * 20 + [13.0] * 20)
+    assert drifting["drift_pct"] == pytest.approx(100 * 3.0 / 11.5) and not drifting["stable"]  # of the overall median
     with pytest.raises(ValueError):
-        percentile_stats([1.0])
+        sample_stats([1.0])
 
 
-def sleeper(seconds: float, calls: list):
-    def call():
-        calls.append(time.perf_counter())
-        time.sleep(seconds)
+@pytest.fixture
+def one_thread():
+    import torch
 
-    return call
-
-
-def test_first_call_and_warmup_are_not_counted_and_the_budget_stops_the_runs():
-    calls = []
-    row = measure(sleeper(0.005, calls), "cpu", 3, warmup=2, min_runs=3, max_runs=100000, max_seconds=0.15)
-    assert len(calls) == 1 + row["warmup_runs"] + row["runs"]
-    assert row["warmup_runs"] == 2 and 3 <= row["runs"] < 100000 and row["budget_exhausted"] is True
-    # The last run starts before the deadline: the overrun is at most one call.
-    assert row["elapsed_s"] <= 0.15 + row["max_ms"] / 1000 + 0.02
-    assert row["runs"] * row["mean_ms"] / 1000 <= row["elapsed_s"]
-    assert 5.0 <= row["min_ms"] <= row["p10_ms"] <= row["p50_ms"] <= row["p90_ms"] <= row["p95_ms"] <= row["p99_ms"] <= row["max_ms"]
-    assert row["first_call_ms"] >= 5.0
-    assert row["throughput"] == pytest.approx(3 * 1000 / row["mean_ms"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield torch
+    torch.set_num_threads(threads)
 
 
-def test_min_runs_are_done_even_when_the_first_call_spends_the_budget():
-    calls = []
-    row = measure(sleeper(0.02, calls), "cpu", 1, warmup=5, min_runs=3, max_runs=50, max_seconds=0.001)
-    assert (row["warmup_runs"], row["runs"], row["budget_exhausted"]) == (0, 3, True)
-    assert len(calls) == 4
+def matmul(torch, size: int):
+    """Real, sleep-free work: one size x size float32 matrix product (2 size^3 flops)."""
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=generator)
+    return lambda: a @ a
 
 
-def test_max_runs_ends_a_measurement_within_budget():
-    row = measure(lambda: sum(range(100)), "cpu", 1, warmup=1, min_runs=2, max_runs=7, max_seconds=30)
-    assert (row["warmup_runs"], row["runs"], row["budget_exhausted"]) == (1, 7, False)
+def phases(samples):
+    return [phase for phase, _, _ in samples]
+
+
+def within_budget(row: dict, samples, max_seconds: float) -> bool:
+    """The batch size cost its first call + max_seconds + one call (the longest measured), and
+    a little for the harness's own bookkeeping between calls."""
+    longest_s = max(ms for _, _, ms in samples) / 1000
+    return row["elapsed_s"] - row["first_call_ms"] / 1000 <= max_seconds + longest_s + 0.05
+
+
+def test_the_budget_ends_the_timed_runs_of_a_heavy_call(one_thread):
+    call = matmul(one_thread, 768)
+    row, samples = measure(call, "cpu", 1, warmup=2, min_runs=3, max_runs=10**6, min_seconds=60, max_seconds=0.4)
+    assert row["status"] == "ok" and row["warmup_runs"] == 2 and row["budget_exhausted"] is True
+    assert within_budget(row, samples, 0.4)
+    assert row["budget_overrun_s"] == pytest.approx(max(0.0, row["elapsed_s"] - row["first_call_ms"] / 1000 - 0.4), abs=0.01)
+    timed = [ms for phase, _, ms in samples if phase == "timed"]
+    assert phases(samples)[:3] == ["first_call", "warmup", "warmup"] and len(timed) == row["runs"] >= 2
+    assert row["p50_ms"] == pytest.approx(statistics.median(timed), rel=1e-12)
+    assert row["throughput"] == pytest.approx(1000 / row["p50_ms"]) and row["throughput_method"] == "p50"
+
+
+def test_a_warm_up_that_cannot_finish_is_reported_and_never_timed(one_thread):
+    call = matmul(one_thread, 768)
+    row, samples = measure(call, "cpu", 1, warmup=50, min_runs=3, max_runs=100, max_seconds=0.3)
+    assert row["status"] == "over_budget" and row["runs"] == 0 and 1 <= row["warmup_runs"] < 50
+    assert "warm-up did not finish within max_seconds=0.3" in row["reason"] and "raise benchmark.max_seconds" in row["reason"]
+    assert set(phases(samples)) == {"first_call", "warmup"}  # no timed sample from a half warm device
+    assert row.get("p50_ms") is None and within_budget(row, samples, 0.3)
+
+
+def test_runs_stop_once_min_runs_and_min_seconds_are_both_met(one_thread):
+    call = matmul(one_thread, 64)
+    row, samples = measure(call, "cpu", 1, warmup=1, min_runs=3, max_runs=10**6, min_seconds=0.3, max_seconds=30)
+    assert row["status"] == "ok" and row["budget_exhausted"] is False
+    timed_s = sum(ms for phase, _, ms in samples if phase == "timed") / 1000
+    # Many more than min_runs (a call takes well under 0.1 s), over about min_seconds, far from the 30 s cap.
+    assert row["runs"] > 3 and 0.2 <= timed_s and row["elapsed_s"] < 10
+    capped, _ = measure(call, "cpu", 1, warmup=1, min_runs=2, max_runs=7, min_seconds=30, max_seconds=30)
+    assert (capped["runs"], capped["budget_exhausted"]) == (7, False)
     with pytest.raises(ValueError):
-        measure(lambda: None, "cpu", 1, warmup=0, min_runs=5, max_runs=4, max_seconds=1)
+        measure(call, "cpu", 1, warmup=0, min_runs=5, max_runs=4, max_seconds=1)
+
+
+def test_an_unstable_row_is_measured_twice_and_reported_unstable(one_thread):
+    small, large = matmul(one_thread, 32), matmul(one_thread, 384)
+    calls = []
+
+    def alternating():  # every other call does ~1000x the work: cv far above the rule
+        calls.append(None)
+        return (large if len(calls) % 2 else small)()
+
+    row, samples = measure(alternating, "cpu", 1, warmup=1, min_runs=6, max_runs=6, max_seconds=30)
+    assert row["stable"] is False and row["remeasured"] is True and row["cv_pct"] > STABLE_CV_PCT
+    assert row["first_attempt_cv_pct"] > STABLE_CV_PCT
+    assert phases(samples).count("rejected") == 6 and phases(samples).count("timed") == 6 == row["runs"]
+    assert "unstable" in row["reason"] and "measured twice" in row["reason"]
+    assert len(calls) == 1 + 1 + 6 + 6
+
+
+def test_the_accelerator_path_synchronises_once_for_the_pipelined_calls(one_thread, monkeypatch):
+    """NPU/CUDA measurements on the CPU, through the device module's seams: the device runs
+    asynchronously (devices.runs_asynchronously), so after the latency runs (two
+    synchronisations each) the throughput comes from back-to-back calls and one clock."""
+    syncs = []
+    real_synchronize = devices.synchronize
+    monkeypatch.setattr(devices, "runs_asynchronously", lambda device: True)
+    monkeypatch.setattr(devices, "synchronize", lambda device: (syncs.append(device), real_synchronize(device)))
+    call = matmul(one_thread, 128)
+    row, samples = measure(call, "cpu", 8, warmup=2, min_runs=40, max_runs=40, min_seconds=0, max_seconds=30)
+    attempts = 2 if row["remeasured"] else 1
+    assert row["throughput_method"] == "pipelined" and row["pipelined_calls"] == row["runs"] == 40
+    assert row["pipelined_clock"] == "host_clock"  # the CPU module offers no timing events
+    # first call, warm-up and timed runs: before and after each; the pipelined calls: two in all.
+    assert len(syncs) == 2 * (1 + 2 + 40 * attempts) + 2
+    pipelined = [ms for phase, _, ms in samples if phase == "pipelined"]
+    assert len(pipelined) == 1 and row["pipelined_ms_per_call"] == pipelined[0]
+    assert row["throughput"] == pytest.approx(8 * 1000 / pipelined[0]) and row["throughput_sync"] == pytest.approx(8 * 1000 / row["p50_ms"])
+    # Back to back, the calls take about as long as one by one on a synchronous device.
+    assert 0.25 < row["throughput"] / row["throughput_sync"] < 4
 
 
 def test_cpu_peak_rss_is_reset_per_measurement():
-    if not devices.reset_peak_memory("cpu"):
+    if not devices.reset_peak_host_rss():
         pytest.skip("this platform cannot reset the process's peak RSS (no /proc/self/clear_refs)")
-    before, kind = devices.peak_memory("cpu")
-    assert kind == "process_peak_rss"
+    before, scope = devices.peak_host_rss_mb()
+    assert scope == "window"
     block = np.ones(256 * 2**20 // 8)  # 256 MiB, touched
     del block
-    grown, _ = devices.peak_memory("cpu")
+    grown, _ = devices.peak_host_rss_mb()
     assert grown >= before + 250
-    assert devices.reset_peak_memory("cpu")
-    assert devices.peak_memory("cpu")[0] < grown - 200
+    assert devices.reset_peak_host_rss()
+    assert devices.peak_host_rss_mb()[0] < grown - 200
+    assert devices.peak_device_mem_mb("cpu") == (None, "CPU target: no device memory (see peak_host_rss_mb)")
 
 
 def test_real_cpu_allocator_failure_counts_as_out_of_memory(monkeypatch):
@@ -101,32 +182,51 @@ def bench_runs(tmp_path_factory):
     target = "results/tiny-convnext/benchmark.json"
     run_snakemake(workdir, target, config=config)
     saved = tmp_path_factory.mktemp("bench_saved")
-    for name in ("benchmark.json", "benchmark.csv", "benchmark.png"):
+    for name in ("benchmark.json", "benchmark.csv", "benchmark.png", "benchmark_samples.csv"):
         shutil.copy(workdir / "results/tiny-convnext" / name, saved / name)
     run_snakemake(workdir, target, "--forcerun", "benchmark", config=config, env={"NPU_ADAPT_FAKE_OOM_BATCH": "2"})
     return saved, workdir / "results/tiny-convnext"
 
 
+def read_samples(path) -> list[dict]:
+    with open(path) as handle:
+        reader = csv.DictReader(handle)
+        assert tuple(reader.fieldnames) == SAMPLE_COLUMNS
+        return [{"batch_size": int(r["batch_size"]), "phase": r["phase"], "run": int(r["run"]), "ms": float(r["ms"])} for r in reader]
+
+
+@pytest.mark.e2e
 def test_benchmark_rule_records_every_key_with_consistent_statistics(bench_runs):
-    saved, _ = bench_runs
+    saved, results = bench_runs
     bench = load(saved / "benchmark.json")
     assert set(TOP_KEYS) <= set(bench)
     assert (bench["status"], bench["device"], bench["dtype"], bench["warmup"]) == ("ok", "cpu", "float32", 2)
-    assert bench["cpu_threads"] >= 1
+    assert bench["threads"] >= 1 and bench["threads_requested"] is None  # null: the job's cores
+    assert all(len(bench["load_average"][when]) == 3 for when in ("start", "end"))
+    assert bench["host"]["cpu"] == devices.cpu_model_name() and "governor" in bench["host"]
+    assert bench["stability_rule"] == {"cv_pct_max": STABLE_CV_PCT, "drift_pct_max": STABLE_DRIFT_PCT}
+    # float32: four bytes per parameter (a ConvNeXt has no buffers).
+    assert bench["param_bytes"] == 4 * load(results / "target/index.json")["params"] > 0
     assert [row["batch_size"] for row in bench["results"]] == [1, 2, 4]
+    samples = read_samples(saved / "benchmark_samples.csv")
     for row in bench["results"]:
         assert set(row) == set(ROW_KEYS)
-        assert row["status"] == "ok" and row["reason"] is None
-        assert row["min_ms"] <= row["p10_ms"] <= row["p50_ms"] <= row["p90_ms"] <= row["p95_ms"] <= row["p99_ms"] <= row["max_ms"]
-        assert row["min_ms"] <= row["mean_ms"] <= row["max_ms"] and row["std_ms"] >= 0
-        assert row["throughput"] == pytest.approx(row["batch_size"] * 1000 / row["mean_ms"], rel=1e-9)
-        # A 0.3 s budget ends the runs long before the 100000 asked for.
-        assert 3 <= row["runs"] < 100000 and row["budget_exhausted"] is True and row["warmup_runs"] == 2
-        assert row["elapsed_s"] <= 0.3 + max(row["first_call_ms"], row["max_ms"]) / 1000 + 0.05
-        assert row["runs"] * row["mean_ms"] / 1000 <= row["elapsed_s"]
-        assert row["first_call_ms"] > 0
-        assert (row["peak_mem_kind"], row["peak_mem_scope"]) == ("process_peak_rss", "batch_size")
-        assert row["peak_mem_mb"] > 50  # the process: Python, torch and the model
+        assert row["status"] == "ok" and row["warmup_runs"] == 2 and row["cv_pct"] >= 0 and row["iqr_ms"] >= 0
+        assert isinstance(row["stable"], bool) and (row["reason"] is not None or row["stable"])
+        assert row["min_ms"] <= row["p25_ms"] <= row["p50_ms"] <= row["p75_ms"] <= row["max_ms"]
+        assert row["throughput"] == pytest.approx(row["batch_size"] * 1000 / row["p50_ms"], rel=1e-9) and row["throughput_method"] == "p50"
+        # Runs until 0.2 s of timed calls, or the 0.5 s budget after the first call.
+        assert 3 <= row["runs"] < 100000 and row["elapsed_s"] - row["first_call_ms"] / 1000 <= 0.5 + row["max_ms"] / 1000 + 0.05
+        assert (row["peak_mem_kind"], row["peak_mem_scope"], row["peak_host_rss_scope"]) == ("process_peak_rss", "batch_size", "batch_size")
+        assert row["peak_host_rss_mb"] > 50 and row["peak_mem_mb"] == row["peak_host_rss_mb"]  # the process: Python, torch and the model
+        assert row["peak_device_mem_mb"] is None and "no device memory" in row["peak_device_mem_reason"]
+        # The raw samples behind the row: its first call, warm-up and every timed run.
+        mine = [s for s in samples if s["batch_size"] == row["batch_size"] and not s["phase"].startswith("baseline_")]
+        timed = [s["ms"] for s in mine if s["phase"] == "timed"]
+        assert [s["ms"] for s in mine if s["phase"] == "first_call"] == [row["first_call_ms"]]
+        assert len([s for s in mine if s["phase"] == "warmup"]) == 2 and len(timed) == row["runs"]
+        assert statistics.median(timed) == pytest.approx(row["p50_ms"], rel=1e-12)
+        assert ("rejected" in {s["phase"] for s in mine}) == row["remeasured"]
     with open(saved / "benchmark.csv") as handle:
         csv_rows = list(csv.DictReader(handle))
     assert [int(row["batch_size"]) for row in csv_rows] == [1, 2, 4]
@@ -135,17 +235,21 @@ def test_benchmark_rule_records_every_key_with_consistent_statistics(bench_runs)
     assert (saved / "benchmark.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.e2e
 def test_cpu_baseline_gives_speedup_per_batch_size(bench_runs):
     saved, _ = bench_runs
     bench = load(saved / "benchmark.json")
     baseline = bench["baseline"]
     assert (baseline["status"], baseline["device"], baseline["dtype"]) == ("ok", "cpu", "float32")
     assert [row["batch_size"] for row in baseline["results"]] == [1, 2, 4]
+    baseline_timed = [s for s in read_samples(saved / "benchmark_samples.csv") if s["phase"] == "baseline_timed"]
     for row, cpu_row in zip(bench["results"], baseline["results"]):
         assert cpu_row["status"] == "ok" and cpu_row["runs"] >= 3
-        assert row["speedup_vs_cpu"] == pytest.approx(cpu_row["mean_ms"] / row["mean_ms"], rel=1e-9)
+        assert row["speedup_vs_cpu"] == pytest.approx(row["throughput"] / cpu_row["throughput"], rel=1e-9)
+        assert len([s for s in baseline_timed if s["batch_size"] == row["batch_size"]]) == cpu_row["runs"]
 
 
+@pytest.mark.e2e
 def test_out_of_memory_keeps_smaller_batches_and_skips_larger(bench_runs):
     _, results = bench_runs
     bench = load(results / "benchmark.json")
@@ -160,17 +264,43 @@ def test_out_of_memory_keeps_smaller_batches_and_skips_larger(bench_runs):
         assert all(row[key] is None for key in ROW_KEYS if key not in ("batch_size", "status", "reason"))
     # The baseline runs only where the target succeeded.
     assert [row["batch_size"] for row in bench["baseline"]["results"]] == [1]
+    assert {s["batch_size"] for s in read_samples(results / "benchmark_samples.csv")} == {1}
     with open(results / "benchmark.csv") as handle:
         assert [row["status"] for row in csv.DictReader(handle)] == ["ok", "oom", "skipped"]
 
 
-def test_plot_marks_out_of_memory_batch_sizes(tmp_path):
-    ok = {"batch_size": 1, "status": "ok", "p10_ms": 1.0, "p50_ms": 1.5, "p90_ms": 2.0, "throughput": 666.0}
+def test_plot_marks_unmeasured_and_unstable_batch_sizes(tmp_path):
+    ok = {"batch_size": 1, "status": "ok", "p25_ms": 1.0, "p50_ms": 1.5, "p75_ms": 2.0, "throughput": 666.0, "stable": False, "throughput_method": "p50"}
+    few = {"batch_size": 2, "status": "ok", "p25_ms": None, "p50_ms": 2.5, "p75_ms": None, "throughput": 800.0, "stable": True}
     path = tmp_path / "plot.png"
-    benchmark_plot([ok, {"batch_size": 2, "status": "oom", "reason": "out of memory"}], "tiny", path)
+    benchmark_plot([ok, few, {"batch_size": 4, "status": "over_budget", "reason": "warm-up did not finish"}], "tiny", path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
     benchmark_plot([{"batch_size": 1, "status": "oom", "reason": "out of memory"}], "tiny", tmp_path / "none.png")
     assert (tmp_path / "none.png").stat().st_size > 5_000
+
+
+@pytest.mark.e2e
+def test_leaderboard_latency_is_the_benchmark_p50_and_the_card_its_threads(tiny_run):
+    with open(tiny_run / "results/leaderboard.csv") as handle:
+        rows = {row["model"]: row for row in csv.DictReader(handle)}
+    assert list(next(iter(rows.values()))) == LEADERBOARD_COLUMNS
+    for model, row in rows.items():
+        bench = load(tiny_run / f"results/{model}/benchmark.json")
+        measured = [r for r in bench["results"] if r["status"] == "ok"]
+        bs1 = next(r for r in measured if r["batch_size"] == 1)
+        assert row["latency_p50_ms_bs1"] == format_cell(bs1["p50_ms"])
+        assert row["cv_pct"] == format_cell(max(r["cv_pct"] for r in measured))
+        assert row["stable"] == format_cell(all(r["stable"] for r in measured))
+        assert row["peak_host_rss_mb"] == format_cell(max(r["peak_host_rss_mb"] for r in measured))
+        assert row["peak_device_mem_mb"] == "null" and row["param_bytes"] == str(bench["param_bytes"])
+        for result in measured:  # every measured row: its warm-up, cv_pct and raw samples
+            assert result["warmup_runs"] == bench["warmup"] and result["cv_pct"] is not None
+        samples = read_samples(tiny_run / f"results/{model}/benchmark_samples.csv")
+        assert {s["batch_size"] for s in samples if s["phase"] == "timed"} == {r["batch_size"] for r in measured}
+        card = (tiny_run / f"results/{model}/README.md").read_text()
+        assert f"| torch threads (benchmark job) | {bench['threads']} |" in card
+        md = (tiny_run / "results/leaderboard.md").read_text()
+        assert "`latency_p50_ms_bs1`: median (p50) latency" in md
 
 
 def test_min_runs_above_max_runs_stops_the_workflow_before_any_job(tmp_path):

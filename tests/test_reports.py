@@ -188,7 +188,7 @@ def check_leaderboard(workdir: Path) -> list[dict]:
             elif column != "reason":  # the Markdown reason drops the traceback tail
                 assert row[column] == expected, (model, column, row[column], expected)
     order = {"pass": 0, "fail": 1, "blocked": 2}
-    keys = [(order[row["status"]], float(row["latency_ms_bs1"]) if row["latency_ms_bs1"][0].isdigit() else math.inf) for row in rows]
+    keys = [(order[row["status"]], float(row["latency_p50_ms_bs1"]) if row["latency_p50_ms_bs1"][0].isdigit() else math.inf) for row in rows]
     assert keys == sorted(keys), f"leaderboard.md is not sorted pass first, then by latency: {keys}"
     return rows
 
@@ -286,7 +286,7 @@ def test_failing_and_blocked_models_are_reported_with_reasons(tmp_path):
     rows = check_leaderboard(tmp_path)
     assert [(link_text(row["model"]), row["status"]) for row in rows] == [("strict-bf16", "fail"), ("missing", "blocked")]
     blocked = rows[1]
-    assert blocked["rel_l2"] == "n/a (model blocked)" and blocked["latency_ms_bs1"] == "n/a (model blocked)"
+    assert blocked["rel_l2"] == "n/a (model blocked)" and blocked["latency_p50_ms_bs1"] == "n/a (model blocked)"
     assert blocked["reason"].startswith("weights: download: ") and "traceback" not in blocked["reason"]
 
     _, tables = check_card(tmp_path, "strict-bf16")

@@ -1,0 +1,140 @@
+"""``npu-adapt bench MODEL``: the benchmark of one configured model, without the workflow.
+
+For quick iteration while porting: the same harness, settings and table as the workflow's
+benchmark job and the model card, read from the same config files (``config.yaml`` in the
+working directory, then each ``--configfile`` on top, as Snakemake merges them). Weights
+come from ``weights/MODEL/manifest.json`` when the workflow already fetched them, otherwise
+they are fetched (or materialised) as the workflow would. Nothing is written unless
+``--out DIR`` is given (benchmark.json and benchmark_samples.csv there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(Exception):
+    """A config file or model name that cannot be used; the message names it."""
+
+
+def load_config(configfiles: list[Path]) -> dict:
+    """config.yaml of the working directory (when present) with each configfile merged on
+    top, validated against the schema with its defaults filled in."""
+    from snakemake.utils import update_config, validate
+
+    paths = [path for path in [Path("config.yaml")] if path.is_file()] + list(configfiles)
+    if not paths:
+        raise ConfigError("no config.yaml in the working directory: name one with --configfile")
+    config: dict = {}
+    for path in paths:
+        if not path.is_file():
+            raise ConfigError(f"--configfile {path}: no such file")
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: not a mapping of config keys")
+        update_config(config, data)
+    try:
+        validate(config, str(SCHEMA))
+    except Exception as exc:  # snakemake's WorkflowError names the failing key
+        raise ConfigError(f"{', '.join(map(str, paths))}: {exc}") from exc
+    return config
+
+
+def model_settings(config: dict, model: str) -> tuple[dict, dict, dict]:
+    """The model's entry, its target placement and its benchmark settings (globals with the
+    model's overrides), or a ConfigError naming the closest configured models."""
+    models = config["models"]
+    if model not in models:
+        close = difflib.get_close_matches(model, models, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; configured: {', '.join(sorted(models))}"
+        raise ConfigError(f"no model {model!r} in the config{hint}")
+    entry = models[model]
+    placement = {**config["target"], **entry.get("target", {})}
+    settings = {**config["benchmark"], **entry.get("benchmark", {})}
+    if settings["min_runs"] > settings["max_runs"]:
+        raise ConfigError(f"benchmark.min_runs ({settings['min_runs']}) > benchmark.max_runs ({settings['max_runs']}) for models.{model}")
+    return entry, placement, settings
+
+
+def weights_manifest(config: dict, model: str, entry: dict) -> dict:
+    from npu_adapt.io import read_json
+    from npu_adapt.weights import fetch
+
+    recorded = Path(config["weights_dir"]) / model / "manifest.json"
+    if recorded.is_file():
+        manifest = read_json(recorded)
+        if manifest.get("source") == entry["source"]:
+            return manifest
+    return fetch(model, entry, weights_root=Path(config["weights_dir"]), settings=config["download"], seed=config["seed"], base_dir=REPO)
+
+
+def text_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in [header, *rows]]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def bench(args: argparse.Namespace, out=None) -> int:
+    from npu_adapt.benchmark import ROW_KEYS, SAMPLE_COLUMNS, run_benchmark
+    from npu_adapt.io import write_csv, write_json
+    from npu_adapt.jobs import setup_logging
+    from npu_adapt.reports import benchmark_method, benchmark_table
+
+    out = out or sys.stdout
+    try:
+        config = load_config([Path(path) for path in args.configfile])
+        entry, placement, settings = model_settings(config, args.model)
+    except ConfigError as error:
+        print(f"npu-adapt bench: {error}", file=sys.stderr)
+        return 2
+    if args.batch_sizes:
+        settings["batch_sizes"] = args.batch_sizes
+    for key in ("max_seconds", "threads", "device", "dtype"):
+        value = getattr(args, key)
+        if value is not None:
+            (placement if key in ("device", "dtype") else settings)[key] = value
+    setup_logging(None)
+    manifest = weights_manifest(config, args.model, entry)
+    if manifest.get("status") == "blocked":
+        print(f"npu-adapt bench: {args.model}: no weights: {manifest['reason']}", file=sys.stderr)
+        return 1
+    from npu_adapt.adapters import get_adapter
+    from npu_adapt.weights import verified_dir
+
+    arrays = get_adapter(entry, REPO).make_inputs(verified_dir(manifest), config["seed"])
+    result, samples = run_benchmark(args.model, entry, manifest, arrays, placement, settings, REPO)
+    print(f"{args.model}: {result['status']}" + (f" ({result['reason']})" if result["reason"] else ""), file=out)
+    print(benchmark_method(result), file=out)
+    header, rows = benchmark_table(result)
+    if rows:
+        print(text_table(header, rows), file=out)
+    if args.out:
+        directory = Path(args.out)
+        directory.mkdir(parents=True, exist_ok=True)
+        write_json(directory / "benchmark.json", result)
+        write_csv(directory / "benchmark_samples.csv", samples, list(SAMPLE_COLUMNS))
+        write_csv(directory / "benchmark.csv", result["results"], [key for key in ROW_KEYS if key != "reason"] + ["reason"])
+        print(f"wrote {directory}/benchmark.json, benchmark.csv, benchmark_samples.csv", file=out)
+    return 0 if result["status"] == "ok" else 1
+
+
+def add_parser(commands) -> None:
+    """The ``bench`` subcommand of ``npu-adapt``."""
+    cli = commands.add_parser("bench", help="benchmark one configured model without the workflow", description=__doc__.split("\n\n")[1])
+    cli.add_argument("model", help="a key of models: in the config")
+    cli.add_argument("--configfile", nargs="+", default=[], help="config files merged on top of ./config.yaml (as Snakemake's --configfile)")
+    cli.add_argument("--batch-sizes", type=int, nargs="+", help="instead of benchmark.batch_sizes")
+    cli.add_argument("--max-seconds", type=float, help="instead of benchmark.max_seconds")
+    cli.add_argument("--threads", type=int, help="torch threads (default: benchmark.threads, else torch's default: every core)")
+    cli.add_argument("--device", choices=["auto", "npu", "cuda", "cpu"], help="instead of target.device")
+    cli.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="instead of target.dtype")
+    cli.add_argument("--out", help="also write benchmark.json, benchmark.csv and benchmark_samples.csv to this directory")
