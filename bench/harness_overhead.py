@@ -60,7 +60,7 @@ def main() -> int:
     timer = benchmark.Timer(stmt="forward()", globals={"forward": forward}, num_threads=torch.get_num_threads())
 
     def harness() -> float:
-        row = measure(forward, device, args.batch_size, warmup=1, min_runs=5, max_runs=10**6, max_seconds=args.seconds)
+        row, _ = measure(forward, device, args.batch_size, warmup=1, min_runs=5, max_runs=10**6, min_seconds=args.seconds, max_seconds=args.seconds)
         return row["p50_ms"]
 
     def torch_timer() -> float:

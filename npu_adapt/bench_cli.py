@@ -43,8 +43,9 @@ def load_config(configfiles: list[Path]) -> dict:
         update_config(config, data)
     try:
         validate(config, str(SCHEMA))
-    except Exception as exc:  # snakemake's WorkflowError names the failing key
-        raise ConfigError(f"{', '.join(map(str, paths))}: {exc}") from exc
+    except Exception as exc:  # snakemake's WorkflowError names the failing key; the schema dump after it does not help
+        message = str(exc).split("\n\nFailed validating")[0].replace("\n", " ")
+        raise ConfigError(f"{', '.join(map(str, paths))}: {message}") from exc
     return config
 
 

@@ -308,3 +308,30 @@ def test_min_runs_above_max_runs_stops_the_workflow_before_any_job(tmp_path):
     done = run_snakemake(tmp_path, "-n", "results/all", config=config, check=False)
     assert done.returncode != 0
     assert "benchmark.min_runs (9) > benchmark.max_runs (4)" in done.stdout + done.stderr
+
+
+@pytest.mark.e2e
+def test_bench_command_prints_the_cards_table_without_the_workflow(tmp_path):
+    """``python -m npu_adapt bench MODEL``: one configured model, the workflow's settings
+    (here the tiny config, with batch sizes from the command line), the card's table."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+    from conftest import REPO
+
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config()))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "npu_adapt", "bench", "tiny-convnext", "--configfile", "tiny.yaml", "--batch-sizes", "1", "2", "--threads", "1", "--out", "out"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    bench = load(tmp_path / "out/benchmark.json")
+    assert (bench["status"], bench["threads"], bench["threads_requested"]) == ("ok", 1, 1)
+    table = [line.split() for line in done.stdout.splitlines() if line.split()[:1] in (["1"], ["2"])]
+    assert [row["batch_size"] for row in bench["results"]] == [int(line[0]) for line in table] == [1, 2]
+    for line, row in zip(table, bench["results"]):
+        assert format_cell(row["p50_ms"]) in line and format_cell(row["first_call_ms"]) in line
+    assert len(read_samples(tmp_path / "out/benchmark_samples.csv")) >= 2 * (1 + 1 + 3)
+    typo = subprocess.run([*command[:4], "tiny-convnxt", *command[5:7]], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
+    assert typo.returncode == 2 and "no model 'tiny-convnxt' in the config; did you mean tiny-convnext?" in typo.stderr

@@ -57,14 +57,14 @@ def test_benchmark_model_leaves_the_garbage_collector_as_it_found_it(tmp_path):
     manifest = {"model": "tiny", "dir": str(weights_dir), "files": list_files(weights_dir)}
     loaded = LoadedModel({"source": "timm:test_convnext.r160_in1k", "family": "timm_image"}, manifest, "cpu", "float32")
     pixels = np.zeros((1, 3, 64, 64), dtype=np.float32)
-    settings = {"batch_sizes": [1, 2], "warmup": 0, "min_runs": 2, "max_runs": 2, "max_seconds": 0.1}
+    settings = {"batch_sizes": [1, 2], "warmup": 0, "min_runs": 2, "max_runs": 2, "max_seconds": 30}  # max_runs ends it
     rows = benchmark_model(loaded, {"pixel_values": pixels}, settings)
     assert [(row["batch_size"], row["status"], row["runs"]) for row in rows] == [(1, "ok", 2), (2, "ok", 2)]
     assert gc.get_freeze_count() == 0 and gc.isenabled()
 
 
 def test_each_model_job_builds_the_model_once_with_the_cpu_baseline_on(tmp_path):
-    config = tiny_config(benchmark={"batch_sizes": [1], "warmup": 0, "min_runs": 2, "max_runs": 2, "max_seconds": 0.1, "baseline": "cpu"})
+    config = tiny_config(benchmark={"batch_sizes": [1], "warmup": 0, "min_runs": 2, "max_runs": 2, "max_seconds": 30, "baseline": "cpu"})
     config["models"] = {"tiny-convnext": config["models"]["tiny-convnext"]}
     run_snakemake(tmp_path, "results/tiny-convnext/benchmark.json", "results/tiny-convnext/reference/index.json", config=config)
     bench = load(tmp_path / "results/tiny-convnext/benchmark.json")

@@ -275,7 +275,7 @@ def test_snakemake_report_has_leaderboard_summaries_and_plots(tiny_run, tmp_path
 def test_failing_and_blocked_models_are_reported_with_reasons(tmp_path):
     """A real failing model (bfloat16 target against a strict criterion) and a real blocked
     one (no weights offline, no fallback) get complete cards and leaderboard rows."""
-    config = tiny_config(benchmark={"batch_sizes": [1], "warmup": 0, "min_runs": 2, "max_runs": 2, "max_seconds": 1})
+    config = tiny_config(benchmark={"batch_sizes": [1], "warmup": 0, "min_runs": 2, "max_runs": 2, "max_seconds": 30})
     bert = config["models"]["tiny-bert"]
     config["models"] = {
         "strict-bf16": {**bert, "target": {"device": "cpu", "dtype": "bfloat16"}, "accuracy": {"rel_l2_max": 1.0e-6}},
