@@ -325,7 +325,7 @@ def peak_device_mem_mb(device: str) -> tuple[float | None, str | None]:
     only, not the allocator's cache), or None and why it is not measured."""
     kind = kind_of(device)
     if kind == "cpu":
-        return None, "CPU target: no device memory (see peak_host_rss_mb)"
+        return None, "CPU target: no device memory; see peak_host_rss_mb"
     return getattr(_torch(), kind).max_memory_allocated() / 2**20, None
 
 

@@ -23,7 +23,7 @@ TOP_KEYS = (
     "model", "status", "reason", "device", "device_name", "dtype", "warmup", "results", "threads", "threads_requested",
     "load_average", "host", "param_bytes", "stability_rule", "baseline", "samples_file",
 )  # fmt: skip
-BENCH = {"batch_sizes": [4, 1, 2], "warmup": 2, "min_runs": 3, "min_seconds": 0.2, "max_runs": 100000, "max_seconds": 0.5, "baseline": "cpu"}
+BENCH = {"batch_sizes": [4, 1, 2], "warmup": 2, "min_runs": 3, "min_seconds": 0.2, "max_runs": 100000, "max_seconds": 2, "baseline": "cpu"}
 
 
 def test_sample_stats_match_hand_computed_values():
@@ -68,17 +68,17 @@ def phases(samples):
 
 def within_budget(row: dict, samples, max_seconds: float) -> bool:
     """The batch size cost its first call + max_seconds + one call (the longest measured), and
-    a little for the harness's own bookkeeping between calls."""
+    a little for the harness's own bookkeeping between calls (descheduled on a loaded machine)."""
     longest_s = max(ms for _, _, ms in samples) / 1000
-    return row["elapsed_s"] - row["first_call_ms"] / 1000 <= max_seconds + longest_s + 0.05
+    return row["elapsed_s"] - row["first_call_ms"] / 1000 <= max_seconds + longest_s + 0.25
 
 
 def test_the_budget_ends_the_timed_runs_of_a_heavy_call(one_thread):
-    call = matmul(one_thread, 768)
-    row, samples = measure(call, "cpu", 1, warmup=2, min_runs=3, max_runs=10**6, min_seconds=60, max_seconds=0.4)
+    call = matmul(one_thread, 512)
+    row, samples = measure(call, "cpu", 1, warmup=2, min_runs=3, max_runs=10**6, min_seconds=60, max_seconds=1.5)
     assert row["status"] == "ok" and row["warmup_runs"] == 2 and row["budget_exhausted"] is True
-    assert within_budget(row, samples, 0.4)
-    assert row["budget_overrun_s"] == pytest.approx(max(0.0, row["elapsed_s"] - row["first_call_ms"] / 1000 - 0.4), abs=0.01)
+    assert within_budget(row, samples, 1.5)
+    assert row["budget_overrun_s"] == pytest.approx(max(0.0, row["elapsed_s"] - row["first_call_ms"] / 1000 - 1.5), abs=0.1)
     timed = [ms for phase, _, ms in samples if phase == "timed"]
     assert phases(samples)[:3] == ["first_call", "warmup", "warmup"] and len(timed) == row["runs"] >= 2
     assert row["p50_ms"] == pytest.approx(statistics.median(timed), rel=1e-12)
@@ -141,8 +141,8 @@ def test_the_accelerator_path_synchronises_once_for_the_pipelined_calls(one_thre
     pipelined = [ms for phase, _, ms in samples if phase == "pipelined"]
     assert len(pipelined) == 1 and row["pipelined_ms_per_call"] == pipelined[0]
     assert row["throughput"] == pytest.approx(8 * 1000 / pipelined[0]) and row["throughput_sync"] == pytest.approx(8 * 1000 / row["p50_ms"])
-    # Back to back, the calls take about as long as one by one on a synchronous device.
-    assert 0.25 < row["throughput"] / row["throughput_sync"] < 4
+    # Back to back on a synchronous device, no call can be much faster than the fastest alone.
+    assert row["pipelined_ms_per_call"] >= 0.5 * row["min_ms"]
 
 
 def test_cpu_peak_rss_is_reset_per_measurement():
@@ -156,7 +156,7 @@ def test_cpu_peak_rss_is_reset_per_measurement():
     assert grown >= before + 250
     assert devices.reset_peak_host_rss()
     assert devices.peak_host_rss_mb()[0] < grown - 200
-    assert devices.peak_device_mem_mb("cpu") == (None, "CPU target: no device memory (see peak_host_rss_mb)")
+    assert devices.peak_device_mem_mb("cpu") == (None, "CPU target: no device memory; see peak_host_rss_mb")
 
 
 def test_real_cpu_allocator_failure_counts_as_out_of_memory(monkeypatch):
@@ -215,8 +215,8 @@ def test_benchmark_rule_records_every_key_with_consistent_statistics(bench_runs)
         assert isinstance(row["stable"], bool) and (row["reason"] is not None or row["stable"])
         assert row["min_ms"] <= row["p25_ms"] <= row["p50_ms"] <= row["p75_ms"] <= row["max_ms"]
         assert row["throughput"] == pytest.approx(row["batch_size"] * 1000 / row["p50_ms"], rel=1e-9) and row["throughput_method"] == "p50"
-        # Runs until 0.2 s of timed calls, or the 0.5 s budget after the first call.
-        assert 3 <= row["runs"] < 100000 and row["elapsed_s"] - row["first_call_ms"] / 1000 <= 0.5 + row["max_ms"] / 1000 + 0.05
+        # Runs until 0.2 s of timed calls, or the 2 s budget after the first call.
+        assert 3 <= row["runs"] < 100000 and row["elapsed_s"] - row["first_call_ms"] / 1000 <= 2 + row["max_ms"] / 1000 + 0.25
         assert (row["peak_mem_kind"], row["peak_mem_scope"], row["peak_host_rss_scope"]) == ("process_peak_rss", "batch_size", "batch_size")
         assert row["peak_host_rss_mb"] > 50 and row["peak_mem_mb"] == row["peak_host_rss_mb"]  # the process: Python, torch and the model
         assert row["peak_device_mem_mb"] is None and "no device memory" in row["peak_device_mem_reason"]
