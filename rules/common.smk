@@ -154,7 +154,7 @@ def benchmark_threads(wildcards):
     while it is timed. A cluster executor has no such number (`--cores`, if given at all,
     counts cores over the whole cluster, not of one node): there the profile's
     `set-threads: benchmark: N`, which Snakemake applies in place of this function, or
-    `benchmark.threads` say it (benchmark_threads_checked stops the run before any job)."""
+    `benchmark.threads` say it; benchmark_threads_checked stops the run before any job."""
     threads = merged(wildcards.model, "benchmark").get("threads")
     if threads is not None:
         return threads
@@ -174,10 +174,10 @@ def benchmark_threads_missing(model):
 
 
 def benchmark_threads_checked():
-    """Without --cores (a cluster executor; local runs require it), stop before any job, also
-    in a dry run, when a CPU-target model has no thread count for its benchmark, rather than
-    at its first benchmark job, hours in. (The executor itself is not known while the
-    Snakefile is read.)"""
+    """Without --cores (a cluster executor; local runs require it), stop before any job when a
+    CPU-target model has no thread count for its benchmark, rather than at its first
+    benchmark job, hours in. The executor itself is not known yet while the Snakefile is
+    read, and a dry run cannot tell (Snakemake gives it one core)."""
     if (
         workflow.resource_settings.cores is not None
         or "benchmark" in workflow.resource_settings.overwrite_threads

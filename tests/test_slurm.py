@@ -168,3 +168,26 @@ def test_tiny_config_runs_on_slurm_with_the_shipped_profile(slurm, tmp_path):
     assert "submitted with SLURM jobid" not in third_text
     assert len(slurm.jobs()) == before
     print(f"SLURM test: {len(jobs)} SLURM jobs, {time.monotonic() - started:.0f} s; sbatch calls:\n" + "\n".join(sbatch))
+
+
+@pytest.mark.e2e
+def test_a_cluster_run_without_benchmark_threads_stops_before_any_job(tmp_path):
+    """profiles/slurm without its set-threads line and a CPU target with benchmark.threads null:
+    no --cores, so no thread count; the run stops while the Snakefile is read, before any job
+    (no scheduler needed), naming both ways to set it."""
+    pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm is not installed")
+    settings = profile()
+    del settings["set-threads"]
+    (tmp_path / "profile").mkdir()
+    (tmp_path / "profile" / "config.yaml").write_text(yaml.safe_dump(settings))
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config(), sort_keys=False))
+    command = snakemake_command(workdir)
+    command[command.index(str(PROFILE))] = str(tmp_path / "profile")
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "models.tiny-bert: a CPU target's benchmark needs its thread count on a cluster executor" in done.stderr, done.stderr[-3000:]
+    assert "benchmark.threads" in done.stderr and "set-threads" in done.stderr
+    assert "submitted with SLURM" not in done.stdout + done.stderr
+    assert not (workdir / "results").exists() and not (workdir / ".snakemake" / "slurm_logs").exists()
