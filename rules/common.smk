@@ -154,7 +154,8 @@ def benchmark_threads(wildcards):
     while it is timed. A cluster executor has no such number (`--cores`, if given at all,
     counts cores over the whole cluster, not of one node): there the profile's
     `set-threads: benchmark: N`, which Snakemake applies in place of this function, or
-    `benchmark.threads` say it; benchmark_threads_checked stops the run before any job."""
+    `benchmark.threads` say it; without either the run stops before any job is submitted
+    (benchmark_threads_checked)."""
     threads = merged(wildcards.model, "benchmark").get("threads")
     if threads is not None:
         return threads
@@ -174,12 +175,11 @@ def benchmark_threads_missing(model):
 
 
 def benchmark_threads_checked():
-    """Without --cores (a cluster executor; local runs require it), stop before any job when a
-    CPU-target model has no thread count for its benchmark, rather than at its first
-    benchmark job, hours in. The executor itself is not known yet while the Snakefile is
-    read, and a dry run cannot tell (Snakemake gives it one core)."""
+    """Under a cluster executor, stop before the first job is submitted when a CPU-target
+    model has no thread count for its benchmark, rather than at its first benchmark job,
+    hours in. Called on start: the executor is not known while the Snakefile is read."""
     if (
-        workflow.resource_settings.cores is not None
+        workflow.local_exec
         or "benchmark" in workflow.resource_settings.overwrite_threads
     ):
         return
@@ -191,4 +191,7 @@ def benchmark_threads_checked():
             raise ValueError(benchmark_threads_missing(model))
 
 
-benchmark_threads_checked()
+# The workflow's only onstart handler (Snakemake keeps one): runs in a real run, after
+# planning and before any job; not in a dry run, nor in the cluster jobs (--no-hooks).
+onstart:
+    benchmark_threads_checked()

@@ -173,8 +173,8 @@ def test_tiny_config_runs_on_slurm_with_the_shipped_profile(slurm, tmp_path):
 @pytest.mark.e2e
 def test_a_cluster_run_without_benchmark_threads_stops_before_any_job(tmp_path):
     """profiles/slurm without its set-threads line and a CPU target with benchmark.threads null:
-    no --cores, so no thread count; the run stops while the Snakefile is read, before any job
-    (no scheduler needed), naming both ways to set it."""
+    no thread count for the benchmark; the run stops after planning, before it submits any
+    job (so no scheduler is needed here), naming both ways to set it."""
     pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm is not installed")
     settings = profile()
     del settings["set-threads"]
