@@ -36,13 +36,21 @@ def missing_reason() -> str | None:
     for port in PORTS:
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return f"port {port} is taken: a SLURM daemon already runs on this machine"
+                return (
+                    f"port {port} is taken: a SLURM daemon already runs on this machine"
+                )
     return None
 
 
 def node_hardware() -> dict[str, int]:
     """CPUs and RealMemory (MB) of this machine, as slurmd itself measures them."""
-    fields = dict(item.split("=", 1) for item in subprocess.run(["slurmd", "-C"], capture_output=True, text=True, check=True).stdout.split() if "=" in item)
+    fields = dict(
+        item.split("=", 1)
+        for item in subprocess.run(
+            ["slurmd", "-C"], capture_output=True, text=True, check=True
+        ).stdout.split()
+        if "=" in item
+    )
     return {"cpus": int(fields["CPUs"]), "memory_mb": int(fields["RealMemory"])}
 
 
@@ -97,15 +105,22 @@ class Cluster:
         path.write_text(text)
 
     def _spawn(self, name: str, command: list[str], **kwargs) -> subprocess.Popen:
-        log = open(self.state / f"{name}.out", "wb")
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, **kwargs)
-        log.close()
+        with open(self.state / f"{name}.out", "wb") as log:
+            process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, **kwargs
+            )
         self.processes.append(process)
         return process
 
     def _munge_works(self) -> bool:
-        encode = subprocess.run(["munge", "-n"], capture_output=True)
-        return encode.returncode == 0 and subprocess.run(["unmunge"], input=encode.stdout, capture_output=True).returncode == 0
+        encode = subprocess.run(["munge", "-n"], capture_output=True, check=False)
+        return (
+            encode.returncode == 0
+            and subprocess.run(
+                ["unmunge"], input=encode.stdout, capture_output=True, check=False
+            ).returncode
+            == 0
+        )
 
     def start(self, timeout: float = 60) -> None:
         hardware = node_hardware()
@@ -114,36 +129,64 @@ class Cluster:
             (self.state / directory).mkdir(parents=True, exist_ok=True)
         if not self._munge_works():
             # munged refuses to run as root; it runs as the package's munge user.
-            for directory in (MUNGE_SOCKET.parent, Path("/var/lib/munge"), Path("/var/log/munge")):
+            for directory in (
+                MUNGE_SOCKET.parent,
+                Path("/var/lib/munge"),
+                Path("/var/log/munge"),
+            ):
                 directory.mkdir(parents=True, exist_ok=True)
                 shutil.chown(directory, "munge", "munge")
             if not Path("/etc/munge/munge.key").exists():
                 subprocess.run(["mungekey", "--create"], check=True)
                 shutil.chown("/etc/munge/munge.key", "munge", "munge")
-            self._spawn("munged", ["munged", "--foreground"], user="munge", group="munge")
+            self._spawn(
+                "munged", ["munged", "--foreground"], user="munge", group="munge"
+            )
             self._wait(self._munge_works, timeout, "munged to answer")
-        self._write_etc(SLURM_CONF, slurm_conf(self.state, self.hostname, self.cpus, self.memory_mb))
+        self._write_etc(
+            SLURM_CONF, slurm_conf(self.state, self.hostname, self.cpus, self.memory_mb)
+        )
         self._write_etc(GRES_CONF, f"NodeName={self.hostname} Name=npu Count={NPUS}\n")
         self._spawn("slurmctld", ["slurmctld", "-D", "-c", "-i"])
         self._spawn("slurmd", ["slurmd", "-D", "-N", self.hostname])
         self._wait(self._node_idle, timeout, "the node to come up idle")
 
     def _node_idle(self) -> bool:
-        done = subprocess.run(["sinfo", "--noheader", "--format=%t", "--nodes", self.hostname], capture_output=True, text=True)
+        done = subprocess.run(
+            ["sinfo", "--noheader", "--format=%t", "--nodes", self.hostname],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         return done.returncode == 0 and done.stdout.split()[:1] == ["idle"]
 
     def _wait(self, ready, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
         while not ready():
-            dead = [process.args[0] for process in self.processes if process.poll() is not None]
+            dead = [
+                process.args[0]
+                for process in self.processes
+                if process.poll() is not None
+            ]
             if dead or time.monotonic() > deadline:
-                logs = "".join(f"\n--- {path.name}\n{path.read_text(errors='replace')[-2000:]}" for path in sorted(self.state.glob("*.out")) + sorted(self.state.glob("*.log")))
-                raise RuntimeError(f"SLURM test cluster: waited for {what}; {'exited: ' + ', '.join(dead) if dead else f'{timeout} s passed'}{logs}")
+                logs = "".join(
+                    f"\n--- {path.name}\n{path.read_text(errors='replace')[-2000:]}"
+                    for path in sorted(self.state.glob("*.out"))
+                    + sorted(self.state.glob("*.log"))
+                )
+                raise RuntimeError(
+                    f"SLURM test cluster: waited for {what}; {'exited: ' + ', '.join(dead) if dead else f'{timeout} s passed'}{logs}"
+                )
             time.sleep(0.5)
 
     def jobs(self) -> list[dict[str, str]]:
         """Every job slurmctld still knows (finished ones for MinJobAge), as scontrol shows them."""
-        out = subprocess.run(["scontrol", "--oneliner", "show", "job"], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            ["scontrol", "--oneliner", "show", "job"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         jobs = []
         for line in out.splitlines():
             if line.startswith("JobId="):
@@ -155,7 +198,9 @@ class Cluster:
         return jobs
 
     def stop(self) -> None:
-        subprocess.run(["scancel", "--full", "--user", "root"], capture_output=True)
+        subprocess.run(
+            ["scancel", "--full", "--user", "root"], capture_output=True, check=False
+        )
         for process in reversed(self.processes):
             if process.poll() is None:
                 process.terminate()
