@@ -147,9 +147,51 @@ def device_slots(role, kind):
 
 
 def benchmark_threads(wildcards):
-    """A CPU target gets every core, so no other job shares the machine while it is timed
-    and torch's thread count (Snakemake sets OMP_NUM_THREADS to a job's threads) is the core
-    count. An accelerator target needs one host thread, so `--resources npu=8` benchmarks
-    eight models at once, one per device."""
-    device = merged(wildcards.model, "target")["device"]
-    return workflow.cores if devices.accelerator_kind(device) == "cpu" else 1
+    """The benchmark job's threads (Snakemake's OMP_NUM_THREADS, torch's thread count, SLURM's
+    --cpus-per-task): `benchmark.threads` when set. Unset (null), an accelerator target takes
+    one host thread, so `--resources npu=8` benchmarks eight models at once, one per device,
+    and a CPU target every core given to the run (`--cores`), so no other job shares them
+    while it is timed. A cluster executor has no such number (`--cores`, if given at all,
+    counts cores over the whole cluster, not of one node): there the profile's
+    `set-threads: benchmark: N`, which Snakemake applies in place of this function, or
+    `benchmark.threads` say it; without either the run stops before any job is submitted
+    (benchmark_threads_checked)."""
+    threads = merged(wildcards.model, "benchmark").get("threads")
+    if threads is not None:
+        return threads
+    if devices.accelerator_kind(merged(wildcards.model, "target")["device"]) != "cpu":
+        return 1
+    if not workflow.local_exec or workflow.resource_settings.cores is None:
+        raise ValueError(benchmark_threads_missing(wildcards.model))
+    return workflow.cores
+
+
+def benchmark_threads_missing(model):
+    return (
+        f"models.{model}: a CPU target's benchmark needs its thread count on a cluster executor: "
+        "set benchmark.threads in the config, or `set-threads: {benchmark: N}` in the profile "
+        "(N: the cores of one CPU node the job may use)"
+    )
+
+
+def benchmark_threads_checked():
+    """Under a cluster executor, stop before the first job is submitted when a CPU-target
+    model has no thread count for its benchmark, rather than at its first benchmark job,
+    hours in. Called on start: the executor is not known while the Snakefile is read."""
+    if (
+        workflow.local_exec
+        or "benchmark" in workflow.resource_settings.overwrite_threads
+    ):
+        return
+    for model in MODELS:
+        cpu_target = (
+            devices.accelerator_kind(merged(model, "target")["device"]) == "cpu"
+        )
+        if cpu_target and merged(model, "benchmark").get("threads") is None:
+            raise ValueError(benchmark_threads_missing(model))
+
+
+# The workflow's only onstart handler (Snakemake keeps one): runs in a real run, after
+# planning and before any job; not in a dry run, nor in the cluster jobs (--no-hooks).
+onstart:
+    benchmark_threads_checked()
