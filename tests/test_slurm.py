@@ -240,7 +240,7 @@ def test_tiny_config_runs_on_slurm_with_the_shipped_profile(slurm, tmp_path):
         assert all(value != "" for value in row.values()), row
     for model in models:
         assert (
-            load(workdir / "results" / model / "benchmark.json")["cpu_threads"]
+            load(workdir / "results" / model / "benchmark.json")["threads"]
             == settings["set-threads"]["benchmark"]
         )
 
