@@ -40,6 +40,7 @@ def main(smk):
             result["cpu_threads"] = torch.get_num_threads()
             with model_step("device"):
                 device = devices.resolve(placement["device"])
+            devices.apply_precision(devices.kind_of(device), placement.get("precision", "default"))  # as the target dump ran
             loaded = LoadedModel(entry, manifest, device, placement["dtype"], Path(smk.scriptdir).parent)
             result.update(device=device, device_name=devices.device_name(device))
             log.info("%s on %s (%s) %s, batch sizes %s", model, device, result["device_name"], placement["dtype"], settings["batch_sizes"])
