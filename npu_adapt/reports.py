@@ -79,8 +79,8 @@ def overall_status(manifest: dict, reference: dict, target: dict, compare: dict,
     comparison's (pass / self-check / warn / fail / error)."""
     stages = (("weights", manifest), ("reference", reference), ("target", target), ("compare", compare), ("benchmark", benchmark))
     for stage, document in stages:
-        if document.get("status") == "blocked":
-            return "blocked", f"{stage}: {document.get('reason')}"
+        if document.get("status") in ("blocked", "error"):  # error: that stage's evidence is bad
+            return document["status"], f"{stage}: {document.get('reason')}"
     if compare["status"] == "pass":
         return "pass", None
     return compare["status"], compare.get("reason")
@@ -486,7 +486,7 @@ def _accuracy_blocks(summary: dict) -> list:
         "cosine below `cosine_floor`, a class-score disagreement (top-1/top-5 when enabled) that is no near-tie, or generated tokens "
         "differing before `token_prefix` (null: anywhere). warn: rel_l2 above `rel_l2_max` or cosine below `cosine_min` (above the "
         "expected band of the compute dtype, still usable), class disagreements that are all near-ties (the reference's own margin "
-        "between the classes is within 2 × rel_l2_max × the row's RMS; the margin is stated), tokens differing at or after "
+        "between the classes is within twice rel_l2_max times the row's RMS; the margin is stated), tokens differing at or after "
         "`token_prefix`, or within_rtol_frac below `within_min` when set. "
         "A comparison whose target ran where the reference did is a `self-check` (determinism, not a port). "
         "Element-wise relative error (max_rel_diff) is reported but never a criterion: it explodes near zero. "
@@ -540,7 +540,7 @@ def precision_text(target: dict) -> str:
         return "n/a (not recorded by the target dump)"
     npu = modes.get("npu")
     npu_text = ", ".join(f"npu {key} {format_cell(value)}" for key, value in npu.items()) if npu else f"npu n/a ({modes.get('npu_reason')})"
-    reduced = "float32 may run in TF32/HF32 (10-bit mantissa)" if modes.get("reduced_float32") else "float32 runs in float32"
+    reduced = "float32 may run in TF32/HF32 (a ten-bit mantissa)" if modes.get("reduced_float32") else "float32 runs in float32"
     return (
         f"`target.precision: {target.get('precision') or 'default'}`; {reduced}: float32 matmul precision {modes.get('float32_matmul_precision')}, "
         f"cuda matmul allow_tf32 {format_cell(modes.get('cuda_matmul_allow_tf32'))}, cudnn allow_tf32 {format_cell(modes.get('cudnn_allow_tf32'))}, {npu_text}."
