@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from npu_adapt.compare import compare_indexes
+from npu_adapt.compare import compare_indexes, target_criteria_class
 from npu_adapt.io import read_json, save_tensor, to_numpy, write_json
 from npu_adapt.jobs import upstream_reason
+from npu_adapt.metrics import dtype_criteria
 
 LAYER_COLUMNS = [
     "order",
@@ -163,6 +164,9 @@ def compare_layers(model_dir: str | Path, criteria: dict) -> dict:
     if reason := upstream_reason(reference=reference, target=target):
         result.update(status="blocked", reason=reason)
         return result
+    # The target dump's compute dtype and precision modes pick the defaults, as in compare.json.
+    criteria = {**dtype_criteria(target_criteria_class(target)), **criteria}
+    result["criteria"] = criteria
     outputs, _ = compare_indexes(reference_index, target_index, criteria)
     described = {t["name"]: t for t in target["tensors"]} | {t["name"]: t for t in reference["tensors"]}
     for order, (name, metrics) in enumerate(outputs.items()):

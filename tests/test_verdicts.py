@@ -8,7 +8,6 @@ function behind the compare rule; only Snakemake is left out, to keep each case 
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from conftest import REPO, tiny_config
 
