@@ -209,6 +209,8 @@ def inspect_files(paths: list[Path], overrides: dict, kind: str | None, given_dt
     criteria = {**dtype_criteria(klass), **overrides}
     metrics = compare_output(arrays[0], arrays[1], kind, criteria, (compute, None))
     print(f"\n{paths[0].name} (target, {compute}) against {paths[1].name} (reference), float64", file=out)
+    if not given_dtype and compute == str(arrays[0].dtype) == "float32":
+        print("  (compute dtype read from the .npy: numpy stores bfloat16 as float32, so pass --dtype bfloat16 if it ran in bfloat16)", file=out)
     print(f"  criteria: {criteria_text(criteria, klass)}", file=out)
     print_comparison({paths[0].name: metrics}, out)
     print(f"\n{metrics['status'].upper()}" + (f": {metrics['reason']}" if metrics["reason"] else ""), file=out)
