@@ -6,9 +6,12 @@ MODEL`` benchmarks one configured model without the workflow (npu_adapt.bench_cl
                                     Ascend verdict); ``--layers`` adds the per-module table.
 ``inspect DIR``                     the tensors listed in DIR/index.json.
 ``inspect A.npy``                   one dump's shape, dtype and stats.
-``inspect A.npy B.npy``             every metric of A (target) against B (reference); exit
-                                    status 1 when A fails the criteria.
+``inspect A.npy B.npy``             every metric of A (target) against B (reference).
 ``inspect DIR_A DIR_B``             every tensor of DIR_A/index.json against DIR_B's, by name.
+
+Exit status: 0 pass (or self-check), 1 warn, 2 fail, 3 error (unreadable or missing
+evidence, a blocked model, a bad command line). Criteria default to the target's compute
+dtype (its index.json, else the .npy dtype, else --dtype); options override single keys.
 
 Everything shown comes from the files themselves: the workflow's JSON, or the metrics of
 npu_adapt.metrics computed here on the .npy dumps (streamed, in float64).
@@ -24,13 +27,17 @@ import numpy as np
 
 from npu_adapt import bench_cli
 from npu_adapt.io import read_json
-from npu_adapt.metrics import DEFAULT_CRITERIA, compare_output, streamed_stats
+from npu_adapt.metrics import compare_output, criteria_class, criteria_classes, dtype_criteria, streamed_stats, worst_status
+
+# The exit status of each verdict (scripts and CI act on it).
+EXIT_CODES = {"pass": 0, "self-check": 0, "warn": 1, "fail": 2, "error": 3, "blocked": 3}
+NUMBER_CRITERIA = ("rel_l2_max", "rel_l2_fail", "cosine_min", "cosine_floor", "atol", "rtol", "within_min")
 
 STAT_COLUMNS = ["name", "shape", "dtype", "min", "max", "mean", "std", "nan", "inf"]
 METRIC_COLUMNS = [
     ("output", "output"),
     ("kind", "kind"),
-    ("pass", "pass"),
+    ("status", "status"),
     ("rel_l2", "rel_l2"),
     ("cosine", "cosine"),
     ("max_abs_diff", "max_abs"),
@@ -57,7 +64,7 @@ LAYER_COLUMNS = [
     ("max_abs_diff", "max_abs"),
     ("mean_abs_diff", "mean_abs"),
     ("nan_target", "nan_t"),
-    ("pass", "pass"),
+    ("status", "status"),
     ("reason", "reason"),
 ]
 
@@ -85,7 +92,10 @@ def table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
 
 
 def placement(index: dict) -> str:
-    text = f"{index.get('device')} ({index.get('device_name')}), {index.get('dtype')}"
+    text = f"{index.get('device')} ({index.get('device_name')}), {index.get('compute_dtype') or index.get('dtype')}"
+    modes = index.get("precision_modes")
+    if modes:
+        text += ", float32 may use TF32/HF32" if modes.get("reduced_float32") else ", strict float32"
     if index.get("status") == "blocked":
         text += f"  BLOCKED: {index.get('reason')}"
     if index.get("test_perturbation"):
@@ -97,10 +107,14 @@ def tensors_table(index: dict) -> str:
     return table(index.get("tensors", []), [(name, name) for name in STAT_COLUMNS])
 
 
-def criteria_text(criteria: dict) -> str:
-    text = f"rel_l2 < {criteria['rel_l2_max']}, cosine > {criteria['cosine_min']}"
-    extras = [f"top{k}_match = 1 (class scores)" for k in (1, 5) if criteria.get(f"top{k}")]
-    return ", ".join([text, *extras]) + f"; within tolerance: |t - r| <= {criteria['atol']} + {criteria['rtol']}*|r|"
+def criteria_text(criteria: dict, klass: str | None = None) -> str:
+    text = (
+        f"pass: rel_l2 <= {criteria['rel_l2_max']}, cosine >= {criteria['cosine_min']}; "
+        f"fail: rel_l2 > {criteria['rel_l2_fail']}, cosine < {criteria['cosine_floor']}"
+    )
+    extras = [f"top{k} agrees (near-ties warn)" for k in (1, 5) if criteria.get(f"top{k}")]
+    within = f"|t - r| <= {criteria['atol']} + {criteria['rtol']}*|r|" + (f" for >= {criteria['within_min']}" if criteria.get("within_min") is not None else " (reported)")
+    return (f"{klass} defaults; " if klass else "") + ", ".join([text, *extras]) + f"; within tolerance: {within}"
 
 
 def print_comparison(outputs: dict, out) -> None:
@@ -137,10 +151,11 @@ def inspect_model(model_dir: Path, show_layers: bool, out) -> int:
         print(f"\n{heading}", file=out)
         print(tensors_table(index), file=out)
     if compare is None:
-        print(f"\ncomparison: no {model_dir / 'compare.json'} (run the compare rule)", file=out)
-        return 0
+        print(f"\ncomparison: no {model_dir / 'compare.json'} (run the compare rule); no verdict", file=out)
+        return EXIT_CODES["error"]
     print(f"\ncomparison: {compare['status'].upper()}" + (f"  ({compare['reason']})" if compare.get("reason") else ""), file=out)
-    print(f"  criteria: {criteria_text(compare['criteria'])}", file=out)
+    if compare.get("criteria"):
+        print(f"  criteria: {criteria_text({**dtype_criteria(compare.get('criteria_class', 'float32')), **compare['criteria']}, compare.get('criteria_class'))}", file=out)
     if compare.get("outputs"):
         print_comparison(compare["outputs"], out)
     layers_json = model_dir / "layers" / "compare.json"
@@ -150,7 +165,7 @@ def inspect_model(model_dir: Path, show_layers: bool, out) -> int:
             print("  (--layers prints every module)", file=out)
     else:
         print(f"\nlayers: not captured ({(compare.get('layers') or {}).get('reason')})", file=out)
-    return 0
+    return EXIT_CODES.get(compare["status"], EXIT_CODES["error"])
 
 
 def _kind_from_index(path: Path) -> str | None:
@@ -167,30 +182,57 @@ def _index_path(path: Path) -> Path:
     return path / "index.json" if path.is_dir() else path
 
 
-def inspect_files(paths: list[Path], criteria: dict, kind: str | None, out) -> int:
-    arrays = [np.load(path, mmap_mode="r", allow_pickle=False) for path in paths]
+def _compute_dtype(path: Path, array: np.ndarray, given: str | None) -> str:
+    """What a dump computed in: --dtype, else its index.json's compute_dtype (a bfloat16
+    output is stored as float32), else the .npy dtype."""
+    if given:
+        return given
+    index_path = path.parent / "index.json"
+    if index_path.is_file():
+        index = read_json(index_path)
+        if any(entry.get("file") == path.name for entry in index.get("tensors", [])):
+            return index.get("compute_dtype") or index.get("dtype") or str(array.dtype)
+    return str(array.dtype)
+
+
+def inspect_files(paths: list[Path], overrides: dict, kind: str | None, given_dtype: str | None, out) -> int:
+    try:
+        arrays = [np.load(path, mmap_mode="r", allow_pickle=False) for path in paths]
+    except (OSError, ValueError) as exc:
+        print(f"ERROR: cannot read dump: {type(exc).__name__}: {exc}", file=out)
+        return EXIT_CODES["error"]
     rows = [{"name": str(path), "shape": list(a.shape), "dtype": str(a.dtype), **streamed_stats(a)} for path, a in zip(paths, arrays)]
     print(table(rows, [(name, name) for name in STAT_COLUMNS]), file=out)
     if len(arrays) == 1:
         return 0
     kind = kind or _kind_from_index(paths[1]) or "hidden"
-    metrics = compare_output(arrays[0], arrays[1], kind, criteria)
-    print(f"\n{paths[0].name} (target) against {paths[1].name} (reference), float64", file=out)
-    print(f"  criteria: {criteria_text(criteria)}", file=out)
+    compute = _compute_dtype(paths[0], arrays[0], given_dtype)
+    klass = criteria_class(compute)
+    criteria = {**dtype_criteria(klass), **overrides}
+    metrics = compare_output(arrays[0], arrays[1], kind, criteria, (compute, None))
+    print(f"\n{paths[0].name} (target, {compute}) against {paths[1].name} (reference), float64", file=out)
+    if not given_dtype and compute == str(arrays[0].dtype) == "float32":
+        print("  (compute dtype read from the .npy: numpy stores bfloat16 as float32, so pass --dtype bfloat16 if it ran in bfloat16)", file=out)
+    print(f"  criteria: {criteria_text(criteria, klass)}", file=out)
     print_comparison({paths[0].name: metrics}, out)
-    print(f"\n{'PASS' if metrics['pass'] else 'FAIL'}" + (f": {metrics['reason']}" if metrics["reason"] else ""), file=out)
-    return 0 if metrics["pass"] else 1
+    print(f"\n{metrics['status'].upper()}" + (f": {metrics['reason']}" if metrics["reason"] else ""), file=out)
+    return EXIT_CODES[metrics["status"]]
 
 
-def inspect_indexes(target: Path, reference: Path, criteria: dict, out) -> int:
-    from npu_adapt.compare import compare_indexes
+def inspect_indexes(target: Path, reference: Path, overrides: dict, given_dtype: str | None, out) -> int:
+    from npu_adapt.compare import compare_indexes, target_criteria_class
 
-    outputs, failures = compare_indexes(_index_path(reference), _index_path(target), criteria)
+    target_index = read_json(_index_path(target))
+    klass = criteria_class(given_dtype) if given_dtype else target_criteria_class(target_index)
+    criteria = {**dtype_criteria(klass), **overrides}
+    outputs, problems = compare_indexes(_index_path(reference), _index_path(target), criteria)
     print(f"{target} (target) against {reference} (reference), float64", file=out)
-    print(f"  criteria: {criteria_text(criteria)}", file=out)
+    print(f"  criteria: {criteria_text(criteria, klass)}", file=out)
     print_comparison(outputs, out)
-    print(f"\n{'PASS' if not failures else 'FAIL'}: {len(outputs) - len(failures)} of {len(outputs)} tensors pass", file=out)
-    return 0 if not failures else 1
+    status = worst_status(m["status"] for m in outputs.values())
+    passed = sum(m["status"] == "pass" for m in outputs.values())
+    print(f"\n{status.upper()}: {passed} of {len(outputs)} tensors pass" + "".join(f"\n  {problem}" for problem in problems), file=out)
+    return EXIT_CODES[status]
 
 
 def inspect(args: argparse.Namespace, out=None) -> int:
@@ -199,12 +241,12 @@ def inspect(args: argparse.Namespace, out=None) -> int:
     for path in paths:
         if not path.exists():
             print(f"npu-adapt inspect: no such file or directory: {path}", file=sys.stderr)
-            return 2
-    criteria = {**DEFAULT_CRITERIA, **{key: value for key, value in vars(args).items() if key in DEFAULT_CRITERIA and value is not None}}
+            return EXIT_CODES["error"]
+    overrides = {key: value for key, value in vars(args).items() if key in (*NUMBER_CRITERIA, "top5") and value is not None}
     if all(path.suffix == ".npy" for path in paths):
-        return inspect_files(paths, criteria, args.kind, out)
+        return inspect_files(paths, overrides, args.kind, args.dtype, out)
     if len(paths) == 2:
-        return inspect_indexes(paths[0], paths[1], criteria, out)
+        return inspect_indexes(paths[0], paths[1], overrides, args.dtype, out)
     path = paths[0]
     if path.is_dir() and not (path / "index.json").is_file():
         return inspect_model(path, args.layers, out)
@@ -214,9 +256,17 @@ def inspect(args: argparse.Namespace, out=None) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """A bad command line exits 3 (error), not argparse's 2, which means fail here."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_CODES["error"], f"{self.prog}: error: {message}\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    cli = argparse.ArgumentParser(prog="npu-adapt", description="npu-adapt: inspect the evidence a workflow run wrote; benchmark one model.")
-    commands = cli.add_subparsers(dest="command", required=True)
+    cli = _Parser(prog="npu-adapt", description="npu-adapt: inspect the evidence a workflow run wrote; benchmark one model.")
+    commands = cli.add_subparsers(dest="command", required=True, parser_class=_Parser)
     inspect_cli = commands.add_parser(
         "inspect",
         help="print a model's tensors and comparison, or compare two dumps",
@@ -226,8 +276,9 @@ def parser() -> argparse.ArgumentParser:
     inspect_cli.add_argument("paths", nargs="+", help="results/MODEL | DIR | A.npy [B.npy] | DIR_A DIR_B (A is the target, B the reference)")
     inspect_cli.add_argument("--layers", action="store_true", help="with results/MODEL: print every module of the layer comparison")
     inspect_cli.add_argument("--kind", choices=["hidden", "class_scores", "token_ids"], help="with A.npy B.npy: what they hold (default: as B's index.json says, else hidden)")
-    for key, kind in (("rel_l2_max", float), ("cosine_min", float), ("atol", float), ("rtol", float)):
-        inspect_cli.add_argument(f"--{key.replace('_', '-')}", dest=key, type=kind, help=f"criterion (default {DEFAULT_CRITERIA[key]})")
+    inspect_cli.add_argument("--dtype", choices=criteria_classes(), help="the target's compute dtype class, for its default criteria (default: its index.json's, else the .npy dtype)")
+    for key in NUMBER_CRITERIA:
+        inspect_cli.add_argument(f"--{key.replace('_', '-')}", dest=key, type=float, help="criterion (default: the compute dtype's)")
     inspect_cli.add_argument("--top5", action=argparse.BooleanOptionalAction, default=None, help="class scores must also agree on every top-5 set")
     bench_cli.add_parser(commands)
     return cli

@@ -181,6 +181,7 @@ def run_benchmark(model: str, entry: dict, manifest: dict, arrays: dict, placeme
             result["threads"] = torch.get_num_threads()
             with model_step("device"):
                 device = devices.resolve(placement["device"])
+            devices.apply_precision(devices.kind_of(device), placement.get("precision", "default"))  # as the target dump ran
             loaded = LoadedModel(entry, manifest, device, placement["dtype"], base_dir)
             result.update(device=device, device_name=devices.device_name(device), param_bytes=param_bytes(loaded.model))
             log.info("%s on %s (%s) %s, %d threads, batch sizes %s", model, device, result["device_name"], placement["dtype"], result["threads"], settings["batch_sizes"])

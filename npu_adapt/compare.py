@@ -1,8 +1,13 @@
 """Comparing a target dump with its reference dump (two index.json files).
 
-Everything that can go wrong with the dumps themselves (an output missing on one side, a
-listed file that cannot be read, shapes or dtypes that differ) becomes a failed output with
-its reason, never a crash and never a silent pass.
+Everything that can go wrong with the dumps themselves becomes an output with its status
+and reason, never a crash and never a silent pass: an output missing on one side, or shapes
+or dtypes that differ, ``fail``; a listed file that cannot be read is ``error`` (the evidence
+itself is bad).
+
+A model's status is its worst output's (pass < warn < fail < error). When the target ran
+where the reference did (same device kind, compute dtype and precision modes) the
+comparison is a determinism check, not a port: a passing one is ``self-check``.
 """
 
 from __future__ import annotations
@@ -13,15 +18,15 @@ import numpy as np
 
 from npu_adapt.io import read_json
 from npu_adapt.jobs import upstream_reason
-from npu_adapt.metrics import DEFAULT_CRITERIA, empty_result, compare_output
+from npu_adapt.metrics import compare_output, criteria_class, empty_result, resolve_criteria, worst_status
 
-PLACEMENT_KEYS = ("device", "device_name", "dtype")
+PLACEMENT_KEYS = ("device", "device_name", "dtype", "compute_dtype", "precision", "precision_modes")
 
 # compare.csv: one row per output tensor.
 OUTPUT_COLUMNS = [
     "output",
     "kind",
-    "pass",
+    "status",
     "rel_l2",
     "cosine",
     "max_abs_diff",
@@ -41,14 +46,16 @@ OUTPUT_COLUMNS = [
     "shape_reference",
     "dtype_target",
     "dtype_reference",
+    "stored_dtype_target",
+    "stored_dtype_reference",
     "ascend_verdict",
     "reason",
 ]
 
 
-def failed_output(kind: str, reason: str) -> dict:
-    """An output that could not be compared: every metric null, the reason stated."""
-    return {**empty_result(), "kind": kind, "ascend_verdict": "No", "pass": False, "reason": reason}
+def failed_output(kind: str, reason: str, status: str = "fail") -> dict:
+    """An output that could not be compared: every metric null, the status and reason stated."""
+    return {**empty_result(), "kind": kind, "ascend_verdict": "No", "status": status, "reason": reason}
 
 
 def load_listed(index_path: Path, entry: dict) -> np.ndarray:
@@ -56,42 +63,70 @@ def load_listed(index_path: Path, entry: dict) -> np.ndarray:
     return np.load(Path(index_path).parent / entry["file"], mmap_mode="r", allow_pickle=False)
 
 
+def compute_dtype(index: dict, entry: dict) -> str | None:
+    """What a dumped tensor was computed in: its own entry's, else the dump's (index.json
+    ``compute_dtype``; older dumps say ``dtype``)."""
+    return entry.get("compute_dtype") or index.get("compute_dtype") or index.get("dtype")
+
+
 def compare_indexes(reference_index: Path, target_index: Path, criteria: dict, default_kind: str = "hidden") -> tuple[dict, list[str]]:
     """Compare every tensor listed in two index.json files, matched by name, in the
-    reference's order (targets-only tensors last). Returns ``(outputs, failures)``."""
+    reference's order (targets-only tensors last). Returns ``(outputs, problems)``: each
+    output's metrics and status, and ``name: reason`` for every output that did not pass."""
     reference, target = read_json(reference_index), read_json(target_index)
     ref_tensors = {t["name"]: t for t in reference["tensors"]}
     tgt_tensors = {t["name"]: t for t in target["tensors"]}
-    outputs, failures = {}, []
+    outputs = {}
     for name, ref in ref_tensors.items():
         kind = ref.get("kind", default_kind)
         if name not in tgt_tensors:
             outputs[name] = failed_output(kind, "missing from target")
+            continue
+        try:
+            r = load_listed(reference_index, ref)
+            t = load_listed(target_index, tgt_tensors[name])
+        except (OSError, ValueError) as exc:
+            outputs[name] = failed_output(kind, f"cannot read dump: {type(exc).__name__}: {exc}", status="error")
         else:
-            try:
-                r = load_listed(reference_index, ref)
-                t = load_listed(target_index, tgt_tensors[name])
-            except (OSError, ValueError) as exc:
-                outputs[name] = failed_output(kind, f"cannot read dump: {type(exc).__name__}: {exc}")
-            else:
-                outputs[name] = compare_output(t, r, kind, criteria)
-        if not outputs[name]["pass"]:
-            failures.append(f"{name}: {outputs[name]['reason']}")
+            dtypes = (compute_dtype(target, tgt_tensors[name]), compute_dtype(reference, ref))
+            outputs[name] = compare_output(t, r, kind, criteria, dtypes)
     for name in tgt_tensors.keys() - ref_tensors.keys():
         outputs[name] = failed_output(tgt_tensors[name].get("kind", default_kind), "in target but not in reference")
-        failures.append(f"{name}: in target but not in reference")
-    return outputs, failures
+    problems = [f"{name}: {m['reason']}" for name, m in outputs.items() if m["status"] != "pass"]
+    return outputs, problems
 
 
-def compare_dumps(model: str, reference_index: Path, target_index: Path, criteria: dict) -> dict:
-    """compare.json for one model (DESIGN.md "JSON shapes")."""
-    criteria = {**DEFAULT_CRITERIA, **criteria}
+def placement_of(index: dict) -> dict:
+    """What decides whether two dumps ran alike: device kind, compute dtype, precision modes."""
+    return {
+        "device_kind": (index.get("device") or "").split(":")[0] or None,
+        "compute_dtype": index.get("compute_dtype") or index.get("dtype"),
+        "precision_modes": index.get("precision_modes"),
+    }
+
+
+def target_criteria_class(target: dict) -> str:
+    """The default criteria's class for a target dump: its compute dtype, and for float32
+    whether its precision modes allowed TF32/HF32."""
+    modes = target.get("precision_modes") or {}
+    return criteria_class(target.get("compute_dtype") or target.get("dtype") or "float32", bool(modes.get("reduced_float32")))
+
+
+def compare_dumps(model: str, reference_index: Path, target_index: Path, config_criteria: dict | None = None, model_criteria: dict | None = None) -> dict:
+    """compare.json for one model (DESIGN.md "JSON shapes"). ``config_criteria``: the global
+    ``accuracy:`` block; ``model_criteria``: the model's own; both over the dtype defaults."""
     reference, target = read_json(reference_index), read_json(target_index)
+    klass = target_criteria_class(target)
+    criteria, sources = resolve_criteria(klass, config_criteria, model, model_criteria)
+    self_check = placement_of(reference) == placement_of(target)
     result = {
         "model": model,
         "status": "pass",
         "reason": None,
         "criteria": criteria,
+        "criteria_class": klass,
+        "criteria_source": sources,
+        "self_check": self_check,
         "reference": {key: reference.get(key) for key in PLACEMENT_KEYS},
         "target": {key: target.get(key) for key in PLACEMENT_KEYS},
         "outputs": {},
@@ -101,9 +136,18 @@ def compare_dumps(model: str, reference_index: Path, target_index: Path, criteri
     if reason := upstream_reason(reference=reference, target=target):
         result.update(status="blocked", reason=reason)
         return result
-    result["outputs"], failures = compare_indexes(Path(reference_index), Path(target_index), criteria)
+    result["outputs"], problems = compare_indexes(Path(reference_index), Path(target_index), criteria)
     if not result["outputs"]:
-        failures.append("no output to compare: the reference dump lists no tensor")
-    if failures:
-        result.update(status="fail", reason="; ".join(failures))
+        result.update(status="fail", reason="no output to compare: the reference dump lists no tensor")
+        return result
+    status = worst_status(m["status"] for m in result["outputs"].values())
+    reason = "; ".join(problems) or None
+    if self_check and status == "pass":
+        place = placement_of(target)
+        status = "self-check"
+        reason = (
+            f"the target ran where the reference did ({place['device_kind']}, {place['compute_dtype']}, the same precision modes): "
+            "this checks determinism, not a port"
+        )
+    result.update(status=status, reason=reason)
     return result

@@ -253,6 +253,83 @@ def torch_dtype(name: str):
     return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
 
 
+# ---------------------------------------------------------------------------- precision modes
+# float32 on an accelerator is not always float32: CUDA runs float32 convolutions in TF32 by
+# default (cudnn.allow_tf32), torch_npu runs them in HF32 (npu.conv.allow_hf32); both keep a
+# 10-bit mantissa. The dumps record these flags (index.json precision_modes), the comparison
+# picks its default criteria from them, and `target.precision: strict` turns them off.
+
+PRECISIONS = ("default", "strict")
+
+
+def npu_precision_modes(npu) -> dict:
+    """torch_npu's flags, read from its backend module (``torch.npu``; a seam: tests pass a
+    stand-in, since torch_npu cannot be imported without CANN). A flag this torch_npu
+    version does not have is null."""
+
+    def flag(read):
+        try:
+            return read()
+        except (AttributeError, RuntimeError):
+            return None
+
+    return {
+        "matmul_allow_hf32": flag(lambda: bool(npu.matmul.allow_hf32)),
+        "conv_allow_hf32": flag(lambda: bool(npu.conv.allow_hf32)),
+        "jit_compile": flag(lambda: not bool(npu.is_jit_compile_false())),
+        "allow_internal_format": flag(lambda: bool(npu.config.allow_internal_format)),
+    }
+
+
+def set_npu_strict(npu) -> None:
+    """HF32 off for matmul and convolution (``torch.npu``, or a stand-in in tests)."""
+    npu.matmul.allow_hf32 = False
+    npu.conv.allow_hf32 = False
+
+
+def precision_modes(kind: str) -> dict:
+    """The float32 precision modes in effect in this process for a device ``kind``:
+    torch's float32 matmul precision, CUDA/cuDNN TF32 flags, torch_npu's HF32, jit_compile
+    and internal-format settings (null with the reason where torch_npu is absent), and
+    ``reduced_float32``: whether float32 matmuls/convolutions on ``kind`` may run with a
+    10-bit mantissa."""
+    torch = _torch()
+    modes = {
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "cuda_matmul_allow_tf32": bool(torch.backends.cuda.matmul.allow_tf32),
+        "cudnn_allow_tf32": bool(torch.backends.cudnn.allow_tf32),
+    }
+    npu_error = _import_torch_npu()
+    if npu_error is None:
+        modes["npu"], modes["npu_reason"] = npu_precision_modes(torch.npu), None
+    else:
+        modes["npu"], modes["npu_reason"] = None, npu_error
+    reduced = modes["float32_matmul_precision"] != "highest"
+    if kind == "cuda":
+        reduced = reduced or modes["cuda_matmul_allow_tf32"] or modes["cudnn_allow_tf32"]
+    elif kind == "npu" and modes["npu"]:
+        reduced = reduced or bool(modes["npu"]["matmul_allow_hf32"] or modes["npu"]["conv_allow_hf32"])
+    modes["reduced_float32"] = bool(reduced)
+    return modes
+
+
+def apply_precision(kind: str, precision: str) -> None:
+    """``default`` leaves the device's own modes; ``strict`` makes float32 mean float32
+    (TF32/HF32 off, float32 matmul precision "highest")."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
+    if precision == "default":
+        return
+    torch = _torch()
+    torch.set_float32_matmul_precision("highest")
+    if kind == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    elif kind == "npu" and _import_torch_npu() is None:
+        set_npu_strict(torch.npu)
+    log.info("precision strict: float32 without TF32/HF32 on %s", kind)
+
+
 def synchronize(device: str) -> None:
     kind = kind_of(device)
     if kind == "cpu":
@@ -519,5 +596,7 @@ def environment_report() -> tuple[dict, str]:
         },
         "host": {"platform": platform.platform(), "machine": platform.machine(), "cpu": cpu_model_name()},
         "threads": torch.get_num_threads(),
+        # This host's defaults for its auto device (each dump records the modes it ran with).
+        "precision_modes": precision_modes(kind_of(auto)),
     }
     return env, "\n".join(raw)

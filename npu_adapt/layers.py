@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from npu_adapt.compare import compare_indexes
+from npu_adapt.compare import compare_indexes, target_criteria_class
 from npu_adapt.io import read_json, save_tensor, to_numpy, write_json
 from npu_adapt.jobs import upstream_reason
+from npu_adapt.metrics import dtype_criteria
 
 LAYER_COLUMNS = [
     "order",
@@ -39,7 +40,7 @@ LAYER_COLUMNS = [
     "max_rel_diff",
     "nan_target",
     "inf_target",
-    "pass",
+    "status",
     "reason",
 ]
 
@@ -150,7 +151,8 @@ def write_layer_index(directory: Path, header: dict, entries: list[dict], patter
 
 def compare_layers(model_dir: str | Path, criteria: dict) -> dict:
     """Every captured module's metrics, in execution order, and the first divergence: the
-    first module whose output fails the accuracy criteria (rel_l2, cosine, NaN/Inf)."""
+    first module whose output fails the accuracy criteria (rel_l2, cosine, NaN/Inf; a warn
+    is within what the dtype allows and is no divergence)."""
     reference_index = layers_dir(model_dir, "reference") / "index.json"
     target_index = layers_dir(model_dir, "target") / "index.json"
     result = {"status": "ok", "reason": None, "criteria": criteria, "modules": 0, "diverged": 0, "first_divergence": None, "rows": []}
@@ -162,13 +164,16 @@ def compare_layers(model_dir: str | Path, criteria: dict) -> dict:
     if reason := upstream_reason(reference=reference, target=target):
         result.update(status="blocked", reason=reason)
         return result
+    # The target dump's compute dtype and precision modes pick the defaults, as in compare.json.
+    criteria = {**dtype_criteria(target_criteria_class(target)), **criteria}
+    result["criteria"] = criteria
     outputs, _ = compare_indexes(reference_index, target_index, criteria)
     described = {t["name"]: t for t in target["tensors"]} | {t["name"]: t for t in reference["tensors"]}
     for order, (name, metrics) in enumerate(outputs.items()):
         info = described[name]
         row = {"order": order, "name": name, "module": info.get("module"), "type": info.get("type"), "shape": info.get("shape"), **metrics}
         result["rows"].append(row)
-        if not metrics["pass"]:
+        if metrics["status"] in ("fail", "error"):
             result["diverged"] += 1
             if result["first_divergence"] is None:
                 result["first_divergence"] = {key: row[key] for key in ("order", "name", "module", "type", "rel_l2", "cosine", "max_abs_diff", "reason")}

@@ -8,18 +8,27 @@ Non-finite values: the error metrics are computed over the elements finite in bo
 NaN/Inf are counted on each side, and any position where the two disagree about a non-finite
 value (a NaN or Inf in the target where the reference is finite, or the reverse) fails the
 output with the count in the reason, so a NaN never hides behind good metrics elsewhere.
+
+Verdicts: every output gets ``status`` pass / warn / fail and the reason of every warn and
+fail. The criteria default to the target's compute dtype (:func:`dtype_criteria`, read from
+the config schema, the one place they are defined); a key set in the config wins.
 """
 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 CHUNK_ELEMENTS = 1 << 22  # 4M elements: 32 MB of float64 per operand
 TINY = np.finfo(np.float64).tiny
 
-DEFAULT_CRITERIA = {"rel_l2_max": 0.01, "cosine_min": 0.99, "atol": 1e-5, "rtol": 1e-3, "top1": True, "top5": False}
+SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
+CRITERIA_KEYS = ("rel_l2_max", "rel_l2_fail", "cosine_min", "cosine_floor", "atol", "rtol", "within_min", "top1", "top5", "token_prefix")
+# Output and model status, best to worst (a model's is its worst output's).
+STATUS_RANK = {"pass": 0, "warn": 1, "fail": 2, "error": 3}
 
 FLOAT_METRICS = (
     "max_abs_diff",
@@ -100,7 +109,7 @@ def ascend_verdict(cosine: float | None, max_abs_diff: float | None) -> str:
 
 def empty_result() -> dict:
     result = {name: None for name in FLOAT_METRICS}
-    result.update({"top1_match": None, "top5_match": None})
+    result.update({"top1_match": None, "top5_match": None, "top1_near_ties": None, "top5_near_ties": None})
     result.update({name: 0 for name in COUNTS})
     return result
 
@@ -171,27 +180,61 @@ def float_metrics(target: np.ndarray, reference: np.ndarray, atol: float, rtol: 
     return result
 
 
-def topk_agreement(target: np.ndarray, reference: np.ndarray, k: int) -> tuple[float, int | None]:
-    """Fraction of rows (all axes but the last) whose top-k class sets agree, and the first
-    row (flattened index over the leading axes) where they do not (None when all agree)."""
+def _tie_margins(t: np.ndarray, r: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: whether the top-k class sets agree, and where they do not, the reference's
+    margin between the classes involved: the lowest reference score of the classes the
+    target dropped minus the highest of those it took in (for k=1, r[ref argmax] -
+    r[target argmax]). A small margin means the reference itself nearly tied."""
+    if k == 1:
+        top_t, top_r = t.argmax(axis=-1)[:, None], r.argmax(axis=-1)[:, None]
+    else:
+        top_t = np.sort(np.argpartition(-t, k - 1, axis=-1)[:, :k], axis=-1)
+        top_r = np.sort(np.argpartition(-r, k - 1, axis=-1)[:, :k], axis=-1)
+    same = (top_t == top_r).all(axis=-1)
+    margins = np.zeros(same.shape)
+    for row in np.flatnonzero(~same):
+        dropped = np.setdiff1d(top_r[row], top_t[row])
+        taken = np.setdiff1d(top_t[row], top_r[row])
+        margins[row] = r[row, dropped].min() - r[row, taken].max()
+    return same, margins
+
+
+def topk_agreement(target: np.ndarray, reference: np.ndarray, k: int, band: float = 0.0) -> dict:
+    """Top-k agreement of class scores, row by row (all axes but the last).
+
+    ``match``: the fraction of rows whose top-k sets agree; ``first_mismatch_row``: the first
+    row (flattened over the leading axes) where they do not. A disagreeing row whose
+    reference margin (:func:`_tie_margins`) is within ``band`` times the row's RMS is a
+    near-tie (``near_ties``, largest margin in ``max_tie_margin``); the others are
+    ``mismatches`` (first in ``first_hard_row``)."""
     classes = target.shape[-1] if target.ndim else 1
     k = min(k, classes)
-    rows = agree = 0
-    first = None
+    rows = agree = ties = 0
+    first = first_hard = tie_margin = tie_band = None
     for index in _blocks(target.shape[:-1], max(1, CHUNK_ELEMENTS // max(classes, 1))):
         t = np.array(target[index], dtype=np.float64).reshape(-1, classes)
         r = np.array(reference[index], dtype=np.float64).reshape(-1, classes)
-        if k == 1:
-            same = t.argmax(axis=-1) == r.argmax(axis=-1)
-        else:
-            top_t = np.sort(np.argpartition(-t, k - 1, axis=-1)[:, :k], axis=-1)
-            top_r = np.sort(np.argpartition(-r, k - 1, axis=-1)[:, :k], axis=-1)
-            same = (top_t == top_r).all(axis=-1)
-        if first is None and not same.all():
-            first = rows + int(np.flatnonzero(~same)[0])
+        same, margins = _tie_margins(t, r, k)
+        bands = band * np.sqrt(np.mean(r * r, axis=-1))
+        for row in np.flatnonzero(~same):
+            first = rows + int(row) if first is None else first
+            if margins[row] <= bands[row]:
+                ties += 1
+                if tie_margin is None or margins[row] > tie_margin:
+                    tie_margin, tie_band = float(margins[row]), float(bands[row])
+            elif first_hard is None:
+                first_hard = rows + int(row)
         rows += same.size
         agree += int(same.sum())
-    return (agree / rows if rows else 1.0), first
+    return {
+        "match": agree / rows if rows else 1.0,
+        "first_mismatch_row": first,
+        "near_ties": ties,
+        "mismatches": rows - agree - ties,
+        "first_hard_row": first_hard,
+        "max_tie_margin": tie_margin,
+        "tie_band": tie_band,
+    }
 
 
 def token_agreement(target: np.ndarray, reference: np.ndarray) -> dict:
@@ -227,53 +270,144 @@ def _fmt(value) -> str:
     return "undefined (no element finite in both)" if value is None else f"{value:.6g}"
 
 
-def compare_output(target: np.ndarray, reference: np.ndarray, kind: str, criteria: dict) -> dict:
-    """Every metric for one output, its Ascend verdict and pass/fail with the reason.
+@lru_cache(maxsize=None)
+def _dtype_table() -> dict:
+    import yaml
+
+    if not SCHEMA.is_file():
+        raise FileNotFoundError(f"{SCHEMA}: the config schema (it defines the default accuracy criteria per dtype) is missing")
+    return yaml.safe_load(SCHEMA.read_text())["$defs"]["dtype_criteria"]
+
+
+def criteria_classes() -> list[str]:
+    """The compute-dtype classes that have default criteria (float32, float32_tf32, ...)."""
+    return list(_dtype_table())
+
+
+def dtype_criteria(criteria_class: str) -> dict:
+    """The default criteria of a compute-dtype class (a copy), from the config schema."""
+    table = _dtype_table()
+    if criteria_class not in table:
+        raise ValueError(f"no default accuracy criteria for {criteria_class!r}; known: {', '.join(table)}")
+    return dict(table[criteria_class]["criteria"])
+
+
+def dtype_rationale(criteria_class: str) -> str:
+    return " ".join(_dtype_table()[criteria_class]["rationale"].split())
+
+
+def criteria_class(compute_dtype: str, reduced_float32: bool = False) -> str:
+    """Which default criteria apply: float16 and bfloat16 by name; float32 splits on whether
+    the device may run float32 matmuls/convolutions in TF32/HF32 (10-bit mantissa)."""
+    if compute_dtype == "float32" and reduced_float32:
+        return "float32_tf32"
+    return compute_dtype if compute_dtype in _dtype_table() else "float32"
+
+
+def resolve_criteria(criteria_class: str, config: dict | None = None, model: str | None = None, model_overrides: dict | None = None) -> tuple[dict, dict]:
+    """The criteria that apply and where each came from: the dtype default, overridden by the
+    global ``accuracy:`` block (``config``), overridden by the model's own block."""
+    criteria = dtype_criteria(criteria_class)
+    sources = dict.fromkeys(criteria, f"dtype default ({criteria_class})")
+    for layer, where in ((config or {}, "config (accuracy.{key})"), (model_overrides or {}, f"model override (models.{model}.accuracy.{{key}})")):
+        for key, value in layer.items():
+            criteria[key] = value
+            sources[key] = where.format(key=key)
+    return criteria, sources
+
+
+def worst_status(statuses) -> str:
+    """The worst of output statuses (pass < warn < fail < error); pass for none."""
+    return max(statuses, key=STATUS_RANK.__getitem__, default="pass")
+
+
+def compare_output(target: np.ndarray, reference: np.ndarray, kind: str, criteria: dict, compute_dtypes: tuple[str | None, str | None] = (None, None)) -> dict:
+    """Every metric for one output, its Ascend verdict, and its status with the reason.
 
     ``kind`` is the adapter's declaration: ``hidden`` (error metrics), ``class_scores``
     (also top-1/top-5 agreement per row) or ``token_ids`` (exact token agreement).
+    ``compute_dtypes``: what target and reference computed in (index.json ``compute_dtype``;
+    the .npy stores bfloat16 widened to float32); the stored dtypes are reported beside them.
+    Criteria keys not given come from the defaults of the target's compute dtype.
+
+    ``fail``: the output is wrong (NaN/Inf where the reference is finite, shape or dtype
+    mismatch, cosine under its floor, rel_l2 over its fail limit, a class disagreement that
+    is no near-tie, generated tokens differing before ``token_prefix``). ``warn``: above the
+    dtype's expected band but usable (rel_l2 over rel_l2_max, cosine under cosine_min, class
+    disagreements that are all near-ties, tokens differing at or after ``token_prefix``).
     """
-    criteria = {**DEFAULT_CRITERIA, **criteria}
+    compute_target = compute_dtypes[0] or str(target.dtype)
+    criteria = {**dtype_criteria(criteria_class(compute_target)), **criteria}
     result = empty_result()
     result.update(
         kind=kind,
         shape_target=list(target.shape),
         shape_reference=list(reference.shape),
-        dtype_target=str(target.dtype),
-        dtype_reference=str(reference.dtype),
+        dtype_target=compute_target if dtype_class(target.dtype) == "float" else str(target.dtype),
+        dtype_reference=(compute_dtypes[1] or str(reference.dtype)) if dtype_class(reference.dtype) == "float" else str(reference.dtype),
+        stored_dtype_target=str(target.dtype),
+        stored_dtype_reference=str(reference.dtype),
     )
     failures = _check_types(target, reference, kind)
     if failures:
-        result.update(ascend_verdict="No", **{"pass": False, "reason": "; ".join(failures)})
-        return result
+        return _verdict(result, failures, [], ascend="No")
     if kind == "token_ids":
         result.update(token_agreement(target, reference))
-        ok = result["exact_match"]
-        reason = None if ok else f"generated tokens differ from position {result['first_mismatch']} (row {result['first_mismatch_row']})"
-        result.update(ascend_verdict="Yes" if ok else "No", **{"pass": ok, "reason": reason})
-        return result
+        first, prefix = result["first_mismatch"], criteria["token_prefix"]
+        warnings = []
+        if first is not None:
+            where = f"generated tokens differ from position {first} (row {result['first_mismatch_row']})"
+            if prefix is None or first < prefix:
+                failures.append(where + ("" if prefix is None else f", before token_prefix {prefix}"))
+            else:
+                warnings.append(where + f", at or after token_prefix {prefix}")
+        return _verdict(result, failures, warnings, ascend="Yes" if first is None else "No")
 
     result.update(float_metrics(target, reference, criteria["atol"], criteria["rtol"]))
+    warnings = []
     if kind == "class_scores":
-        result["top1_match"], result["top1_first_mismatch_row"] = topk_agreement(target, reference, 1)
-        result["top5_match"], result["top5_first_mismatch_row"] = topk_agreement(target, reference, 5)
+        for k in (1, 5):
+            agreement = topk_agreement(target, reference, k, band=2 * criteria["rel_l2_max"])
+            result[f"top{k}_match"] = agreement["match"]
+            result[f"top{k}_first_mismatch_row"] = agreement["first_mismatch_row"]
+            result[f"top{k}_near_ties"] = agreement["near_ties"]
+            result[f"top{k}_max_tie_margin"] = agreement["max_tie_margin"]
+            if not criteria[f"top{k}"] or agreement["match"] == 1.0:
+                continue
+            if agreement["mismatches"]:
+                failures.append(f"top{k} disagrees on {agreement['mismatches']} row(s) beyond the near-tie band (first at row {agreement['first_hard_row']})")
+            if agreement["near_ties"]:
+                warnings.append(
+                    f"top{k} disagrees on {agreement['near_ties']} near-tied row(s): reference margin <= {agreement['max_tie_margin']:.3g}, "
+                    f"within the band {agreement['tie_band']:.3g} (2 x rel_l2_max x the row's RMS)"
+                )
     nonfinite = result["nonfinite_where_ref_finite"] + result["ref_nonfinite_mismatch"]
-    result["ascend_verdict"] = "No" if nonfinite else ascend_verdict(result["cosine"], result["max_abs_diff"])
+    ascend = "No" if nonfinite else ascend_verdict(result["cosine"], result["max_abs_diff"])
 
     if result["nonfinite_where_ref_finite"]:
         failures.append(f"{result['nonfinite_where_ref_finite']} NaN/Inf in target where reference is finite")
     if result["ref_nonfinite_mismatch"]:
         failures.append(f"{result['ref_nonfinite_mismatch']} NaN/Inf in reference where target differs")
     rel_l2, cosine = result["rel_l2"], result["cosine"]
-    if rel_l2 is None or not rel_l2 < criteria["rel_l2_max"]:
-        failures.append(f"rel_l2 {_fmt(rel_l2)} >= {criteria['rel_l2_max']}")
-    if cosine is None or not cosine > criteria["cosine_min"]:
-        failures.append(f"cosine {_fmt(cosine)} <= {criteria['cosine_min']}")
-    for k in (1, 5):
-        if kind == "class_scores" and criteria[f"top{k}"] and result[f"top{k}_match"] < 1.0:
-            failures.append(f"top{k}_match {result[f'top{k}_match']:.6g} < 1 (first at row {result[f'top{k}_first_mismatch_row']})")
-    result["pass"] = not failures
-    result["reason"] = "; ".join(failures) if failures else None
+    if rel_l2 is None or rel_l2 > criteria["rel_l2_fail"]:
+        failures.append(f"rel_l2 {_fmt(rel_l2)} > rel_l2_fail {criteria['rel_l2_fail']}")
+    elif rel_l2 > criteria["rel_l2_max"]:
+        warnings.append(f"rel_l2 {_fmt(rel_l2)} > rel_l2_max {criteria['rel_l2_max']}")
+    if cosine is None or cosine < criteria["cosine_floor"]:
+        failures.append(f"cosine {_fmt(cosine)} < cosine_floor {criteria['cosine_floor']}")
+    elif cosine < criteria["cosine_min"]:
+        warnings.append(f"cosine {_fmt(cosine)} < cosine_min {criteria['cosine_min']}")
+    within = result["within_rtol_frac"]
+    if criteria["within_min"] is not None and within is not None and within < criteria["within_min"]:
+        warnings.append(f"within_rtol_frac {within:.6g} < within_min {criteria['within_min']}")
+    return _verdict(result, failures, warnings, ascend=ascend)
+
+
+def _verdict(result: dict, failures: list[str], warnings: list[str], ascend: str) -> dict:
+    """fail when anything failed, else warn when anything warned, else pass; every reason."""
+    result["ascend_verdict"] = ascend
+    result["status"] = "fail" if failures else "warn" if warnings else "pass"
+    result["reason"] = "; ".join(failures + warnings) or None
     return result
 
 

@@ -37,7 +37,12 @@ rule compare:
     conda:
         CONDA_ENV
     params:
-        criteria=lambda wildcards: canonical(merged(wildcards.model, "accuracy")),
+        criteria=lambda wildcards: canonical(
+            {
+                "config": config["accuracy"],
+                "model": config["models"][wildcards.model].get("accuracy", {}),
+            }
+        ),
         code=library_code("compare.py"),
     script:
         "../scripts/compare.py"

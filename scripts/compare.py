@@ -11,14 +11,16 @@ from npu_adapt.layers import layer_summary
 
 def main(smk):
     log = setup_logging(smk.log[0])
-    result = compare_dumps(smk.wildcards.model, Path(smk.input.reference), Path(smk.input.target), json.loads(smk.params.criteria))
+    overrides = json.loads(smk.params.criteria)  # the global and the model's accuracy: blocks
+    result = compare_dumps(smk.wildcards.model, Path(smk.input.reference), Path(smk.input.target), overrides["config"], overrides["model"])
     layers = read_json(smk.input.layers) if smk.input.get("layers") else None
     result["layers"] = layer_summary(layers)
     write_json(smk.output.json, result)
     write_csv(smk.output.csv, [{"output": name, **metrics} for name, metrics in result["outputs"].items()], OUTPUT_COLUMNS)
     log.info("%s: %s %s", smk.wildcards.model, result["status"], result["reason"] or "")
+    log.info("criteria (%s): %s", result["criteria_class"], result["criteria"])
     for name, metrics in result["outputs"].items():
-        log.info("  %s: pass=%s rel_l2=%s cosine=%s max_abs_diff=%s", name, metrics["pass"], metrics["rel_l2"], metrics["cosine"], metrics["max_abs_diff"])
+        log.info("  %s: %s rel_l2=%s cosine=%s max_abs_diff=%s", name, metrics["status"], metrics["rel_l2"], metrics["cosine"], metrics["max_abs_diff"])
     if layers is not None:
         log.info("layers: first divergence %s", result["layers"]["first_divergence"])
 

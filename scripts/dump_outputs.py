@@ -31,6 +31,8 @@ def main(smk):
     clear_dump(layer_directory)  # a previous run's modules must never be compared with this one's
     capture = None
     index = {"model": model, "role": role, "device": placement["device"], "device_name": None, "dtype": placement["dtype"], "status": "ok", "reason": None, "tensors": []}
+    # What the model computed in (the .npy of a bfloat16 output stores it widened to float32).
+    index.update(compute_dtype=placement["dtype"], precision=placement.get("precision", "default"), precision_modes=None)
     try:
         if reason := upstream_reason(weights=manifest, inputs=inputs_index):
             raise ModelBlocked(reason)
@@ -41,6 +43,8 @@ def main(smk):
             with model_step("device"):
                 device = devices.resolve(placement["device"])
             index.update(device=device, device_name=devices.device_name(device), requested_device=placement["device"])
+            devices.apply_precision(devices.kind_of(device), index["precision"])
+            index["precision_modes"] = devices.precision_modes(devices.kind_of(device))
             log.info("%s %s on %s (%s), %s", model, role, device, index["device_name"], placement["dtype"])
             loaded = LoadedModel(entry, manifest, device, placement["dtype"], Path(smk.scriptdir).parent)  # logs the build
             if perturbation := apply_test_perturbation(loaded.model, role):
@@ -59,6 +63,8 @@ def main(smk):
             index["params"] = loaded.params
             arrays = {name: to_numpy(tensor) for name, tensor in outputs.items()}
             index["tensors"] = dump_tensors(Path(smk.output.index).parent, arrays, loaded.adapter.output_kinds())
+            for entry in index["tensors"]:  # integer outputs (token ids) are what they store
+                entry["compute_dtype"] = placement["dtype"] if entry["dtype"].startswith("float") else entry["dtype"]
             log.info("forward %.3f s; outputs %s", index["forward_seconds"], {t["name"]: t["shape"] for t in index["tensors"]})
     except ModelBlocked as blocked:
         index.update(status="blocked", reason=str(blocked))

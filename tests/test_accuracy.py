@@ -10,6 +10,16 @@ import pytest
 
 from conftest import REPO, load, run_snakemake, tiny_config
 from npu_adapt.__main__ import main as cli
+from npu_adapt.metrics import dtype_criteria
+
+BF16 = {**dtype_criteria("bfloat16"), "rel_l2_max": 0.005, "cosine_min": 0.995}  # as bf16_run configures tiny-bert
+
+
+def expected_status(metrics: dict, criteria: dict) -> str:
+    """The verdict, recomputed here from the metrics and the criteria."""
+    if metrics["rel_l2"] > criteria["rel_l2_fail"] or metrics["cosine"] < criteria["cosine_floor"]:
+        return "fail"
+    return "warn" if metrics["rel_l2"] > criteria["rel_l2_max"] or metrics["cosine"] < criteria["cosine_min"] else "pass"
 
 TINY_T5 = {
     "source": "hf:npu-adapt/tiny-t5",
@@ -68,7 +78,10 @@ def test_low_precision_metrics_are_reproduced_by_numpy(bf16_run):
     results = bf16_run / "results/tiny-bert"
     compare = load(results / "compare.json")
     assert compare["target"]["dtype"] == "bfloat16" and compare["reference"]["dtype"] == "float32"
-    assert compare["criteria"] == {"rel_l2_max": 0.005, "cosine_min": 0.995, "atol": 1e-5, "rtol": 1e-3, "top1": True, "top5": False}
+    assert compare["criteria"] == BF16 and compare["criteria_class"] == "bfloat16"
+    assert compare["criteria_source"]["rel_l2_max"] == "model override (models.tiny-bert.accuracy.rel_l2_max)"
+    assert compare["criteria_source"]["cosine_min"] == "config (accuracy.cosine_min)"
+    assert compare["criteria_source"]["rel_l2_fail"] == "dtype default (bfloat16)"
     assert set(compare["outputs"]) == {"last_hidden_state", "pooler_output", "sentence_embedding"}
     rows = {row["output"]: row for row in read_csv(results / "compare.csv")}
     for name, metrics in compare["outputs"].items():
@@ -76,15 +89,17 @@ def test_low_precision_metrics_are_reproduced_by_numpy(bf16_run):
         target = np.load(results / "target" / f"{name}.npy")
         assert reference.dtype == np.float32 and target.dtype == np.float32  # bfloat16 widened exactly
         assert not np.array_equal(target, reference)  # bfloat16 really ran
-        expected = numpy_metrics(target, reference, 1e-5, 1e-3)
+        expected = numpy_metrics(target, reference, 1e-5, 1e-2)  # bfloat16: Ascend's "dual hundredths" rtol
         for key, value in expected.items():
             assert metrics[key] == pytest.approx(value, rel=1e-9, abs=1e-12), (name, key)
             assert float(rows[name][key]) == pytest.approx(value, rel=1e-9, abs=1e-12), (name, key)
-        assert metrics["pass"] == bool(expected["rel_l2"] < 0.005 and expected["cosine"] > 0.995)
+        assert metrics["status"] == expected_status(expected, BF16)
+        assert metrics["dtype_target"] == rows[name]["dtype_target"] == "bfloat16"
         assert metrics["nan_target"] == 0 and metrics["top1_match"] is None
         verdict = "No" if (expected["cosine"] < 0.99 and expected["max_abs_diff"] > 0.001) or expected["cosine"] < 0.9 or expected["max_abs_diff"] > 1 else "Yes"
         assert metrics["ascend_verdict"] == verdict
-    assert compare["status"] == ("pass" if all(m["pass"] for m in compare["outputs"].values()) else "fail")
+    statuses = {m["status"] for m in compare["outputs"].values()}
+    assert compare["status"] == next(s for s in ("fail", "warn", "pass") if s in statuses)
 
 
 def test_generated_tokens_and_logits_of_the_seq2seq_model(bf16_run):
@@ -99,7 +114,7 @@ def test_generated_tokens_and_logits_of_the_seq2seq_model(bf16_run):
         differs = [min(reference.shape[1], target.shape[1])]
     assert generated["exact_match"] is (not differs)
     assert generated["first_mismatch"] == (differs[0] if differs else None)
-    assert generated["pass"] is (not differs)
+    assert generated["status"] == ("fail" if differs else "pass")  # token_prefix null: any difference fails
     logits = compare["outputs"]["logits"]
     reference, target = np.load(results / "reference/logits.npy"), np.load(results / "target/logits.npy")
     assert logits["kind"] == "class_scores"
@@ -133,12 +148,12 @@ def test_layer_dumps_cover_every_leaf_module_in_execution_order(bf16_run):
     table = read_csv(layers / "compare.csv")
     assert [row["name"] for row in table] == names
     for row, ref_entry, tgt_entry in zip(table, reference["tensors"], target["tensors"]):
-        expected = numpy_metrics(np.load(layers / "target" / tgt_entry["file"]), np.load(layers / "reference" / ref_entry["file"]), 1e-5, 1e-3)
+        expected = numpy_metrics(np.load(layers / "target" / tgt_entry["file"]), np.load(layers / "reference" / ref_entry["file"]), 1e-5, 1e-2)
         for key in ("rel_l2", "cosine", "max_abs_diff", "mean_abs_diff"):
             assert float(row[key]) == pytest.approx(expected[key], rel=1e-9, abs=1e-12), (row["name"], key)
-        assert row["pass"] == str(expected["rel_l2"] < 0.005 and expected["cosine"] > 0.995)
+        assert row["status"] == expected_status(expected, BF16), row["name"]
     summary = load(bf16_run / "results/tiny-bert/compare.json")["layers"]
-    first = next((row for row in table if row["pass"] == "False"), None)
+    first = next((row for row in table if row["status"] == "fail"), None)  # a warn is within what bfloat16 allows
     assert summary["enabled"] is True and summary["modules"] == len(names)
     assert (summary["first_divergence"] or {}).get("name") == (first["name"] if first else None)
 
@@ -163,22 +178,22 @@ def test_perturbed_layer_is_named_as_the_first_divergence(perturbed_run):
     assert all(name.startswith("encoder.") for name in names)  # layer_pattern ^encoder\.
     assert not any(name.startswith(("embeddings.", "pooler.")) for name in names)
     before = table[: names.index(PERTURBED)]
-    assert before and all(float(row["rel_l2"]) == 0.0 and row["pass"] == "True" for row in before)
-    assert table[names.index(PERTURBED)]["pass"] == "False"
+    assert before and all(float(row["rel_l2"]) == 0.0 and row["status"] == "pass" for row in before)
+    assert table[names.index(PERTURBED)]["status"] == "fail"
     layers_json = load(results / "layers/compare.json")
     assert layers_json["first_divergence"]["order"] == names.index(PERTURBED)
-    assert layers_json["diverged"] == sum(row["pass"] == "False" for row in table)
+    assert layers_json["diverged"] == sum(row["status"] == "fail" for row in table)
 
 
 def test_inspect_prints_the_model_and_its_layer_table(perturbed_run, capsys):
-    assert cli(["inspect", str(perturbed_run / "results/tiny-bert"), "--layers"]) == 0
+    assert cli(["inspect", str(perturbed_run / "results/tiny-bert"), "--layers"]) == 2  # the perturbed model fails
     text = capsys.readouterr().out
     assert f"first divergence: #{json.loads((perturbed_run / 'results/tiny-bert/layers/compare.json').read_text())['first_divergence']['order']} {PERTURBED} (Linear)" in text
     assert f"TEST PERTURBATION {PERTURBED}:1.5" in text
     for name in ("last_hidden_state", "sentence_embedding", "encoder.layer.0.attention.self.query", "input_ids"):
         assert name in text
     layers = perturbed_run / "results/tiny-bert/layers"
-    assert cli(["inspect", str(layers / "target"), str(layers / "reference")]) == 1  # DIR_A DIR_B
+    assert cli(["inspect", str(layers / "target"), str(layers / "reference")]) == 2  # DIR_A DIR_B: fail
     text = capsys.readouterr().out
     assert "FAIL" in text and PERTURBED in text
 
@@ -237,8 +252,8 @@ def test_layer_comparison_names_the_first_module_over_the_threshold(tmp_path):
     a = np.arange(1, 9, dtype=np.float32)
     write_layer_dump(tmp_path / "layers/reference", {"l0": a, "l1": a, "l2": a, "l3": a})
     write_layer_dump(tmp_path / "layers/target", {"l0": a, "l1": a * 1.001, "l2": a * 1.02, "l3": np.full(8, np.nan, np.float32)})
-    result = compare_layers(tmp_path, {"rel_l2_max": 0.01, "cosine_min": 0.99})
-    assert [row["pass"] for row in result["rows"]] == [True, True, False, False]
+    result = compare_layers(tmp_path, {"rel_l2_max": 0.01, "rel_l2_fail": 0.015, "cosine_min": 0.99})
+    assert [row["status"] for row in result["rows"]] == ["pass", "pass", "fail", "fail"]
     assert result["first_divergence"]["name"] == "l2" and result["first_divergence"]["order"] == 2
     assert result["first_divergence"]["rel_l2"] == pytest.approx(0.02, rel=1e-5)
     assert result["diverged"] == 2 and "8 NaN/Inf in target" in result["rows"][3]["reason"]

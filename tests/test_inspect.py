@@ -28,13 +28,19 @@ def test_two_dumps_are_compared_with_every_metric(tmp_path):
     for column in ("rel_l2", "cosine", "max_abs", "mean_abs", "rmse", "max_rel", "in_tol", "ascend"):
         assert column in text
     assert "\nPASS" in text
+    assert "float16 defaults" in text  # the criteria of the target's compute dtype
     code, text = run_cli(str(tmp_path / "far.npy"), str(tmp_path / "ref.npy"))
-    assert code == 1
+    assert code == 2  # fail
     # rel_l2 = 1 / sqrt(30) = 0.18257; cosine = 34 / sqrt(30 * 39) = 0.99399909
     assert "  0.1826  " in text and "  0.99399909  " in text
-    assert "FAIL: rel_l2 0.182574 >= 0.01" in text
-    code, text = run_cli(str(tmp_path / "far.npy"), str(tmp_path / "ref.npy"), "--rel-l2-max", "0.5", "--cosine-min", "0.99")
+    assert "FAIL: rel_l2 0.182574 > rel_l2_fail 0.001; cosine 0.993999 < cosine_min 0.99999" in text
+    code, text = run_cli(str(tmp_path / "far.npy"), str(tmp_path / "ref.npy"), "--rel-l2-fail", "0.5")
+    assert code == 1 and "WARN: rel_l2 0.182574 > rel_l2_max 0.0001" in text  # warn
+    code, text = run_cli(str(tmp_path / "far.npy"), str(tmp_path / "ref.npy"), "--rel-l2-max", "0.5", "--rel-l2-fail", "0.5", "--cosine-min", "0.99")
     assert code == 0, text
+    (tmp_path / "bad.npy").write_bytes(b"not a numpy file")
+    code, text = run_cli(str(tmp_path / "bad.npy"), str(tmp_path / "ref.npy"))
+    assert code == 3 and "ERROR: cannot read dump" in text
 
 
 def test_nan_and_shape_mismatch_fail_with_the_reason_instead_of_crashing(tmp_path):
@@ -42,11 +48,11 @@ def test_nan_and_shape_mismatch_fail_with_the_reason_instead_of_crashing(tmp_pat
     np.save(tmp_path / "nan.npy", np.array([[1, 1, np.nan], [1, 1, 1]], dtype=np.float32))
     np.save(tmp_path / "wide.npy", np.ones((2, 4), dtype=np.float32))
     code, text = run_cli(str(tmp_path / "nan.npy"), str(tmp_path / "ref.npy"))
-    assert code == 1 and "FAIL: 1 NaN/Inf in target where reference is finite" in text
+    assert code == 2 and "FAIL: 1 NaN/Inf in target where reference is finite" in text
     code, text = run_cli(str(tmp_path / "wide.npy"), str(tmp_path / "ref.npy"))
-    assert code == 1 and "FAIL: shape mismatch: target [2, 4] vs reference [2, 3]" in text
+    assert code == 2 and "FAIL: shape mismatch: target [2, 4] vs reference [2, 3]" in text
     code, text = run_cli(str(tmp_path / "missing.npy"))
-    assert code == 2 and "no such file or directory" in text
+    assert code == 3 and "no such file or directory" in text
 
 
 def test_one_dump_shows_its_stats(tmp_path):
@@ -65,15 +71,16 @@ def test_the_kind_beside_a_dump_selects_token_agreement(tmp_path):
         index = {"tensors": [{"name": "generated_ids", "file": "generated_ids.npy", "kind": "token_ids"}]}
         (tmp_path / role / "index.json").write_text(json.dumps(index))
     code, text = run_cli(str(tmp_path / "target/generated_ids.npy"), str(tmp_path / "reference/generated_ids.npy"))
-    assert code == 1 and "FAIL: generated tokens differ from position 2 (row 0)" in text
+    assert code == 2 and "FAIL: generated tokens differ from position 2 (row 0)" in text
     assert "tokens" in text and "1st_diff" in text
 
 
 def test_inspect_a_model_from_a_real_run(tiny_run, capsys):
     model_dir = tiny_run / "results/tiny-convnext"
-    assert cli(["inspect", str(model_dir)]) == 0
+    assert cli(["inspect", str(model_dir)]) == 0  # CPU float32 against CPU float32: a self-check
     text = capsys.readouterr().out
     compare = load(model_dir / "compare.json")
+    assert compare["status"] == "self-check"
     assert f"comparison: {compare['status'].upper()}" in text
     for role in ("inputs", "reference outputs on cpu", "target outputs on cpu"):
         assert role in text
@@ -87,7 +94,7 @@ def test_inspect_a_model_from_a_real_run(tiny_run, capsys):
 
 
 @pytest.mark.parametrize("argv", [["inspect"], ["inspect", "a", "b", "c"]])
-def test_usage_errors_exit_with_status_2(argv):
+def test_usage_errors_exit_with_status_3(argv):
     with pytest.raises(SystemExit) as exit_info:
         cli(argv)
-    assert exit_info.value.code == 2
+    assert exit_info.value.code == 3  # 2 means fail

@@ -11,7 +11,7 @@ from npu_adapt import metrics
 from npu_adapt.compare import compare_dumps
 from npu_adapt.metrics import ascend_verdict, compare_output, float_metrics, streamed_stats, token_agreement, topk_agreement
 
-CRITERIA = {"rel_l2_max": 0.01, "cosine_min": 0.99, "atol": 0.0, "rtol": 0.1}
+CRITERIA = {"rel_l2_max": 0.01, "rel_l2_fail": 0.05, "cosine_min": 0.999, "cosine_floor": 0.99, "atol": 0.0, "rtol": 0.1}
 
 
 def test_every_float_metric_matches_hand_computation():
@@ -27,19 +27,44 @@ def test_every_float_metric_matches_hand_computation():
     assert m["within_rtol_frac"] == 0.75  # 1 > 0.1 * 4 for the last element only
 
 
-def test_pass_needs_rel_l2_and_cosine_strictly_inside_the_criteria():
+def test_three_levels_pass_warn_fail_at_the_band_and_the_fail_limit():
     at_limit = compare_output(np.array([0.0, 8.125]), np.array([0.0, 8.0]), "hidden", {**CRITERIA, "rel_l2_max": 0.015625})
-    assert at_limit["rel_l2"] == 0.015625  # 0.125 / 8, exact in binary
-    assert at_limit["pass"] is False and at_limit["reason"] == "rel_l2 0.015625 >= 0.015625"
+    assert at_limit["rel_l2"] == 0.015625  # 0.125 / 8, exact in binary: the band's edge still passes
+    assert at_limit["status"] == "pass" and at_limit["reason"] is None
     r = np.array([3.0, 4.0])  # ||r|| = 5
     inside = compare_output(np.array([3.0, 4.04]), r, "hidden", CRITERIA)
-    assert inside["pass"] is True and inside["reason"] is None and inside["ascend_verdict"] == "Yes"
-    outside = compare_output(np.array([3.0, 4.1]), r, "hidden", CRITERIA)
-    assert outside["pass"] is False and outside["reason"] == "rel_l2 0.02 >= 0.01"
+    assert inside["status"] == "pass" and inside["reason"] is None and inside["ascend_verdict"] == "Yes"
+    above_band = compare_output(np.array([3.0, 4.1]), r, "hidden", CRITERIA)  # rel_l2 0.02, cosine 0.99988
+    assert above_band["status"] == "warn" and above_band["reason"] == "rel_l2 0.02 > rel_l2_max 0.01"
+    beyond = compare_output(np.array([3.0, 4.5]), r, "hidden", CRITERIA)  # rel_l2 0.1, cosine 27 / (5 * sqrt(29.25))
+    assert beyond["status"] == "fail"
+    assert beyond["reason"] == "rel_l2 0.1 > rel_l2_fail 0.05; cosine 0.99846 < cosine_min 0.999"
     looser = compare_output(np.array([3.0, 4.1]), r, "hidden", {**CRITERIA, "rel_l2_max": 0.05})
-    assert looser["pass"] is True
-    orthogonal = compare_output(np.array([0.0, 1.0]), np.array([1.0, 0.0]), "hidden", {**CRITERIA, "rel_l2_max": 2})
-    assert orthogonal["cosine"] == 0.0 and orthogonal["reason"] == "cosine 0 <= 0.99"
+    assert looser["status"] == "pass"
+    orthogonal = compare_output(np.array([0.0, 1.0]), np.array([1.0, 0.0]), "hidden", {**CRITERIA, "rel_l2_max": 2, "rel_l2_fail": 2})
+    assert orthogonal["cosine"] == 0.0 and orthogonal["status"] == "fail" and orthogonal["reason"] == "cosine 0 < cosine_floor 0.99"
+
+
+def test_default_criteria_come_from_the_schema_per_compute_dtype():
+    import yaml
+
+    table = yaml.safe_load(metrics.SCHEMA.read_text())["$defs"]["dtype_criteria"]
+    assert metrics.criteria_classes() == ["float32", "float32_tf32", "float16", "bfloat16"]
+    for klass, entry in table.items():
+        assert metrics.dtype_criteria(klass) == entry["criteria"] and set(entry["criteria"]) == set(metrics.CRITERIA_KEYS)
+        assert entry["rationale"]
+    # tighter where the format keeps more bits: float32 < float32_tf32 <= float16 < bfloat16
+    limits = [table[k]["criteria"]["rel_l2_max"] for k in ("float32", "float32_tf32", "float16", "bfloat16")]
+    assert limits == sorted(limits) and limits[0] < limits[1] < limits[3]
+    assert metrics.criteria_class("float32", reduced_float32=True) == "float32_tf32"
+    assert metrics.criteria_class("bfloat16", reduced_float32=True) == "bfloat16"
+    criteria, sources = metrics.resolve_criteria("bfloat16", {"cosine_min": 0.9}, "m", {"top5": True})
+    assert criteria == {**table["bfloat16"]["criteria"], "cosine_min": 0.9, "top5": True}
+    assert sources["rel_l2_max"] == "dtype default (bfloat16)"
+    assert sources["cosine_min"] == "config (accuracy.cosine_min)"
+    assert sources["top5"] == "model override (models.m.accuracy.top5)"
+    with pytest.raises(ValueError, match="no default accuracy criteria for 'int8'"):
+        metrics.dtype_criteria("int8")
 
 
 def test_zeros_in_the_reference_do_not_cause_a_false_failure():
@@ -51,16 +76,18 @@ def test_zeros_in_the_reference_do_not_cause_a_false_failure():
     assert m["max_rel_diff"] > 0.04
     assert m["rel_l2"] == pytest.approx(1e-7 / math.sqrt(5))
     assert m["within_rtol_frac"] == 0.75  # 1e-7 > 0 + 0.1 * 0: only the near-zero element is out
-    assert m["pass"] is True
+    assert m["status"] == "pass"
+    judged = compare_output(t, r, "hidden", {**CRITERIA, "within_min": 0.99})
+    assert judged["status"] == "warn" and judged["reason"] == "within_rtol_frac 0.75 < within_min 0.99"
 
 
 def test_all_zero_reference():
     zero = np.zeros(3)
     same = compare_output(zero, zero, "hidden", CRITERIA)
-    assert same["rel_l2"] == 0.0 and same["cosine"] == 1.0 and same["pass"] is True
+    assert same["rel_l2"] == 0.0 and same["cosine"] == 1.0 and same["status"] == "pass"
     nonzero = compare_output(np.array([0.0, 1e-3, 0.0]), zero, "hidden", CRITERIA)
     assert nonzero["rel_l2"] == math.inf and nonzero["cosine"] == 0.0
-    assert nonzero["pass"] is False and "rel_l2 inf >= 0.01" in nonzero["reason"]
+    assert nonzero["status"] == "fail" and "rel_l2 inf > rel_l2_fail 0.05" in nonzero["reason"]
 
 
 def test_nan_in_target_where_reference_is_finite_fails_even_with_good_metrics_elsewhere():
@@ -70,54 +97,67 @@ def test_nan_in_target_where_reference_is_finite_fails_even_with_good_metrics_el
     assert m["nan_target"] == 1 and m["inf_target"] == 0 and m["nonfinite_where_ref_finite"] == 1
     assert m["rel_l2"] == 0.0 and m["cosine"] == pytest.approx(1.0, abs=1e-15)  # over the elements finite in both
     assert m["within_rtol_frac"] == pytest.approx(2 / 3)
-    assert m["pass"] is False and m["reason"] == "1 NaN/Inf in target where reference is finite"
+    assert m["status"] == "fail" and m["reason"] == "1 NaN/Inf in target where reference is finite"
     assert m["ascend_verdict"] == "No"
 
 
 def test_inf_in_target_fails_and_is_counted():
     m = compare_output(np.array([np.inf, -np.inf, 1.0]), np.array([1.0, 1.0, 1.0]), "hidden", CRITERIA)
     assert m["inf_target"] == 2 and m["nan_target"] == 0
-    assert m["pass"] is False and m["reason"].startswith("2 NaN/Inf in target")
+    assert m["status"] == "fail" and m["reason"].startswith("2 NaN/Inf in target")
 
 
 def test_nonfinite_reference():
     r = np.array([1.0, np.nan, np.inf])
     agreeing = compare_output(np.array([1.0, np.nan, np.inf]), r, "hidden", CRITERIA)
     assert agreeing["nan_reference"] == 1 and agreeing["inf_reference"] == 1
-    assert agreeing["pass"] is True and agreeing["within_rtol_frac"] == 1.0
+    assert agreeing["status"] == "pass" and agreeing["within_rtol_frac"] == 1.0
     differing = compare_output(np.array([1.0, 2.0, -np.inf]), r, "hidden", CRITERIA)
     assert differing["ref_nonfinite_mismatch"] == 2
-    assert differing["pass"] is False and "2 NaN/Inf in reference where target differs" in differing["reason"]
+    assert differing["status"] == "fail" and "2 NaN/Inf in reference where target differs" in differing["reason"]
 
 
 def test_nothing_finite_to_compare_fails_with_a_reason():
     m = compare_output(np.array([np.nan]), np.array([np.nan]), "hidden", CRITERIA)
-    assert m["rel_l2"] is None and m["pass"] is False
+    assert m["rel_l2"] is None and m["status"] == "fail"
     assert "undefined (no element finite in both)" in m["reason"]
 
 
 def test_shape_mismatch_is_a_clear_failure_not_a_crash():
     m = compare_output(np.zeros((1, 4)), np.zeros((1, 5)), "hidden", CRITERIA)
-    assert m["pass"] is False and m["reason"] == "shape mismatch: target [1, 4] vs reference [1, 5]"
+    assert m["status"] == "fail" and m["reason"] == "shape mismatch: target [1, 4] vs reference [1, 5]"
     assert m["rel_l2"] is None and m["ascend_verdict"] == "No"
     assert m["shape_target"] == [1, 4] and m["shape_reference"] == [1, 5]
 
 
 def test_float_against_integer_is_a_dtype_failure_but_a_lower_precision_float_is_not():
     r = np.arange(4, dtype=np.float32)
-    assert compare_output(r.astype(np.float16), r, "hidden", CRITERIA)["pass"] is True
+    half = compare_output(r.astype(np.float16), r, "hidden", CRITERIA)
+    assert half["status"] == "pass" and half["dtype_target"] == "float16"
     m = compare_output(r.astype(np.int64), r, "hidden", CRITERIA)
-    assert m["pass"] is False and m["reason"] == "dtype mismatch: target int64 vs reference float32"
+    assert m["status"] == "fail" and m["reason"] == "dtype mismatch: target int64 vs reference float32"
+
+
+def test_dtype_target_is_the_compute_dtype_and_the_stored_one_is_kept():
+    r = np.arange(4, dtype=np.float32)
+    m = compare_output(r, r, "hidden", {}, ("bfloat16", "float32"))  # a bfloat16 output is stored widened
+    assert (m["dtype_target"], m["stored_dtype_target"], m["dtype_reference"]) == ("bfloat16", "float32", "float32")
+    ids = compare_output(np.zeros((1, 3), dtype=np.int64), np.zeros((1, 3), dtype=np.int64), "token_ids", {}, ("bfloat16", "float32"))
+    assert ids["dtype_target"] == "int64"  # token ids are what they store
 
 
 def test_token_ids_exact_agreement_and_first_differing_token():
     r = np.array([[0, 5, 8, 9]], dtype=np.int64)
     same = compare_output(r.copy(), r, "token_ids", CRITERIA)
-    assert same["exact_match"] is True and same["first_mismatch"] is None and same["pass"] is True
+    assert same["exact_match"] is True and same["first_mismatch"] is None and same["status"] == "pass"
     differ = compare_output(np.array([[0, 5, 7, 9]]), r, "token_ids", CRITERIA)
     assert differ["exact_match"] is False and differ["first_mismatch"] == 2 and differ["token_agreement"] == 0.75
-    assert differ["pass"] is False and differ["reason"] == "generated tokens differ from position 2 (row 0)"
+    assert differ["status"] == "fail" and differ["reason"] == "generated tokens differ from position 2 (row 0)"
     assert differ["ascend_verdict"] == "No"
+    late = compare_output(np.array([[0, 5, 7, 9]]), r, "token_ids", {**CRITERIA, "token_prefix": 2})
+    assert late["status"] == "warn" and late["reason"] == "generated tokens differ from position 2 (row 0), at or after token_prefix 2"
+    early = compare_output(np.array([[0, 5, 7, 9]]), r, "token_ids", {**CRITERIA, "token_prefix": 3})
+    assert early["status"] == "fail" and early["reason"].endswith("before token_prefix 3")
 
 
 def test_token_ids_of_different_lengths_differ_where_the_shorter_ends():
@@ -131,35 +171,55 @@ def test_token_ids_of_different_lengths_differ_where_the_shorter_ends():
         "length_reference": 5,
     }
     batch = compare_output(np.zeros((2, 3), dtype=np.int64), np.zeros((1, 3), dtype=np.int64), "token_ids", CRITERIA)
-    assert batch["pass"] is False and batch["reason"].startswith("shape mismatch")
+    assert batch["status"] == "fail" and batch["reason"].startswith("shape mismatch")
+
+
+LOOSE = {**CRITERIA, "rel_l2_fail": 10, "cosine_min": -1, "cosine_floor": -1}
 
 
 def test_top1_and_top5_agreement_per_row():
     reference = np.array(
         [
             [0.0, 1, 2, 3, 4, 5, 6],  # top-1: 6, top-5: {2..6}
-            [6.0, 5, 4, 3, 2, 1, 0],  # top-1: 0, top-5: {0..4}
+            [6.0, 5, 4, 3, 2, 1, 0],  # top-1: 0, top-5: {0..4}; RMS sqrt(13)
             [0.0, 0, 0, 0, 0, 0, 9],
         ]
     )
     target = reference.copy()
-    target[1, [0, 1]] = [5, 6]  # row 1: argmax moves to 1, same top-5 set
+    target[1, [0, 1]] = [5, 6]  # row 1: argmax moves to 1 (reference margin 6 - 5 = 1), same top-5 set
     target[2, 0] = 8  # row 2: same argmax
-    assert topk_agreement(target, reference, 1) == (pytest.approx(2 / 3), 1)
-    m = compare_output(target, reference, "class_scores", {**CRITERIA, "rel_l2_max": 1, "cosine_min": 0})
+    top1 = topk_agreement(target, reference, 1, band=0.2)  # band 0.2 * sqrt(13) = 0.72 < margin 1
+    assert top1["match"] == pytest.approx(2 / 3) and top1["first_mismatch_row"] == 1
+    assert (top1["mismatches"], top1["near_ties"], top1["first_hard_row"]) == (1, 0, 1)
+    m = compare_output(target, reference, "class_scores", {**LOOSE, "rel_l2_max": 0.1})
     assert m["top1_match"] == pytest.approx(2 / 3) and m["top1_first_mismatch_row"] == 1
-    assert m["pass"] is False and m["reason"] == "top1_match 0.666667 < 1 (first at row 1)"
-    no_top1 = compare_output(target, reference, "class_scores", {**CRITERIA, "rel_l2_max": 1, "cosine_min": 0, "top1": False})
-    assert no_top1["pass"] is True
+    assert m["status"] == "fail" and m["reason"].startswith("top1 disagrees on 1 row(s) beyond the near-tie band (first at row 1)")
+    no_top1 = compare_output(target, reference, "class_scores", {**LOOSE, "rel_l2_max": 10, "top1": False})
+    assert no_top1["status"] == "pass"
+
+
+def test_a_near_tied_class_disagreement_is_a_warn_stating_the_margin():
+    """Random-init logits are nearly tied: a flip inside the expected error band warns."""
+    reference = np.array([[1.0, 0.999, -1.0, 0.5]])  # RMS 0.901; margin between classes 0 and 1: 0.001
+    target = np.array([[0.998, 1.0, -1.0, 0.5]])
+    m = compare_output(target, reference, "class_scores", {**LOOSE, "rel_l2_max": 0.01})  # band 2 * 0.01 * 0.901
+    assert m["status"] == "warn" and m["top1_near_ties"] == 1 and m["top1_max_tie_margin"] == pytest.approx(0.001)
+    assert m["reason"] == "top1 disagrees on 1 near-tied row(s): reference margin <= 0.001, within the band 0.018 (2 x rel_l2_max x the row's RMS)"
+    clear = np.array([[1.0, 0.5, -1.0, 0.9]])  # margin 0.5: no tie, a real disagreement
+    flipped = np.array([[0.5, 1.0, -1.0, 0.9]])
+    assert compare_output(flipped, clear, "class_scores", {**LOOSE, "rel_l2_max": 0.01})["status"] == "fail"
 
 
 def test_top5_set_disagreement():
     reference = np.array([[10.0, 9, 8, 7, 6, 1, 0]])
-    target = np.array([[10.0, 9, 8, 7, 0, 1, 6]])  # class 4 leaves the top-5, class 6 enters
-    assert topk_agreement(target, reference, 5) == (0.0, 0)
-    assert topk_agreement(target, reference, 1) == (1.0, None)
-    m = compare_output(target, reference, "class_scores", {**CRITERIA, "rel_l2_max": 1, "cosine_min": 0, "top5": True})
-    assert m["pass"] is False and "top5_match 0 < 1 (first at row 0)" in m["reason"]
+    target = np.array([[10.0, 9, 8, 7, 0, 1, 6]])  # class 4 leaves the top-5, class 6 enters: margin 6 - 0
+    top5 = topk_agreement(target, reference, 5)
+    assert (top5["match"], top5["first_mismatch_row"], top5["mismatches"]) == (0.0, 0, 1)
+    assert topk_agreement(target, reference, 1)["match"] == 1.0
+    m = compare_output(target, reference, "class_scores", {**LOOSE, "rel_l2_max": 0.01, "top5": True})
+    assert m["status"] == "fail" and "top5 disagrees on 1 row(s) beyond the near-tie band (first at row 0)" in m["reason"]
+    tied = topk_agreement(target, reference, 5, band=1.0)  # band 1 x RMS 6.52 >= margin 6
+    assert (tied["near_ties"], tied["max_tie_margin"]) == (1, 6.0)
 
 
 @pytest.mark.parametrize(
@@ -209,19 +269,20 @@ def test_topk_streams_rows(monkeypatch):
     reference = rng.standard_normal((3, 4, 5))
     target = reference.copy()
     target[2, 1] = -target[2, 1]  # flattened row 9: argmax of a negated row moves
-    assert topk_agreement(target, reference, 1) == (pytest.approx(11 / 12), 9)
+    top1 = topk_agreement(target, reference, 1)
+    assert (top1["match"], top1["first_mismatch_row"]) == (pytest.approx(11 / 12), 9)
 
 
 # compare_dumps: two index.json files, written here as the dump jobs write them.
 
 
-def write_dump(directory, role, tensors: dict, status="ok", reason=None, kinds=None):
+def write_dump(directory, role, tensors: dict, status="ok", reason=None, kinds=None, **header):
     directory.mkdir(parents=True, exist_ok=True)
     entries = []
     for name, array in tensors.items():
         np.save(directory / f"{name}.npy", array)
         entries.append({"name": name, "file": f"{name}.npy", "shape": list(array.shape), "dtype": str(array.dtype), "kind": (kinds or {}).get(name, "hidden")})
-    index = {"model": "m", "role": role, "device": "cpu", "device_name": "cpu", "dtype": "float32", "status": status, "reason": reason, "tensors": entries}
+    index = {"model": "m", "role": role, "device": "cpu", "device_name": "cpu", "dtype": "float32", "status": status, "reason": reason, "tensors": entries, **header}
     (directory / "index.json").write_text(json.dumps(index))
     return directory / "index.json"
 
@@ -232,17 +293,38 @@ def test_compare_dumps_reports_every_problem_as_a_failed_output(tmp_path):
     target = write_dump(tmp_path / "target", "target", {"a": good, "c": good.reshape(3, 2), "d": good, "extra": good})
     (tmp_path / "target" / "d.npy").write_bytes(b"not a numpy file")
     result = compare_dumps("m", reference, target, {"rel_l2_max": 0.02})
-    assert result["status"] == "fail"
-    assert result["criteria"] == {**metrics.DEFAULT_CRITERIA, "rel_l2_max": 0.02}
+    assert result["status"] == "error"  # an unreadable dump: the evidence itself is bad
+    assert result["criteria"] == {**metrics.dtype_criteria("float32"), "rel_l2_max": 0.02}
+    assert result["criteria_source"]["rel_l2_max"] == "config (accuracy.rel_l2_max)" and result["criteria_class"] == "float32"
     outputs = result["outputs"]
-    assert outputs["a"]["pass"] is True and outputs["a"]["rel_l2"] == 0.0
-    assert outputs["b"]["pass"] is False and outputs["b"]["reason"] == "missing from target"
+    assert outputs["a"]["status"] == "pass" and outputs["a"]["rel_l2"] == 0.0
+    assert outputs["b"]["status"] == "fail" and outputs["b"]["reason"] == "missing from target"
     assert outputs["c"]["reason"] == "shape mismatch: target [3, 2] vs reference [2, 3]"
-    assert outputs["d"]["pass"] is False and outputs["d"]["reason"].startswith("cannot read dump: ValueError")
+    assert outputs["d"]["status"] == "error" and outputs["d"]["reason"].startswith("cannot read dump: ValueError")
     assert outputs["extra"]["reason"] == "in target but not in reference"
     for name in ("b", "c", "d", "extra"):
         assert f"{name}: " in result["reason"]
-        assert set(outputs[name]) >= {"max_abs_diff", "rel_l2", "cosine", "top1_match", "nan_target", "ascend_verdict", "pass"}
+        assert set(outputs[name]) >= {"max_abs_diff", "rel_l2", "cosine", "top1_match", "nan_target", "ascend_verdict", "status"}
+
+
+def test_same_placement_is_a_self_check_and_a_failure_stays_a_failure(tmp_path):
+    good = np.arange(6, dtype=np.float32).reshape(2, 3)
+    modes = {"float32_matmul_precision": "highest", "reduced_float32": False}
+    reference = write_dump(tmp_path / "reference", "reference", {"a": good}, compute_dtype="float32", precision_modes=modes)
+    same = write_dump(tmp_path / "same", "target", {"a": good}, compute_dtype="float32", precision_modes=modes)
+    result = compare_dumps("m", reference, same)
+    assert result["status"] == "self-check" and result["self_check"] is True
+    assert "checks determinism, not a port" in result["reason"]
+    broken = write_dump(tmp_path / "broken", "target", {"a": good * 2}, compute_dtype="float32", precision_modes=modes)
+    assert compare_dumps("m", reference, broken)["status"] == "fail"
+    low = write_dump(tmp_path / "low", "target", {"a": good}, compute_dtype="bfloat16", precision_modes=modes)
+    result = compare_dumps("m", reference, low)
+    assert result["status"] == "pass" and result["self_check"] is False and result["criteria_class"] == "bfloat16"
+    tf32 = write_dump(tmp_path / "tf32", "target", {"a": good}, compute_dtype="float32", precision_modes={**modes, "reduced_float32": True})
+    result = compare_dumps("m", reference, tf32, None, {"top5": True})
+    assert (result["status"], result["criteria_class"]) == ("pass", "float32_tf32")
+    assert result["criteria_source"]["top5"] == "model override (models.m.accuracy.top5)"
+    assert result["criteria_source"]["rel_l2_max"] == "dtype default (float32_tf32)"
 
 
 def test_compare_dumps_carries_a_blocked_upstream(tmp_path):

@@ -151,7 +151,7 @@ def check_card(workdir: Path, model: str) -> tuple[dict, list]:
             else:
                 assert row[key] == format_cell(metrics[key]), (key, row, metrics[key])
         assert row["ascend_verdict"] == metrics["ascend_verdict"]
-        assert row["pass"].startswith("pass" if metrics["pass"] else "fail")
+        assert row["status"] == metrics["status"] or row["status"].startswith(f"{metrics['status']}: ")
 
     bench = load(workdir / f"results/{model}/benchmark.json")
     if bench["status"] != "blocked":
@@ -187,7 +187,7 @@ def check_leaderboard(workdir: Path) -> list[dict]:
                 assert row[column].startswith("n/a ("), (model, column, row[column])
             elif column != "reason":  # the Markdown reason drops the traceback tail
                 assert row[column] == expected, (model, column, row[column], expected)
-    order = {"pass": 0, "fail": 1, "blocked": 2}
+    order = {"pass": 0, "self-check": 1, "warn": 2, "fail": 3, "error": 4, "blocked": 5}
     keys = [(order[row["status"]], float(row["latency_p50_ms_bs1"]) if row["latency_p50_ms_bs1"][0].isdigit() else math.inf) for row in rows]
     assert keys == sorted(keys), f"leaderboard.md is not sorted pass first, then by latency: {keys}"
     return rows
@@ -207,7 +207,7 @@ def test_model_cards_agree_with_their_json_files(tiny_run):
 
 def test_leaderboard_markdown_is_the_csv_sorted(tiny_run):
     rows = check_leaderboard(tiny_run)
-    assert [row["status"] for row in rows] == ["pass", "pass"]
+    assert [row["status"] for row in rows] == ["self-check", "self-check"]
     assert rows[0]["top1_match"] in ("n/a (no class-score output)", "1")
 
 
@@ -278,7 +278,7 @@ def test_failing_and_blocked_models_are_reported_with_reasons(tmp_path):
     config = tiny_config(benchmark={"batch_sizes": [1], "warmup": 0, "min_runs": 2, "max_runs": 2, "max_seconds": 30})
     bert = config["models"]["tiny-bert"]
     config["models"] = {
-        "strict-bf16": {**bert, "target": {"device": "cpu", "dtype": "bfloat16"}, "accuracy": {"rel_l2_max": 1.0e-6}},
+        "strict-bf16": {**bert, "target": {"device": "cpu", "dtype": "bfloat16"}, "accuracy": {"rel_l2_max": 1.0e-6, "rel_l2_fail": 1.0e-6}},
         "missing": {"source": "hf:npu-adapt/not-there", "family": "hf_encoder", "inputs": {"seq_len": 8}},
     }
     run_snakemake(tmp_path, "results/all", config=config)
@@ -292,9 +292,11 @@ def test_failing_and_blocked_models_are_reported_with_reasons(tmp_path):
     _, tables = check_card(tmp_path, "strict-bf16")
     row = as_dicts(table_with(tables, "output", "rel_l2"))[0]
     compare = load(tmp_path / "results/strict-bf16/compare.json")
-    assert row["pass"].startswith("fail: rel_l2 ") and compare["outputs"][row["output"]]["reason"] in row["pass"]
+    assert row["status"].startswith("fail: rel_l2 ") and compare["outputs"][row["output"]]["reason"] in row["status"]
     card = (tmp_path / "results/strict-bf16/README.md").read_text()
-    assert "**Verdict / 结论:** fail: " in card and "| rel_l2_max | 1e-06 |" in card
+    assert "**Verdict / 结论:** fail: " in card
+    assert "| rel_l2_fail | 1e-06 | model override (models.strict-bf16.accuracy.rel_l2_fail) |" in card
+    assert "| cosine_floor | 0.99 | dtype default (bfloat16) |" in card
 
     meta, tables = check_card(tmp_path, "missing")
     assert meta["pretrained"] is False and "license" not in meta
