@@ -84,7 +84,7 @@ def compare_indexes(reference_index: Path, target_index: Path, criteria: dict, d
 
 
 def compare_dumps(model: str, reference_index: Path, target_index: Path, criteria: dict) -> dict:
-    """compare.json for one model (DESIGN.md "JSON shapes")."""
+    """compare.json for one model (docs/design.md "JSON shapes")."""
     criteria = {**DEFAULT_CRITERIA, **criteria}
     reference, target = read_json(reference_index), read_json(target_index)
     result = {

@@ -45,7 +45,7 @@ def perturbed_run(tmp_path_factory) -> Path:
 
 
 def numpy_metrics(target: np.ndarray, reference: np.ndarray, atol: float, rtol: float) -> dict:
-    """DESIGN.md's definitions, written independently on whole float64 arrays."""
+    """docs/design.md's definitions, written independently on whole float64 arrays."""
     t, r = target.astype(np.float64).ravel(), reference.astype(np.float64).ravel()
     diff = np.abs(t - r)
     return {

@@ -1,4 +1,4 @@
-"""Re-running only what changed (DESIGN.md): each rule's params hold exactly the config slice
+"""Re-running only what changed (docs/design.md): each rule's params hold exactly the config slice
 it uses, and the library code its script imports. Checked on dry-run job tables
 (`snakemake results/all -n --quiet rules`) and `--summary`, against copies of one complete
 run of the tiny config; plus a run killed during a dump that resumes with the same results."""

@@ -19,3 +19,15 @@ def test_snakemake_lint_finds_nothing():
 def test_snakefmt_leaves_every_snakemake_file_unchanged():
     done = subprocess.run([str(BIN / "snakefmt"), "--check", "Snakefile", "rules"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_ruff_finds_nothing_with_the_projects_config():
+    # pyproject.toml [tool.ruff]: line length 120, pycodestyle, pyflakes, isort, bugbear, pyupgrade.
+    done = subprocess.run([str(BIN / "ruff"), "check", "--no-cache", "."], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_ruff_format_leaves_every_python_file_unchanged():
+    command = [str(BIN / "ruff"), "format", "--check", "--no-cache", "."]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
