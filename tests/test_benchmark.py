@@ -107,6 +107,7 @@ def bench_runs(tmp_path_factory):
     return saved, workdir / "results/tiny-convnext"
 
 
+@pytest.mark.e2e
 def test_benchmark_rule_records_every_key_with_consistent_statistics(bench_runs):
     saved, _ = bench_runs
     bench = load(saved / "benchmark.json")
@@ -135,6 +136,7 @@ def test_benchmark_rule_records_every_key_with_consistent_statistics(bench_runs)
     assert (saved / "benchmark.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.e2e
 def test_cpu_baseline_gives_speedup_per_batch_size(bench_runs):
     saved, _ = bench_runs
     bench = load(saved / "benchmark.json")
@@ -146,6 +148,7 @@ def test_cpu_baseline_gives_speedup_per_batch_size(bench_runs):
         assert row["speedup_vs_cpu"] == pytest.approx(cpu_row["mean_ms"] / row["mean_ms"], rel=1e-9)
 
 
+@pytest.mark.e2e
 def test_out_of_memory_keeps_smaller_batches_and_skips_larger(bench_runs):
     _, results = bench_runs
     bench = load(results / "benchmark.json")
@@ -173,6 +176,7 @@ def test_plot_marks_out_of_memory_batch_sizes(tmp_path):
     assert (tmp_path / "none.png").stat().st_size > 5_000
 
 
+@pytest.mark.e2e
 def test_min_runs_above_max_runs_stops_the_workflow_before_any_job(tmp_path):
     config = tiny_config(benchmark={"min_runs": 9, "max_runs": 4})
     done = run_snakemake(tmp_path, "-n", "results/all", config=config, check=False)

@@ -9,6 +9,8 @@ import shutil
 import pytest
 from conftest import load, run_snakemake, tiny_config
 
+pytestmark = pytest.mark.e2e  # runs Snakemake or builds torch models
+
 HEALTHY = "tiny-convnext"
 NO_WEIGHTS = "no-weights"
 BAD_FORWARD = "bad-forward"

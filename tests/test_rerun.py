@@ -13,8 +13,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import REPO, SNAKEMAKE, load, run_snakemake
+
+pytestmark = pytest.mark.e2e  # runs Snakemake or builds torch models
 
 MODELS = ("tiny-bert", "tiny-convnext")
 DUMPS = ("reference", "target")
