@@ -34,7 +34,8 @@ def pool_env(tmp_path):
 
 
 def start_holder(env):
-    return subprocess.Popen([sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    return subprocess.Popen([sys.executable, "-c", HOLDER], **pipes, text=True, env=env)
 
 
 def wait_for_line(stream, text: str, timeout: float = 60) -> str:

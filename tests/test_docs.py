@@ -7,7 +7,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 # A repository path in backticks or a Markdown link: a top-level folder of the repo, then a path.
-CITED = re.compile(r"(?:`|\]\()((?:docs|schemas|rules|scripts|npu_adapt|envs|profiles|tests|bench|requirements)/[\w./-]*)")
+CITED = re.compile(
+    r"(?:`|\]\()((?:docs|schemas|rules|scripts|npu_adapt|envs|profiles|tests|bench|requirements)/[\w./-]*)"
+)
 # Written by a run, or a pattern / placeholder rather than one file.
 NOT_A_FILE = re.compile(r"[{*]|^docs/_parts/")
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pytest
+from conftest import REPO
 from referencing import Registry, Resource
 
-from conftest import REPO
 from npu_adapt.compare import compare_dumps
 from npu_adapt.io import dump_tensors, write_json
 
@@ -33,7 +33,9 @@ SCHEMA_OF = {
 
 
 def load_schemas() -> dict[str, dict]:
-    return {path.name.removesuffix(".schema.json"): json.loads(path.read_text()) for path in SCHEMAS.glob("*.schema.json")}
+    return {
+        path.name.removesuffix(".schema.json"): json.loads(path.read_text()) for path in SCHEMAS.glob("*.schema.json")
+    }
 
 
 def validator(name: str) -> jsonschema.Draft202012Validator:
@@ -45,7 +47,9 @@ def validator(name: str) -> jsonschema.Draft202012Validator:
 
 
 def errors(name: str, document: dict) -> list[str]:
-    return [f"{'/'.join(map(str, error.absolute_path))}: {error.message}" for error in validator(name).iter_errors(document)]
+    return [
+        f"{'/'.join(map(str, error.absolute_path))}: {error.message}" for error in validator(name).iter_errors(document)
+    ]
 
 
 def test_every_schema_is_valid_json_schema_and_names_its_required_keys():
@@ -83,7 +87,15 @@ def test_a_run_file_missing_a_contract_key_or_with_an_unknown_status_is_rejected
 
 def write_dump(directory: Path, role: str, arrays: dict, status: str = "ok", reason: str | None = None) -> Path:
     """An index.json as the dump jobs write it (npu_adapt.io.dump_tensors), on the CPU."""
-    index = {"model": "m", "role": role, "device": "cpu", "device_name": "host", "dtype": "float32", "status": status, "reason": reason}
+    index = {
+        "model": "m",
+        "role": role,
+        "device": "cpu",
+        "device_name": "host",
+        "dtype": "float32",
+        "status": status,
+        "reason": reason,
+    }
     index["tensors"] = dump_tensors(directory, arrays)
     write_json(directory / "index.json", index)
     return directory / "index.json"
@@ -97,13 +109,17 @@ def test_failed_and_blocked_comparisons_match_the_schemas(tmp_path):
     assert failed["status"] == "fail" and set(failed["outputs"]) == {"a", "b", "c"}
     assert not errors("compare", failed) and not errors("index", json.loads(target.read_text()))
 
-    blocked_target = write_dump(tmp_path / "blocked", "target", {}, status="blocked", reason="forward: RuntimeError: boom")
+    blocked_target = write_dump(
+        tmp_path / "blocked", "target", {}, status="blocked", reason="forward: RuntimeError: boom"
+    )
     blocked = compare_dumps("m", reference, blocked_target, {})
     assert blocked["status"] == "blocked"
     assert not errors("compare", blocked) and not errors("index", json.loads(blocked_target.read_text()))
     # A blocked document must say why.
     assert errors("compare", {**blocked, "reason": None}) == ["reason: None is not of type 'string'"]
-    assert errors("index", {**json.loads(blocked_target.read_text()), "reason": None}) == ["reason: None is not of type 'string'"]
+    assert errors("index", {**json.loads(blocked_target.read_text()), "reason": None}) == [
+        "reason: None is not of type 'string'"
+    ]
 
 
 @pytest.mark.parametrize("status", ["pass", "warn", "fail", "self-check", "error", "blocked"])
