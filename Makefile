@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 CORES ?= 1
 
-.PHONY: run test lint format clean
+.PHONY: run test test-fast lint format clean
 
 $(BIN)/.installed: requirements/cpu.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,12 +18,20 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/pytest -q tests
 
+# Everything but the end-to-end tier (Snakemake runs, torch model builds): under a minute.
+test-fast: $(BIN)/.installed
+	$(BIN)/pytest -q -m "not e2e" tests
+
 lint: $(BIN)/.installed
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile rules
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 format: $(BIN)/.installed
 	$(BIN)/snakefmt Snakefile rules
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 clean:
 	rm -rf results logs benchmarks .snakemake

@@ -1,6 +1,6 @@
 # npu-adapt: validate PyTorch models on an accelerator (Ascend NPU first) against a CPU
 # reference, benchmark them, and publish per-model evidence plus one leaderboard.
-# Contract: DESIGN.md (layout, targets, metrics, schemas, failure semantics).
+# Contract: docs/design.md (layout, targets, metrics, schemas, failure semantics).
 
 from snakemake.utils import min_version, validate
 
@@ -14,6 +14,14 @@ validate(config, "schemas/config.schema.yaml")
 
 
 include: "rules/common.smk"
+
+
+# Every wildcard is constrained (MODEL_KEY in rules/common.smk): a model key is one path
+# component and never a file name the workflow writes beside the model directories.
+wildcard_constraints:
+    model=MODEL_KEY,
+
+
 include: "rules/weights.smk"
 include: "rules/env.smk"
 include: "rules/inference.smk"

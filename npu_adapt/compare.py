@@ -113,7 +113,7 @@ def target_criteria_class(target: dict) -> str:
 
 
 def compare_dumps(model: str, reference_index: Path, target_index: Path, config_criteria: dict | None = None, model_criteria: dict | None = None) -> dict:
-    """compare.json for one model (DESIGN.md "JSON shapes"). ``config_criteria``: the global
+    """compare.json for one model (docs/design.md "JSON shapes"). ``config_criteria``: the global
     ``accuracy:`` block; ``model_criteria``: the model's own; both over the dtype defaults."""
     reference, target = read_json(reference_index), read_json(target_index)
     klass = target_criteria_class(target)

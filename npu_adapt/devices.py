@@ -9,8 +9,7 @@ Seams for tests (the NPU branch cannot run on a machine without CANN):
   :func:`accelerator_kind` see N devices of KIND (used to test the per-job device pool,
   :func:`acquire_device`, without N real accelerators);
 - ``NPU_ADAPT_FAKE_OOM_BATCH=N`` makes :func:`check_fake_oom` raise :class:`DeviceOutOfMemory`
-  for batch sizes >= N (used to test the benchmark's out-of-memory path);
-- :data:`_probe_overrides` lets unit tests declare a kind available or not.
+  for batch sizes >= N (used to test the benchmark's out-of-memory path).
 """
 
 from __future__ import annotations
@@ -33,15 +32,11 @@ from functools import lru_cache
 from pathlib import Path
 
 KINDS = ("npu", "cuda", "cpu")
-DTYPES = ("float32", "float16", "bfloat16")
 
 # Environment variable that restricts the visible devices of each kind, per job.
 VISIBLE_DEVICES_ENV = {"npu": "ASCEND_RT_VISIBLE_DEVICES", "cuda": "CUDA_VISIBLE_DEVICES"}
 
 log = logging.getLogger("npu_adapt")
-
-# Unit tests may set e.g. {"npu": True} to exercise the NPU branch of the resolution logic.
-_probe_overrides: dict[str, bool] = {}
 
 
 class DeviceOutOfMemory(RuntimeError):
@@ -72,8 +67,6 @@ def kind_of(device: str) -> str:
 
 
 def is_available(kind: str) -> bool:
-    if kind in _probe_overrides:
-        return _probe_overrides[kind]
     if kind == "cpu":
         return True
     if kind == "npu":

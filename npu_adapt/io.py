@@ -102,7 +102,7 @@ def to_numpy(tensor: Any) -> np.ndarray:
 
 
 def save_tensor(path: str | Path, name: str, array: np.ndarray, kind: str = "hidden") -> dict:
-    """Save one array as ``path`` (.npy); return its index entry (DESIGN.md index.json)."""
+    """Save one array as ``path`` (.npy); return its index entry (docs/design.md, index.json)."""
     path = Path(path)
     np.save(path, np.ascontiguousarray(array))
     entry = {
@@ -124,11 +124,11 @@ def dump_tensors(directory: str | Path, tensors: dict[str, np.ndarray], kinds: d
     return [save_tensor(directory / f"{name}.npy", name, array, (kinds or {}).get(name, "hidden")) for name, array in tensors.items()]
 
 
-def load_tensors(index_path: str | Path, mmap: bool = False) -> dict[str, np.ndarray]:
+def load_tensors(index_path: str | Path) -> dict[str, np.ndarray]:
     """The tensors listed in an index.json, by name."""
     index_path = Path(index_path)
     index = read_json(index_path)
     return {
-        item["name"]: np.load(index_path.parent / item["file"], mmap_mode="r" if mmap else None)
+        item["name"]: np.load(index_path.parent / item["file"])
         for item in index["tensors"]
     }

@@ -1,4 +1,4 @@
-"""What every job shares: its log, and failure as data (DESIGN.md "Failure is data").
+"""What every job shares: its log, and failure as data (docs/design.md "Failure is data").
 
 A failure of the *model under test* (download, load, forward, out of memory) is expected:
 the job writes its target with ``status: blocked`` and the reason, and the workflow goes on.

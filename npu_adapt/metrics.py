@@ -1,4 +1,4 @@
-"""Accuracy metrics of a target tensor against its reference (DESIGN.md "Accuracy metrics").
+"""Accuracy metrics of a target tensor against its reference (docs/design.md "Accuracy metrics").
 
 All arithmetic is float64 and streamed in blocks of consecutive elements (C order), so arrays
 opened with ``np.load(mmap_mode="r")`` compare in bounded memory whatever their size or

@@ -1,4 +1,4 @@
-"""Weights from every source (DESIGN.md "Weights"): fetched, verified, and described by a manifest.
+"""Weights from every source (docs/design.md "Weights"): fetched, verified, and described by a manifest.
 
 Sources: ``hf:ORG/NAME[@REV]`` (the Hugging Face Hub or the mirror ``HF_ENDPOINT`` names),
 ``modelscope:ORG/NAME[@REV]``, ``timm:ARCH.TAG`` (timm's repository on the Hub, normally

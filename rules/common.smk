@@ -65,6 +65,34 @@ def check_models():
 
 check_models()
 
+# Names the workflow writes beside the model directories (results/all, results/env.json, ...):
+# a model key equal to one of them would make its directory collide with that file.
+RESERVED_MODEL_KEYS = [
+    "all",
+    "env.json",
+    "env.log",
+    "leaderboard.csv",
+    "leaderboard.md",
+    "leaderboard.html",
+]
+# The {model} wildcard: one path component (the schema's pattern for model keys), never a
+# reserved name. So results/{model}/compare.json cannot match results/{model}/layers/compare.json.
+MODEL_KEY = "(?!(?:{})(?![A-Za-z0-9._-]))[A-Za-z0-9][A-Za-z0-9._-]*".format(
+    "|".join(re.escape(name) for name in RESERVED_MODEL_KEYS)
+)
+
+
+def check_model_keys():
+    """Model keys that the {model} wildcard could not match, rejected before any job runs."""
+    for model in config["models"]:
+        if not re.fullmatch(MODEL_KEY, model):
+            raise ValueError(
+                f"config.yaml: models.{model}: a model key is one path component and none of {RESERVED_MODEL_KEYS}"
+            )
+
+
+check_model_keys()
+
 
 def canonical(value):
     """JSON with sorted keys: a stable params value whose change triggers a re-run."""

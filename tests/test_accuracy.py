@@ -55,7 +55,7 @@ def perturbed_run(tmp_path_factory) -> Path:
 
 
 def numpy_metrics(target: np.ndarray, reference: np.ndarray, atol: float, rtol: float) -> dict:
-    """DESIGN.md's definitions, written independently on whole float64 arrays."""
+    """docs/design.md's definitions, written independently on whole float64 arrays."""
     t, r = target.astype(np.float64).ravel(), reference.astype(np.float64).ravel()
     diff = np.abs(t - r)
     return {
@@ -74,6 +74,7 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.e2e
 def test_low_precision_metrics_are_reproduced_by_numpy(bf16_run):
     results = bf16_run / "results/tiny-bert"
     compare = load(results / "compare.json")
@@ -102,6 +103,7 @@ def test_low_precision_metrics_are_reproduced_by_numpy(bf16_run):
     assert compare["status"] == next(s for s in ("fail", "warn", "pass") if s in statuses)
 
 
+@pytest.mark.e2e
 def test_generated_tokens_and_logits_of_the_seq2seq_model(bf16_run):
     results = bf16_run / "results/tiny-t5"
     compare = load(results / "compare.json")
@@ -124,6 +126,7 @@ def test_generated_tokens_and_logits_of_the_seq2seq_model(bf16_run):
     assert logits["rel_l2"] == pytest.approx(numpy_metrics(target, reference, 1e-5, 1e-3)["rel_l2"], rel=1e-9)
 
 
+@pytest.mark.e2e
 def test_layer_dumps_cover_every_leaf_module_in_execution_order(bf16_run):
     import transformers
 
@@ -156,8 +159,10 @@ def test_layer_dumps_cover_every_leaf_module_in_execution_order(bf16_run):
     first = next((row for row in table if row["status"] == "fail"), None)  # a warn is within what bfloat16 allows
     assert summary["enabled"] is True and summary["modules"] == len(names)
     assert (summary["first_divergence"] or {}).get("name") == (first["name"] if first else None)
+    assert summary["diverged"] == sum(row["status"] == "fail" for row in table)
 
 
+@pytest.mark.e2e
 def test_repeated_module_calls_are_captured_separately(bf16_run):
     names = [entry["name"] for entry in load(bf16_run / "results/tiny-t5/layers/reference/index.json")["tensors"]]
     # generate() runs the decoder once per new token: later calls get #1, #2, ...
@@ -166,6 +171,7 @@ def test_repeated_module_calls_are_captured_separately(bf16_run):
     assert len(names) == len(set(names))
 
 
+@pytest.mark.e2e
 def test_perturbed_layer_is_named_as_the_first_divergence(perturbed_run):
     results = perturbed_run / "results/tiny-bert"
     compare = load(results / "compare.json")
@@ -185,6 +191,7 @@ def test_perturbed_layer_is_named_as_the_first_divergence(perturbed_run):
     assert layers_json["diverged"] == sum(row["status"] == "fail" for row in table)
 
 
+@pytest.mark.e2e
 def test_inspect_prints_the_model_and_its_layer_table(perturbed_run, capsys):
     assert cli(["inspect", str(perturbed_run / "results/tiny-bert"), "--layers"]) == 2  # the perturbed model fails
     text = capsys.readouterr().out
@@ -201,6 +208,7 @@ def test_inspect_prints_the_model_and_its_layer_table(perturbed_run, capsys):
 # The capture and the layer comparison on their own (no workflow): names, order, failures.
 
 
+@pytest.mark.e2e
 def test_capture_names_repeated_calls_and_tuple_outputs(tmp_path):
     import torch
 

@@ -3,6 +3,7 @@ resources, on the CPU with a fake device count (NPU_ADAPT_FAKE_DEVICE_COUNT)."""
 
 import os
 import re
+import select
 import subprocess
 import sys
 import time
@@ -16,8 +17,9 @@ from npu_adapt import devices
 # A job in miniature: take a device, report it and what the process sees, hold it until
 # told to go (a line on stdin), release it.
 HOLDER = """
-import os, sys
+import logging, os, sys
 from npu_adapt import devices
+logging.basicConfig(level=logging.INFO, format="%(message)s")  # the pool's log lines, on stderr
 with devices.acquire_device("npu") as device:
     print(device, os.environ["ASCEND_RT_VISIBLE_DEVICES"], flush=True)
     sys.stdin.readline()
@@ -32,7 +34,23 @@ def pool_env(tmp_path):
 
 
 def start_holder(env):
-    return subprocess.Popen([sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    return subprocess.Popen([sys.executable, "-c", HOLDER], **pipes, text=True, env=env)
+
+
+def wait_for_line(stream, text: str, timeout: float = 60) -> str:
+    """The first line of ``stream`` containing ``text``; fails after ``timeout`` seconds or at
+    the end of the stream (never blocks past the deadline, whatever the process does). Reads
+    the pipe itself, unbuffered, so select() sees every byte not yet consumed."""
+    deadline, received = time.monotonic() + timeout, ""
+    while (left := deadline - time.monotonic()) > 0 and select.select([stream], [], [], left)[0]:
+        chunk = os.read(stream.fileno(), 4096).decode()
+        if not chunk:
+            break
+        received += chunk
+        if line := next((line for line in received.splitlines() if text in line), None):
+            return line
+    raise AssertionError(f"no line with {text!r} within {timeout} s; got {received!r}")
 
 
 def test_parallel_jobs_take_different_devices_and_a_third_waits_for_a_free_one(pool_env):
@@ -45,11 +63,11 @@ def test_parallel_jobs_take_different_devices_and_a_third_waits_for_a_free_one(p
         assert all(device == visible for device, visible in taken)
 
         third = start_holder(pool_env)
-        time.sleep(3)  # both devices are held: the third job must still be waiting
-        assert third.poll() is None
-        os.set_blocking(third.stdout.fileno(), False)
-        assert third.stdout.readline() == ""
-        os.set_blocking(third.stdout.fileno(), True)
+        # The third job reached the pool and found both devices taken (no sleep to guess how
+        # long its start takes) ...
+        wait_for_line(third.stderr, "are taken by other jobs; waiting")
+        # ... and holds none while they stay taken.
+        assert not select.select([third.stdout], [], [], 1.0)[0] and third.poll() is None
 
         first.communicate("go\n", timeout=30)  # the first job ends: its device is free again
         device, visible = third.stdout.readline().split()
@@ -96,6 +114,7 @@ def test_the_device_kind_is_decided_without_importing_torch(pool_env):
     assert done.stdout.split() == ["npu", "cpu", "cuda", "False"]
 
 
+@pytest.mark.e2e
 def test_device_jobs_declare_the_resource_and_each_records_its_own_device(tmp_path):
     """Two models on `--cores 2 --resources npu=2` with two (fake) NPUs: each target dump
     declares npu=1 and records the device it held. Without torch_npu the NPU target is
@@ -119,6 +138,7 @@ def test_device_jobs_declare_the_resource_and_each_records_its_own_device(tmp_pa
             assert index["status"] == "blocked" and "torch_npu is not installed" in index["reason"]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("profile", "device_job_resource"), [("slurm", "gres=npu:1"), ("donau", "queue=npu")])
 def test_cluster_profiles_parse_and_send_device_jobs_to_device_nodes(tmp_path, profile, device_job_resource):
     path = str(REPO / "profiles" / profile)

@@ -1,4 +1,4 @@
-"""Failure is data (DESIGN.md): models that cannot be had, whose forward raises or that run
+"""Failure is data (docs/design.md): models that cannot be had, whose forward raises or that run
 out of memory end as `blocked` with their reason in every later artifact and in the
 leaderboard, while the run goes on and exits 0. A crash in npu-adapt's own code still fails
 its job, and a broken config.yaml stops everything before any job runs."""
@@ -8,6 +8,8 @@ import shutil
 
 import pytest
 from conftest import load, run_snakemake, tiny_config
+
+pytestmark = pytest.mark.e2e  # runs Snakemake or builds torch models
 
 HEALTHY = "tiny-convnext"
 NO_WEIGHTS = "no-weights"

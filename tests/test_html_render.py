@@ -20,10 +20,13 @@ from conftest import load
 from npu_adapt.reports import format_cell
 
 CHROMIUM = next((path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None)
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="headless Chromium not found: install Debian's chromium (apt-get update && apt-get install -y chromium) to render the HTML leaderboard",
-)
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="headless Chromium not found: install Debian's chromium (apt-get update && apt-get install -y chromium) to render the HTML leaderboard",
+    ),
+]
 
 FLAGS = [
     "--headless",

@@ -75,6 +75,7 @@ def test_the_kind_beside_a_dump_selects_token_agreement(tmp_path):
     assert "tokens" in text and "1st_diff" in text
 
 
+@pytest.mark.e2e
 def test_inspect_a_model_from_a_real_run(tiny_run, capsys):
     model_dir = tiny_run / "results/tiny-convnext"
     assert cli(["inspect", str(model_dir)]) == 0  # CPU float32 against CPU float32: a self-check

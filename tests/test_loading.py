@@ -16,6 +16,8 @@ from npu_adapt.benchmark import benchmark_model
 from npu_adapt.runner import LoadedModel
 from npu_adapt.weights import list_files
 
+pytestmark = pytest.mark.e2e  # runs Snakemake or builds torch models
+
 BUILD_LINE = " from its weights in "
 
 

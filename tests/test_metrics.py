@@ -1,4 +1,4 @@
-"""Metrics against hand-computed values (DESIGN.md "Accuracy metrics"), and the comparison of
+"""Metrics against hand-computed values (docs/design.md "Accuracy metrics"), and the comparison of
 two dumps when the dumps themselves are wrong (missing, unreadable, mismatched)."""
 
 import json

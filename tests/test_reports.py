@@ -17,10 +17,13 @@ import os
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import load, run_snakemake, tiny_config
 
 from npu_adapt.reports import LEADERBOARD_COLUMNS, format_cell, front_matter, model_card
+
+pytestmark = pytest.mark.e2e  # runs Snakemake or builds torch models
 
 # A number standing alone: not part of a word, a version (2.14.1), a path or a hash.
 NUMBER = re.compile(r"(?<![\w.\-/+])-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![\w.])", re.ASCII)

@@ -1,4 +1,4 @@
-"""Re-running only what changed (DESIGN.md): each rule's params hold exactly the config slice
+"""Re-running only what changed (docs/design.md): each rule's params hold exactly the config slice
 it uses, and the library code its script imports. Checked on dry-run job tables
 (`snakemake results/all -n --quiet rules`) and `--summary`, against copies of one complete
 run of the tiny config; plus a run killed during a dump that resumes with the same results."""
@@ -13,8 +13,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import REPO, SNAKEMAKE, load, run_snakemake
+
+pytestmark = pytest.mark.e2e  # runs Snakemake or builds torch models
 
 MODELS = ("tiny-bert", "tiny-convnext")
 DUMPS = ("reference", "target")

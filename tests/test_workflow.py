@@ -4,9 +4,12 @@ import csv
 import hashlib
 
 import numpy as np
+import pytest
 from conftest import load, run_snakemake, tiny_config
 
 from npu_adapt.reports import LEADERBOARD_COLUMNS
+
+pytestmark = pytest.mark.e2e  # runs Snakemake or builds torch models
 
 
 def test_every_stage_writes_its_target_with_real_tensors(tiny_run):

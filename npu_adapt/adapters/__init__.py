@@ -23,8 +23,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-# Kinds of output tensor; compare picks metrics by kind.
-HIDDEN = "hidden"
+# Kinds of output tensor besides plain "hidden" ones; compare picks metrics by kind.
 CLASS_SCORES = "class_scores"
 TOKEN_IDS = "token_ids"
 
@@ -39,6 +38,7 @@ class Adapter:
     """Base class: the interface every model family implements."""
 
     family = ""
+    libraries: tuple[str, ...] = ("torch",)  # imported before the build, so its time is logged apart
 
     def __init__(self, entry: dict, base_dir: Path = Path(".")):
         self.entry = entry

@@ -28,6 +28,7 @@ def model_class(config: dict):
 
 class HFEncoderAdapter(Adapter):
     family = "hf_encoder"
+    libraries = ("torch", "transformers")
 
     def _arch_config(self):
         import transformers

@@ -23,6 +23,7 @@ def timm_name(entry: dict) -> str:
 
 class TimmImageAdapter(Adapter):
     family = "timm_image"
+    libraries = ("torch", "timm")
 
     def random_init(self, seed):
         import timm
