@@ -55,7 +55,7 @@ OUTPUT_COLUMNS = [
 
 def failed_output(kind: str, reason: str, status: str = "fail") -> dict:
     """An output that could not be compared: every metric null, the status and reason stated."""
-    return {**empty_result(), "kind": kind, "ascend_verdict": "No", "status": status, "reason": reason}
+    return {**empty_result(), "kind": kind, "ascend_verdict": "No", "status": status, "pass": False, "reason": reason}
 
 
 def load_listed(index_path: Path, entry: dict) -> np.ndarray:

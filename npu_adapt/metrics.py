@@ -407,6 +407,7 @@ def _verdict(result: dict, failures: list[str], warnings: list[str], ascend: str
     """fail when anything failed, else warn when anything warned, else pass; every reason."""
     result["ascend_verdict"] = ascend
     result["status"] = "fail" if failures else "warn" if warnings else "pass"
+    result["pass"] = result["status"] == "pass"  # the original contract's boolean, kept beside the level
     result["reason"] = "; ".join(failures + warnings) or None
     return result
 

@@ -29,7 +29,7 @@ def documents(status: str) -> dict:
     compare = {"model": f"m-{status}", "status": status, "reason": REASONS[status], "criteria": {"rel_l2_max": 0.04}, "criteria_class": "bfloat16",
                "criteria_source": {"rel_l2_max": "dtype default (bfloat16)"}, "target": {"precision": "default", "precision_modes": None}, "outputs": outputs}  # fmt: skip
     index = {"status": "ok", "device": "cpu", "device_name": "cpu", "dtype": "bfloat16", "tensors": []}
-    bench = {"status": "ok", "results": [{"batch_size": 1, "status": "ok", "mean_ms": 1.5, "throughput": 600.0, "peak_mem_mb": 10.0}]}
+    bench = {"status": "ok", "results": [{"batch_size": 1, "status": "ok", "mean_ms": 1.5, "p50_ms": 1.5, "cv_pct": 2.0, "stable": True, "peak_host_rss_mb": 10.0, "throughput": 600.0, "peak_mem_mb": 10.0}]}
     manifest = {"source": "local:/m", "pretrained": False, "reason": "random init", "files": []}
     return build_summary(f"m-{status}", {"task": "t", "family": "timm_image"}, manifest, {"versions": {}, "host": {}}, {"tensors": []}, index, index, compare, bench, None)
 
