@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
+
+import numpy as np
 
 from npu_adapt import devices
 from npu_adapt.jobs import ModelBlocked, describe_exception
@@ -18,6 +21,11 @@ ROW_KEYS = (
     "mean_ms", "std_ms", "min_ms", "p10_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms",
     "throughput", "speedup_vs_cpu", "peak_mem_mb", "peak_mem_kind", "peak_mem_scope",
 )  # fmt: skip
+
+# Decoder-only LLM rows (families whose adapter has prefill/decode) also carry these:
+# time to first token (p50 of the prompt's prefill) and the decode speed (p50 over the tokens).
+LLM_KEYS = ("prompt_len", "new_tokens", "ttft_ms", "decode_ms_per_token", "decode_tokens_per_s")
+DEFAULT_NEW_TOKENS = 16
 
 # The CPU baseline runs the model as it usually runs there: float32.
 BASELINE_DEVICE, BASELINE_DTYPE = "cpu", "float32"
@@ -73,6 +81,8 @@ def _benchmark_sizes(loaded: LoadedModel, arrays: dict, settings: dict, sizes: l
             gc.collect()  # frames of an exception's traceback may hold device tensors
             devices.empty_cache(loaded.device)
         row["speedup_vs_cpu"] = None
+        if is_llm(loaded):
+            row.update(llm_figures(loaded, inputs, settings, batch_size))
         rows.append(row)
         log.info(
             "batch %d: first call %.3f ms, %d warm-up, %d runs in %.1f s%s: p50 %.3f ms, mean %.3f ms, %.2f items/s, peak %.0f MB (%s, %s)",
@@ -81,6 +91,65 @@ def _benchmark_sizes(loaded: LoadedModel, arrays: dict, settings: dict, sizes: l
             row["peak_mem_mb"], row["peak_mem_kind"], row["peak_mem_scope"],
         )  # fmt: skip
     return rows
+
+
+def is_llm(loaded: LoadedModel) -> bool:
+    return hasattr(loaded.adapter, "prefill") and hasattr(loaded.adapter, "decode")
+
+
+def prompt_ids(input_ids, prompt_len: int | None):
+    """The benchmark's prompt: the inputs' token ids, or ``prompt_len`` ids (the inputs' ids
+    repeated, then cut), so a long-prompt figure needs no other tokenizer run."""
+    if not prompt_len:
+        return input_ids
+    repeats = -(-prompt_len // input_ids.shape[1])
+    return input_ids.repeat(1, repeats)[:, :prompt_len].contiguous()
+
+
+def llm_figures(loaded: LoadedModel, inputs: dict, settings: dict, batch_size: int) -> dict:
+    """Prefill and decode timed apart, at one batch size (inputs already on the device).
+
+    ``ttft_ms``: p50 of the prompt's forward pass with its first greedy token, measured as
+    any forward (first call, warm-up, runs within ``max_seconds``). ``decode_ms_per_token``:
+    p50 over ``new_tokens`` single-token steps from the KV cache, each synchronised;
+    ``decode_tokens_per_s`` = batch_size tokens per step / that p50."""
+    import torch
+
+    adapter, model = loaded.adapter, loaded.model
+    ids = prompt_ids(inputs["input_ids"], settings.get("prompt_len"))
+    new_tokens = int(settings.get("new_tokens") or DEFAULT_NEW_TOKENS)
+    with torch.inference_mode():
+        prefill = measure(
+            lambda: adapter.prefill(model, ids),
+            loaded.device,
+            batch_size,
+            warmup=settings["warmup"],
+            min_runs=settings["min_runs"],
+            max_runs=settings["max_runs"],
+            max_seconds=settings["max_seconds"],
+        )
+        cache, next_ids = adapter.prefill(model, ids)
+        steps_ms = []
+        for _ in range(new_tokens):
+            devices.synchronize(loaded.device)
+            start = time.perf_counter()
+            cache, next_ids = adapter.decode(model, cache, next_ids)
+            devices.synchronize(loaded.device)
+            steps_ms.append((time.perf_counter() - start) * 1000.0)
+        del cache, next_ids
+    per_token = float(np.percentile(steps_ms, 50))
+    figures = {
+        "prompt_len": int(ids.shape[1]),
+        "new_tokens": new_tokens,
+        "ttft_ms": prefill["p50_ms"],
+        "decode_ms_per_token": per_token,
+        "decode_tokens_per_s": batch_size * 1000.0 / per_token,
+    }
+    log.info(
+        "batch %d: prompt %d tokens, time to first token p50 %.3f ms (%d runs); %d new tokens, decode p50 %.3f ms/token, %.1f tokens/s",
+        batch_size, figures["prompt_len"], figures["ttft_ms"], prefill["runs"], new_tokens, per_token, figures["decode_tokens_per_s"],
+    )  # fmt: skip
+    return figures
 
 
 def no_baseline(status: str, reason: str) -> dict:

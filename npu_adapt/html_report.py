@@ -30,7 +30,7 @@ from npu_adapt.reports import (
 # Leaderboard columns sorted as numbers (the others as text; status by its rank).
 NUMERIC_COLUMNS = {
     "params_m", "rel_l2", "cosine", "max_abs_diff", "mean_abs_diff", "top1_match", "top5_match",
-    "latency_ms_bs1", "best_throughput", "best_batch", "peak_mem_mb", "status",
+    "latency_ms_bs1", "best_throughput", "best_batch", "peak_mem_mb", "ttft_ms", "decode_tokens_per_s", "status",
 }  # fmt: skip
 
 STYLE = """

@@ -36,8 +36,14 @@ LEADERBOARD_COLUMNS = [
     "best_throughput",
     "best_batch",
     "peak_mem_mb",
+    "ttft_ms",
+    "decode_tokens_per_s",
     "reason",
 ]
+
+# Columns only decoder-only LLM rows fill (batch-size-1 figures of benchmark.json).
+LLM_FAMILIES = {"hf_causal_lm"}
+LLM_COLUMNS = ("ttft_ms", "decode_tokens_per_s")
 
 STATUS_ORDER = {"pass": 0, "fail": 1, "blocked": 2}
 
@@ -45,7 +51,7 @@ STATUS_ORDER = {"pass": 0, "fail": 1, "blocked": 2}
 HARDWARE = {"npu": "NPU", "cuda": "GPU", "cpu": "CPU"}
 # Tags the Ascend model hubs index NPU ports by; only a card whose target ran on an NPU has them.
 ASCEND_TAGS = ["NPU", "Ascend", "ascend-npu", "#+NPU"]
-LIBRARY = {"hf_encoder": "transformers", "hf_seq2seq": "transformers", "timm_image": "timm"}
+LIBRARY = {"hf_encoder": "transformers", "hf_seq2seq": "transformers", "hf_causal_lm": "transformers", "timm_image": "timm"}
 # Sources whose name is a hub id; the card's base_model then needs no config key.
 HUB_SCHEMES = {"hf": "", "modelscope": "", "timm": "timm/"}
 
@@ -239,6 +245,7 @@ def leaderboard_row(summary: dict) -> dict:
         "best_throughput": best["throughput"] if best else None,
         "best_batch": best["batch_size"] if best else None,
         "peak_mem_mb": max((row["peak_mem_mb"] for row in rows), default=None),
+        **{column: bs1.get(column) if bs1 else None for column in LLM_COLUMNS},
         "reason": summary["reason"],
     }
 
@@ -255,7 +262,9 @@ def null_reasons(row: dict, summary: dict) -> dict:
             reasons[column] = "model blocked"
         elif column in ("top1_match", "top5_match") and not has_class_scores:
             reasons[column] = "no class-score output"
-        elif column == "latency_ms_bs1" and 1 not in sizes:
+        elif column in LLM_COLUMNS and summary.get("family") not in LLM_FAMILIES:
+            reasons[column] = f"not a causal LM ({summary.get('family')})"
+        elif column in ("latency_ms_bs1", *LLM_COLUMNS) and 1 not in sizes:
             reasons[column] = "batch size 1 not benchmarked"
         elif column == "reason":
             reasons[column] = "passed"
@@ -564,6 +573,7 @@ def _benchmark_blocks(summary: dict) -> list:
                     + [shown(row.get("speedup_vs_cpu"), why if row["status"] != "ok" else no_speedup)])  # fmt: skip
     if rows:
         blocks.append(Table(["batch", "status", "runs", "first_call_ms", "mean_ms", "std_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "throughput (items/s)", "peak_mem_mb", "speedup_vs_cpu"], rows))
+        blocks += _llm_blocks(bench)
         kinds = sorted({row["peak_mem_kind"] for row in bench["results"] if row.get("peak_mem_kind")})
         if kinds:
             blocks.append(Text(f"peak_mem_mb is `{', '.join(kinds)}` (device memory on an accelerator, the process's peak resident memory on the CPU)."))
@@ -571,6 +581,21 @@ def _benchmark_blocks(summary: dict) -> list:
         blocks.append(Text("n/a (no batch size was benchmarked)"))
     blocks.append(Image(f"{summary['model']} benchmark", "benchmark.png"))
     return blocks
+
+
+def _llm_blocks(bench: dict) -> list:
+    """Prefill and decode figures of a decoder-only LLM (rows carrying ttft_ms)."""
+    results = [row for row in bench.get("results", []) if "ttft_ms" in row]
+    if not results:
+        return []
+    rows = []
+    for row in results:
+        why = row["status"]
+        rows.append([format_cell(row["batch_size"])] + [shown(row.get(key), why) for key in ("prompt_len", "new_tokens", "ttft_ms", "decode_ms_per_token", "decode_tokens_per_s")])
+    return [
+        Text("Generation (KV cache on): time to first token = p50 of the prompt's prefill with its first token; decode = p50 over the new tokens, one step each. 首字延迟与逐字解码速度。"),
+        Table(["batch", "prompt_len", "new_tokens", "ttft_ms", "decode_ms_per_token", "decode_tokens_per_s"], rows),
+    ]
 
 
 def _evidence_blocks(summary: dict, card_dir: str) -> list:

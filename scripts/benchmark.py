@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from npu_adapt import devices
-from npu_adapt.benchmark import ROW_KEYS, benchmark_model, cpu_baseline, no_baseline, runs_as_baseline
+from npu_adapt.benchmark import LLM_KEYS, ROW_KEYS, benchmark_model, cpu_baseline, no_baseline, runs_as_baseline
 from npu_adapt.io import load_tensors, read_json, write_csv, write_json
 from npu_adapt.jobs import ModelBlocked, model_step, setup_logging, upstream_reason
 from npu_adapt.plots import benchmark_plot
@@ -58,7 +58,8 @@ def main(smk):
         result.update(status="blocked", reason=str(blocked), baseline=no_baseline("skipped", "the target benchmark is blocked"))
         log.error("%s blocked: %s", model, blocked)
     write_json(smk.output.json, result)
-    write_csv(smk.output.csv, result["results"], CSV_COLUMNS)
+    llm = any(row.get("ttft_ms") is not None for row in result["results"])
+    write_csv(smk.output.csv, result["results"], CSV_COLUMNS[:-1] + list(LLM_KEYS) + CSV_COLUMNS[-1:] if llm else CSV_COLUMNS)
     title = f"{model} on {result['device_name'] or result['device']} ({placement['dtype']})"
     if result["status"] == "blocked":
         title += " - blocked"
