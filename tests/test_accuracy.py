@@ -136,9 +136,9 @@ def test_layer_dumps_cover_every_leaf_module_in_execution_order(bf16_run):
         expected = numpy_metrics(np.load(layers / "target" / tgt_entry["file"]), np.load(layers / "reference" / ref_entry["file"]), 1e-5, 1e-3)
         for key in ("rel_l2", "cosine", "max_abs_diff", "mean_abs_diff"):
             assert float(row[key]) == pytest.approx(expected[key], rel=1e-9, abs=1e-12), (row["name"], key)
-        assert row["pass"] == str(expected["rel_l2"] < 0.005 and expected["cosine"] > 0.995)
+        assert row["pass"] == ("true" if expected["rel_l2"] < 0.005 and expected["cosine"] > 0.995 else "false")
     summary = load(bf16_run / "results/tiny-bert/compare.json")["layers"]
-    first = next((row for row in table if row["pass"] == "False"), None)
+    first = next((row for row in table if row["pass"] == "false"), None)
     assert summary["enabled"] is True and summary["modules"] == len(names)
     assert (summary["first_divergence"] or {}).get("name") == (first["name"] if first else None)
 
@@ -163,11 +163,11 @@ def test_perturbed_layer_is_named_as_the_first_divergence(perturbed_run):
     assert all(name.startswith("encoder.") for name in names)  # layer_pattern ^encoder\.
     assert not any(name.startswith(("embeddings.", "pooler.")) for name in names)
     before = table[: names.index(PERTURBED)]
-    assert before and all(float(row["rel_l2"]) == 0.0 and row["pass"] == "True" for row in before)
-    assert table[names.index(PERTURBED)]["pass"] == "False"
+    assert before and all(float(row["rel_l2"]) == 0.0 and row["pass"] == "true" for row in before)
+    assert table[names.index(PERTURBED)]["pass"] == "false"
     layers_json = load(results / "layers/compare.json")
     assert layers_json["first_divergence"]["order"] == names.index(PERTURBED)
-    assert layers_json["diverged"] == sum(row["pass"] == "False" for row in table)
+    assert layers_json["diverged"] == sum(row["pass"] == "false" for row in table)
 
 
 def test_inspect_prints_the_model_and_its_layer_table(perturbed_run, capsys):
