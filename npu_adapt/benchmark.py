@@ -67,6 +67,8 @@ def _benchmark_sizes(loaded: LoadedModel, arrays: dict, settings: dict, sizes: l
                 max_runs=settings["max_runs"],
                 max_seconds=settings["max_seconds"],
             )
+            if is_llm(loaded):  # out of memory here too counts as this batch size's
+                row.update(llm_figures(loaded, inputs, settings, batch_size))
         except Exception as exc:
             cause = exc.__cause__ if isinstance(exc, ModelBlocked) else exc
             if cause is None or not devices.is_out_of_memory(cause):
@@ -81,8 +83,6 @@ def _benchmark_sizes(loaded: LoadedModel, arrays: dict, settings: dict, sizes: l
             gc.collect()  # frames of an exception's traceback may hold device tensors
             devices.empty_cache(loaded.device)
         row["speedup_vs_cpu"] = None
-        if is_llm(loaded):
-            row.update(llm_figures(loaded, inputs, settings, batch_size))
         rows.append(row)
         log.info(
             "batch %d: first call %.3f ms, %d warm-up, %d runs in %.1f s%s: p50 %.3f ms, mean %.3f ms, %.2f items/s, peak %.0f MB (%s, %s)",

@@ -263,7 +263,7 @@ def null_reasons(row: dict, summary: dict) -> dict:
         elif column in ("top1_match", "top5_match") and not has_class_scores:
             reasons[column] = "no class-score output"
         elif column in LLM_COLUMNS and summary.get("family") not in LLM_FAMILIES:
-            reasons[column] = f"not a causal LM ({summary.get('family')})"
+            reasons[column] = f"not a causal LM: family {summary.get('family')}"
         elif column in ("latency_ms_bs1", *LLM_COLUMNS) and 1 not in sizes:
             reasons[column] = "batch size 1 not benchmarked"
         elif column == "reason":

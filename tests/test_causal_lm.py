@@ -9,18 +9,19 @@ import os
 
 os.environ.setdefault("MODELSCOPE_REPO_TREE_PAGE_MAX_ATTEMPTS", "1")  # see test_modelscope.py
 
-import json  # noqa: E402
-from pathlib import Path  # noqa: E402
+import json
+from pathlib import Path
+from types import SimpleNamespace
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from conftest import REPO, load, run_snakemake, tiny_config  # noqa: E402
-from modelscope_server import ModelScopeServer  # noqa: E402
+import numpy as np
+import pytest
+import torch
+from conftest import REPO, load, run_snakemake, tiny_config
+from modelscope_server import ModelScopeServer
 
-from npu_adapt.adapters import get_adapter  # noqa: E402
-from npu_adapt.benchmark import prompt_ids  # noqa: E402
-from npu_adapt.io import read_csv  # noqa: E402
+from npu_adapt.adapters import get_adapter
+from npu_adapt.benchmark import prompt_ids
+from npu_adapt.io import read_csv
 
 pytestmark = pytest.mark.e2e
 
@@ -118,12 +119,11 @@ def llm_run(tmp_path_factory):
         hub.add_repo("npu-adapt/tiny-gpt2", root / "hub" / "tiny-gpt2")
         env = {"MODELSCOPE_ENDPOINT": hub.url, "MODELSCOPE_CACHE": str(root / "modelscope_cache")}
         run_snakemake(root / "work", "results/all", config=config, env=env)
-        root.hub_url = hub.url
-    return root
+    return SimpleNamespace(work=root / "work", llama_dir=llama_dir, hub_url=hub.url)
 
 
 def test_llm_outputs_are_compared_as_logits_and_generated_tokens(llm_run):
-    work, llama_dir = llm_run / "work", llm_run / "tiny-llama"
+    work, llama_dir = llm_run.work, llm_run.llama_dir
     from transformers import AutoTokenizer, LlamaForCausalLM
 
     # Inputs from the shipped tokenizer.
@@ -162,15 +162,15 @@ def test_llm_outputs_are_compared_as_logits_and_generated_tokens(llm_run):
 
 
 def test_gpt2_came_from_modelscope(llm_run):
-    manifest = load(llm_run / "work/weights/tiny-gpt2/manifest.json")
+    manifest = load(llm_run.work / "weights/tiny-gpt2/manifest.json")
     assert manifest["status"] == "ok" and manifest["pretrained"] is True and manifest["endpoint"] == llm_run.hub_url
     assert {f["path"] for f in manifest["files"]} == {"config.json", "model.safetensors"}
-    summary = load(llm_run / "work/results/tiny-gpt2/summary.json")
+    summary = load(llm_run.work / "results/tiny-gpt2/summary.json")
     assert summary["library"] == "transformers" and summary["base_model"] == "npu-adapt/tiny-gpt2"
 
 
 def test_prefill_and_decode_figures_per_batch_size(llm_run):
-    work = llm_run / "work"
+    work = llm_run.work
     for model in ("tiny-llama", "tiny-gpt2"):
         bench = load(work / f"results/{model}/benchmark.json")
         assert bench["status"] == "ok" and [row["batch_size"] for row in bench["results"]] == [1, 2]

@@ -12,13 +12,13 @@ import os
 # alone; read by modelscope_hub when first imported (weights.py imports it lazily).
 os.environ.setdefault("MODELSCOPE_REPO_TREE_PAGE_MAX_ATTEMPTS", "1")
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from conftest import REPO  # noqa: E402
-from modelscope_server import ModelScopeServer  # noqa: E402
+import pytest
+import torch
+from conftest import REPO
+from modelscope_server import ModelScopeServer
 
-from npu_adapt.adapters import get_adapter  # noqa: E402
-from npu_adapt.weights import RECORD, fetch, modelscope_endpoint, verified_dir  # noqa: E402
+from npu_adapt.adapters import get_adapter
+from npu_adapt.weights import RECORD, fetch, modelscope_endpoint, verified_dir
 
 pytestmark = pytest.mark.e2e  # builds torch models
 
