@@ -391,6 +391,25 @@ def modelscope_endpoint() -> str:
     return HubConfig().endpoint.rstrip("/")
 
 
+def modelscope_progress():
+    """The ModelScope client's per-file progress callback class, writing to the job log
+    through :class:`LogProgress` (the client's own bars go to stderr, which is not the log)."""
+    from modelscope_hub import ProgressCallback
+
+    class LogProgressCallback(ProgressCallback):
+        def __init__(self, filename: str, file_size: int):
+            super().__init__(filename, file_size)
+            self.bar = LogProgress(total=file_size or None, unit="B", unit_scale=True, label=filename)
+
+        def update(self, size: int) -> None:
+            self.bar.update(size)
+
+        def end(self) -> None:
+            self.bar.close()
+
+    return LogProgressCallback
+
+
 def fetch_modelscope(source: Source, dest: Path, entry: dict, settings: dict, _record: dict | None = None) -> dict:
     """Download the selected files of a modelscope: source into ``dest`` with the ModelScope
     client (``snapshot_download``: revision, allow patterns), verified against the hub's
@@ -426,6 +445,7 @@ def fetch_modelscope(source: Source, dest: Path, entry: dict, settings: dict, _r
             cache_dir=str(dest / ".cache" / "modelscope"),  # its locks and metadata, beside our record
             allow_patterns=wanted,
             endpoint=endpoint,
+            progress_callbacks=[modelscope_progress()],
         ),
         f"modelscope {source.name}@{revision}",
         settings,

@@ -68,10 +68,12 @@ def test_endpoint_setting_is_read_as_the_client_reads_it(monkeypatch):
     assert modelscope_endpoint() == "http://127.0.0.1:9"
 
 
-def test_download_manifest_sha256_revision_and_repair(endpoint, tmp_path):
+def test_download_manifest_sha256_revision_and_repair(endpoint, tmp_path, caplog):
     hub = endpoint
     entry = {**GPT2_ENTRY, "source": "modelscope:npu-adapt/tiny-gpt2@v1.0"}
-    manifest = fetch("gpt2", entry, tmp_path, QUICK, 0, REPO)
+    with caplog.at_level("INFO", logger="npu_adapt"):
+        manifest = fetch("gpt2", entry, tmp_path, QUICK, 0, REPO)
+    assert any(m.startswith("download model.safetensors: 100%") for m in caplog.messages), caplog.messages  # progress in the log
     assert manifest["status"] == "ok" and manifest["pretrained"] is True and manifest["reason"] is None
     assert manifest["endpoint"] == hub.url and manifest["revision"] == "v1.0"
     assert manifest["verification"] == "every file's sha256 matches the source's listing"
