@@ -24,7 +24,7 @@ import numpy as np
 from npu_adapt.adapters import CLASS_SCORES, TOKEN_IDS
 from npu_adapt.adapters.hf_encoder import HFEncoderAdapter, _has_tokenizer
 
-DEFAULT_NEW_TOKENS = 8
+DEFAULT_MAX_NEW_TOKENS = 8  # inputs.max_new_tokens: tokens generated for the comparison
 
 
 class HFCausalLMAdapter(HFEncoderAdapter):
@@ -49,7 +49,7 @@ class HFCausalLMAdapter(HFEncoderAdapter):
         return {"input_ids": input_ids, "attention_mask": np.ones_like(input_ids)}
 
     def max_new_tokens(self) -> int:
-        return int(self.options.get("max_new_tokens", DEFAULT_NEW_TOKENS))
+        return int(self.options.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS))
 
     @staticmethod
     def generation_config(model, max_new_tokens: int):
