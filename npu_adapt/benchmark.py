@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
+
+import numpy as np
 
 from npu_adapt import devices
 from npu_adapt.jobs import ModelBlocked, describe_exception, model_step, upstream_reason
@@ -25,6 +28,11 @@ ROW_KEYS = (
 # The raw per-call times (benchmark_samples.csv); phase as in timing.PHASES, prefixed with
 # "baseline_" for the CPU baseline's.
 SAMPLE_COLUMNS = ("batch_size", "phase", "run", "ms")
+
+# Decoder-only LLM rows (families whose adapter has prefill/decode) also carry these:
+# time to first token (p50 of the prompt's prefill) and the decode speed (p50 over the tokens).
+LLM_KEYS = ("prompt_len", "new_tokens", "ttft_ms", "decode_ms_per_token", "decode_tokens_per_s")
+DEFAULT_NEW_TOKENS = 16
 
 # The CPU baseline runs the model as it usually runs there: float32.
 BASELINE_DEVICE, BASELINE_DTYPE = "cpu", "float32"
@@ -80,6 +88,8 @@ def _benchmark_sizes(loaded: LoadedModel, arrays: dict, settings: dict, sizes: l
                 min_seconds=settings.get("min_seconds", 0.0),
                 max_seconds=settings["max_seconds"],
             )
+            if is_llm(loaded):  # out of memory here too counts as this batch size's
+                row.update(llm_figures(loaded, inputs, settings, batch_size))
         except Exception as exc:
             cause = exc.__cause__ if isinstance(exc, ModelBlocked) else exc
             if cause is None or not devices.is_out_of_memory(cause):
@@ -108,6 +118,65 @@ def _benchmark_sizes(loaded: LoadedModel, arrays: dict, settings: dict, sizes: l
             "n/a" if row["peak_device_mem_mb"] is None else f"{row['peak_device_mem_mb']:.0f}",
         )  # fmt: skip
     return rows
+
+
+def is_llm(loaded: LoadedModel) -> bool:
+    return hasattr(loaded.adapter, "prefill") and hasattr(loaded.adapter, "decode")
+
+
+def prompt_ids(input_ids, prompt_len: int | None):
+    """The benchmark's prompt: the inputs' token ids, or ``prompt_len`` ids (the inputs' ids
+    repeated, then cut), so a long-prompt figure needs no other tokenizer run."""
+    if not prompt_len:
+        return input_ids
+    repeats = -(-prompt_len // input_ids.shape[1])
+    return input_ids.repeat(1, repeats)[:, :prompt_len].contiguous()
+
+
+def llm_figures(loaded: LoadedModel, inputs: dict, settings: dict, batch_size: int) -> dict:
+    """Prefill and decode timed apart, at one batch size (inputs already on the device).
+
+    ``ttft_ms``: p50 of the prompt's forward pass with its first greedy token, measured as
+    any forward (first call, warm-up, runs within ``max_seconds``). ``decode_ms_per_token``:
+    p50 over ``new_tokens`` single-token steps from the KV cache, each synchronised;
+    ``decode_tokens_per_s`` = batch_size tokens per step / that p50."""
+    import torch
+
+    adapter, model = loaded.adapter, loaded.model
+    ids = prompt_ids(inputs["input_ids"], settings.get("prompt_len"))
+    new_tokens = int(settings.get("new_tokens") or DEFAULT_NEW_TOKENS)
+    with torch.inference_mode():
+        prefill, _ = measure(  # the prefill's raw times stay out of benchmark_samples.csv (its timed rows are the forward's)
+            lambda: adapter.prefill(model, ids),
+            loaded.device,
+            batch_size,
+            warmup=settings["warmup"],
+            min_runs=settings["min_runs"],
+            max_runs=settings["max_runs"],
+            max_seconds=settings["max_seconds"],
+        )
+        cache, next_ids = adapter.prefill(model, ids)
+        steps_ms = []
+        for _ in range(new_tokens):
+            devices.synchronize(loaded.device)
+            start = time.perf_counter()
+            cache, next_ids = adapter.decode(model, cache, next_ids)
+            devices.synchronize(loaded.device)
+            steps_ms.append((time.perf_counter() - start) * 1000.0)
+        del cache, next_ids
+    per_token = float(np.percentile(steps_ms, 50))
+    figures = {
+        "prompt_len": int(ids.shape[1]),
+        "new_tokens": new_tokens,
+        "ttft_ms": prefill["p50_ms"],
+        "decode_ms_per_token": per_token,
+        "decode_tokens_per_s": batch_size * 1000.0 / per_token,
+    }
+    log.info(
+        "batch %d: prompt %d tokens, time to first token p50 %.3f ms (%d runs); %d new tokens, decode p50 %.3f ms/token, %.1f tokens/s",
+        batch_size, figures["prompt_len"], figures["ttft_ms"], prefill["runs"], new_tokens, per_token, figures["decode_tokens_per_s"],
+    )  # fmt: skip
+    return figures
 
 
 def no_baseline(status: str, reason: str) -> dict:

@@ -586,6 +586,8 @@ def environment_report() -> tuple[dict, str]:
             "timm": _version("timm"),
             "numpy": _version("numpy"),
             "snakemake": _version("snakemake"),
+            "pandas": _version("pandas"),
+            "modelscope": _version("modelscope"),
         },
         "host": {"platform": platform.platform(), "machine": platform.machine(), "cpu": cpu_model_name()},
         "threads": torch.get_num_threads(),

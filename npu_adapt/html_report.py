@@ -31,7 +31,7 @@ from npu_adapt.reports import (
 # Leaderboard columns sorted as numbers (the others as text; status by its rank).
 NUMERIC_COLUMNS = {
     "params_m", "rel_l2", "cosine", "max_abs_diff", "mean_abs_diff", "top1_match", "top5_match",
-    "latency_p50_ms_bs1", "cv_pct", "best_throughput", "best_batch", "peak_host_rss_mb", "peak_device_mem_mb", "param_bytes", "status",
+    "latency_p50_ms_bs1", "cv_pct", "best_throughput", "best_batch", "peak_host_rss_mb", "peak_device_mem_mb", "param_bytes", "ttft_ms", "decode_tokens_per_s", "status",
 }  # fmt: skip
 
 STYLE = """

@@ -6,7 +6,6 @@ leaves a half-written target that a later run would mistake for a result.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import math
@@ -48,23 +47,47 @@ def write_json(path: str | Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+# The CSV convention, one for every table the workflow writes (compare.csv, layers/compare.csv,
+# benchmark.csv, leaderboard.csv), so each reads back with read_csv into proper dtypes:
+# - a missing value, one that does not apply, or a non-finite float (NaN/Inf, null in the
+#   JSON too) is the word ``null``, never a blank cell; the row's reason says why;
+# - booleans are ``true`` / ``false``;
+# - floats are written in full: the shortest text that reads back as the identical float64
+#   (Python's repr, at most 17 significant digits), so a CSV number equals its JSON number.
+#   Reports meant for people (cards, leaderboard.md/.html) round to 6 significant digits;
+# - integers as integers; lists (shapes) as ``AxBxC``; text as it is (quoted where needed).
+CSV_NULL = "null"
+
+
 def csv_value(value):
-    """A CSV cell: never blank (null for a metric that does not apply or is undefined;
-    the row's reason says why)."""
-    if value is None:
-        return "null"
+    """A CSV cell under the convention above."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None  # written as CSV_NULL
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
     if isinstance(value, list):
         return "x".join(str(item) for item in value)
+    if isinstance(value, np.generic):
+        return csv_value(value.item())
     return value
 
 
 def write_csv(path: str | Path, rows: list[dict], columns: list[str]) -> None:
-    """One row per dict, in ``columns`` order; missing or None values written as null."""
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({column: csv_value(row.get(column)) for column in columns})
+    """One row per dict, in ``columns`` order (other keys ignored), under the CSV convention."""
+    import pandas as pd
+
+    # dtype=object: each cell keeps its Python type (an integer column with a null must not
+    # turn into floats, a float must keep every digit).
+    table = pd.DataFrame([[csv_value(row.get(column)) for column in columns] for row in rows], columns=columns, dtype=object)
+    table.to_csv(path, index=False, na_rep=CSV_NULL)
+
+
+def read_csv(path: str | Path):
+    """A CSV the workflow wrote, as a pandas DataFrame: ``null`` is missing (and only that:
+    a reason reading "n/a" or "NA" stays text), true/false are booleans, numbers are numbers."""
+    import pandas as pd
+
+    return pd.read_csv(path, keep_default_na=False, na_values=[CSV_NULL], true_values=["true"], false_values=["false"])
 
 
 def read_json(path: str | Path) -> Any:

@@ -40,8 +40,14 @@ LEADERBOARD_COLUMNS = [
     "peak_host_rss_mb",
     "peak_device_mem_mb",
     "param_bytes",
+    "ttft_ms",
+    "decode_tokens_per_s",
     "reason",
 ]
+
+# Columns only decoder-only LLM rows fill (batch-size-1 figures of benchmark.json).
+LLM_FAMILIES = {"hf_causal_lm"}
+LLM_COLUMNS = ("ttft_ms", "decode_tokens_per_s")
 
 # Model status, best first (the leaderboard's order; pass/warn/fail/self-check from the
 # comparison, error when the evidence itself is bad, blocked when a stage could not run).
@@ -71,7 +77,7 @@ BENCHMARK_COLUMN_NOTES = {
 HARDWARE = {"npu": "NPU", "cuda": "GPU", "cpu": "CPU"}
 # Tags the Ascend model hubs index NPU ports by; only a card whose target ran on an NPU has them.
 ASCEND_TAGS = ["NPU", "Ascend", "ascend-npu", "#+NPU"]
-LIBRARY = {"hf_encoder": "transformers", "hf_seq2seq": "transformers", "timm_image": "timm"}
+LIBRARY = {"hf_encoder": "transformers", "hf_seq2seq": "transformers", "hf_causal_lm": "transformers", "timm_image": "timm"}
 # Sources whose name is a hub id; the card's base_model then needs no config key.
 HUB_SCHEMES = {"hf": "", "modelscope": "", "timm": "timm/"}
 
@@ -272,6 +278,7 @@ def leaderboard_row(summary: dict) -> dict:
         "peak_host_rss_mb": max((row["peak_host_rss_mb"] for row in rows if row.get("peak_host_rss_mb") is not None), default=None),
         "peak_device_mem_mb": max(device_peaks, default=None),
         "param_bytes": summary["benchmark"].get("param_bytes"),
+        **{column: bs1.get(column) if bs1 else None for column in LLM_COLUMNS},
         "reason": summary["reason"],
     }
 
@@ -290,7 +297,9 @@ def null_reasons(row: dict, summary: dict) -> dict:
             reasons[column] = "model blocked"
         elif column in ("top1_match", "top5_match") and not has_class_scores:
             reasons[column] = "no class-score output"
-        elif column == "latency_p50_ms_bs1" and 1 not in sizes:
+        elif column in LLM_COLUMNS and summary.get("family") not in LLM_FAMILIES:
+            reasons[column] = f"not a causal LM: family {summary.get('family')}"
+        elif column in ("latency_p50_ms_bs1", *LLM_COLUMNS) and 1 not in sizes:
             reasons[column] = "batch size 1 not benchmarked"
         elif column == "peak_device_mem_mb" and any(r.get("peak_device_mem_reason") for r in results):
             reasons[column] = next(r["peak_device_mem_reason"] for r in results if r.get("peak_device_mem_reason"))
@@ -657,6 +666,7 @@ def _benchmark_blocks(summary: dict) -> list:
     header, rows = benchmark_table(bench)
     if rows:
         blocks.append(Table(header, rows))
+        blocks += _llm_blocks(bench)
     else:
         blocks.append(Text("n/a (no batch size was benchmarked)"))
     blocks.append(Image(f"{summary['model']} benchmark", "benchmark.png"))
@@ -685,6 +695,21 @@ def benchmark_method(bench: dict) -> str:
         "Throughput: pipelined = back-to-back calls with one synchronisation (accelerators), p50 = the batch size divided by the p50. "
         "Raw per-call times: `benchmark_samples.csv`. 延迟为中位数（毫秒），吞吐单位为样本/秒。"
     )
+
+
+def _llm_blocks(bench: dict) -> list:
+    """Prefill and decode figures of a decoder-only LLM (rows carrying ttft_ms)."""
+    results = [row for row in bench.get("results", []) if "ttft_ms" in row]
+    if not results:
+        return []
+    rows = []
+    for row in results:
+        why = row["status"]
+        rows.append([format_cell(row["batch_size"])] + [shown(row.get(key), why) for key in ("prompt_len", "new_tokens", "ttft_ms", "decode_ms_per_token", "decode_tokens_per_s")])
+    return [
+        Text("Generation (KV cache on): time to first token = p50 of the prompt's prefill with its first token; decode = p50 over the new tokens, one step each. 首字延迟与逐字解码速度。"),
+        Table(["batch", "prompt_len", "new_tokens", "ttft_ms", "decode_ms_per_token", "decode_tokens_per_s"], rows),
+    ]
 
 
 def _evidence_blocks(summary: dict, card_dir: str) -> list:

@@ -382,27 +382,90 @@ def fetch_hub(source: Source, dest: Path, entry: dict, settings: dict) -> dict:
     return {"commit": info.sha, "endpoint": endpoint, "files": files, "verification": f"every file's {checked} matches the source's listing"}
 
 
-def fetch_modelscope(source: Source, dest: Path, entry: dict, settings: dict, record: dict | None) -> dict:
-    """Download through the ModelScope client (which checks its own downloads)."""
-    if importlib.util.find_spec("modelscope") is None:
-        raise ModuleNotFoundError("modelscope is not installed (pip install modelscope)")
-    from modelscope import snapshot_download
+def modelscope_endpoint() -> str:
+    """The ModelScope hub the client talks to: ``MODELSCOPE_ENDPOINT`` (older clients read
+    ``MODELSCOPE_DOMAIN``), else modelscope.cn, resolved as the client does, but read anew
+    each time (the client's default configuration is built once per process)."""
+    from modelscope_hub import HubConfig
 
-    if record is not None and record.get("source") == entry["source"]:
-        # The client keeps files it already has: drop those no longer matching the last fetch.
-        for item in record["files"]:
-            try:
-                verify_files(dest, [item], always_hash=False)
-            except WeightsMismatch as exc:
-                log.warning("%s; downloading it again", exc)
-                (dest / item["path"]).unlink(missing_ok=True)
-    log.info("downloading %s (revision %s) from ModelScope into %s", source.name, source.revision or "master", dest)
-    with_retries(
-        lambda: snapshot_download(source.name, revision=source.revision, local_dir=str(dest), allow_patterns=patterns_of(entry)),
-        f"modelscope {source.name}",
+    return HubConfig().endpoint.rstrip("/")
+
+
+def modelscope_progress():
+    """The ModelScope client's per-file progress callback class, writing to the job log
+    through :class:`LogProgress` (the client's own bars go to stderr, which is not the log)."""
+    from modelscope_hub import ProgressCallback
+
+    class LogProgressCallback(ProgressCallback):
+        def __init__(self, filename: str, file_size: int):
+            super().__init__(filename, file_size)
+            self.bar = LogProgress(total=file_size or None, unit="B", unit_scale=True, label=filename)
+
+        def update(self, size: int) -> None:
+            self.bar.update(size)
+
+        def end(self) -> None:
+            self.bar.close()
+
+    return LogProgressCallback
+
+
+def fetch_modelscope(source: Source, dest: Path, entry: dict, settings: dict, _record: dict | None = None) -> dict:
+    """Download the selected files of a modelscope: source into ``dest`` with the ModelScope
+    client (``snapshot_download``: revision, allow patterns), verified against the hub's
+    listing (its sha256 and size per file); return the manifest fields."""
+    if importlib.util.find_spec("modelscope") is None:
+        raise ModuleNotFoundError("modelscope is not installed (pip install modelscope, see requirements/cpu.txt)")
+    from modelscope import snapshot_download
+    from modelscope_hub import HubApi
+
+    endpoint, revision = modelscope_endpoint(), source.revision or "master"
+    listing = with_retries(
+        lambda: {item.path: item for item in HubApi(endpoint=endpoint).list_repo_files(source.name, "model", revision=revision) if not item.is_dir},
+        f"modelscope {source.name}@{revision} from {endpoint}",
         settings,
     )
-    return {"commit": None, "endpoint": "modelscope", "files": list_files(dest), "verification": "checked by the ModelScope client"}
+    wanted = select_files(list(listing), patterns_of(entry))
+    if not wanted:
+        raise FileNotFoundError(f"modelscope {source.name}@{revision}: no file matches {patterns_of(entry)} (it has {sorted(listing)})")
+    _remove_unwanted(dest, wanted)
+    # The client keeps a file it already has when its size matches: drop a changed one first.
+    for name in wanted:
+        path, listed = dest / name, listing[name]
+        if path.is_file() and listed.sha256 and sha256_file(path) != listed.sha256:
+            log.warning("%s differs from the source's sha256; downloading it again", path)
+            path.unlink()
+    log.info("modelscope %s@%s from %s: %d files, %.1f MB", source.name, revision, endpoint, len(wanted), sum(listing[n].size or 0 for n in wanted) / 1e6)
+    started = time.monotonic()
+    with_retries(
+        lambda: snapshot_download(
+            source.name,
+            revision=revision,
+            local_dir=str(dest),
+            cache_dir=str(dest / ".cache" / "modelscope"),  # its locks and metadata, beside our record
+            allow_patterns=wanted,
+            endpoint=endpoint,
+            progress_callbacks=[modelscope_progress()],
+        ),
+        f"modelscope {source.name}@{revision}",
+        settings,
+    )
+    files, problems = [], []
+    for name in wanted:
+        if not (dest / name).is_file():
+            problems.append(f"{dest / name}: missing after the download")
+            continue
+        described, listed = describe_file(dest, name), listing[name]
+        if listed.size is not None and described["bytes"] != listed.size:
+            problems.append(f"{dest / name}: {described['bytes']} bytes, the source lists {listed.size}")
+        elif listed.sha256 and described["sha256"] != listed.sha256:
+            problems.append(f"{dest / name}: sha256 {described['sha256'][:16]}..., the source lists {listed.sha256[:16]}...")
+        files.append(described)
+    if problems:
+        raise WeightsMismatch("; ".join(problems) + f" (freshly downloaded from {endpoint})")
+    log.info("%d files, every sha256 matches the source's listing (%.1f s)", len(files), time.monotonic() - started)
+    checked = "sha256" if all(listing[n].sha256 for n in wanted) else "size"
+    return {"commit": None, "endpoint": endpoint, "files": files, "verification": f"every file's {checked} matches the source's listing"}
 
 
 def _remove_unwanted(dest: Path, wanted: list[str]) -> None:

@@ -4,7 +4,7 @@ the raw per-call times."""
 import json
 from pathlib import Path
 
-from npu_adapt.benchmark import ROW_KEYS, SAMPLE_COLUMNS, run_benchmark
+from npu_adapt.benchmark import LLM_KEYS, ROW_KEYS, SAMPLE_COLUMNS, run_benchmark
 from npu_adapt.io import load_tensors, read_json, write_csv, write_json
 from npu_adapt.jobs import setup_logging
 from npu_adapt.plots import benchmark_plot
@@ -30,7 +30,8 @@ def main(smk):
     )
     result["samples_file"] = smk.output.samples
     write_json(smk.output.json, result)
-    write_csv(smk.output.csv, result["results"], CSV_COLUMNS)
+    llm = any(row.get("ttft_ms") is not None for row in result["results"])
+    write_csv(smk.output.csv, result["results"], CSV_COLUMNS[:-1] + list(LLM_KEYS) + CSV_COLUMNS[-1:] if llm else CSV_COLUMNS)
     write_csv(smk.output.samples, samples, list(SAMPLE_COLUMNS))
     title = f"{model} on {result['device_name'] or result['device']} ({placement['dtype']})"
     if result["status"] == "blocked":

@@ -1,25 +1,20 @@
 """leaderboard: one row per model as CSV, Markdown and a self-contained sortable HTML page,
 from the summaries."""
 
-import csv
 from pathlib import Path
 
 from npu_adapt.html_report import leaderboard_page
 from npu_adapt.io import read_json
 from npu_adapt.jobs import setup_logging
-from npu_adapt.reports import LEADERBOARD_COLUMNS, format_cell, leaderboard_markdown, leaderboard_row, null_reasons
+from npu_adapt.reports import leaderboard_markdown, null_reasons
+from npu_adapt.tables import write_leaderboard_csv
 
 
 def main(smk):
     log = setup_logging(smk.log[0])
     summaries = {summary["model"]: summary for summary in map(read_json, smk.input.summaries)}
-    rows = [leaderboard_row(summary) for summary in summaries.values()]
+    rows = write_leaderboard_csv(smk.output.csv, list(summaries.values()))
     reasons = {row["model"]: null_reasons(row, summaries[row["model"]]) for row in rows}
-    with open(smk.output.csv, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(LEADERBOARD_COLUMNS)
-        for row in rows:
-            writer.writerow([format_cell(row[column]) for column in LEADERBOARD_COLUMNS])
     Path(smk.output.md).write_text(leaderboard_markdown(rows, reasons))
     Path(smk.output.html).write_text(leaderboard_page(rows, reasons, summaries, Path(smk.output.html).parent))
     for row in rows:

@@ -62,7 +62,7 @@ def test_leaderboard_has_one_complete_row_per_model(tiny_run):
         summary = load(tiny_run / f"results/{model}/summary.json")
         assert row["status"] == summary["status"] == "self-check"
         assert row["pretrained"] == "false"
-        assert row["rel_l2"] == "0" and row["target_device"] == "cpu"
+        assert row["rel_l2"] == "0.0" and row["target_device"] == "cpu"
         assert float(row["params_m"]) == round(summary["params"] / 1e6, 3)
         assert float(row["latency_p50_ms_bs1"]) > 0 and float(row["best_throughput"]) > 0
     # tiny-bert has no class-score output: top-1 cannot exist and says null, not blank.

@@ -31,6 +31,7 @@ FAMILIES = {
     "timm_image": "npu_adapt.adapters.timm_image:TimmImageAdapter",
     "hf_encoder": "npu_adapt.adapters.hf_encoder:HFEncoderAdapter",
     "hf_seq2seq": "npu_adapt.adapters.hf_seq2seq:HFSeq2SeqAdapter",
+    "hf_causal_lm": "npu_adapt.adapters.hf_causal_lm:HFCausalLMAdapter",
 }
 
 
