@@ -78,3 +78,15 @@ def get_adapter(entry: dict, base_dir: Path = Path(".")) -> Adapter:
         raise ValueError(f"unknown model family {family!r}; known: {sorted(FAMILIES)}") from None
     module_name, class_name = target.split(":")
     return getattr(importlib.import_module(module_name), class_name)(entry, base_dir)
+
+
+def seeded_token_ids(rng, vocab_size: int, length: int, skip: int = 1000, keep_top: int = 0):
+    """``(1, length)`` seeded token ids for a model without a tokenizer, drawn past the low ids
+    where vocabularies keep their special tokens ([PAD], [unused], <s>) and below the top
+    ``keep_top`` ids; both margins shrink to a quarter of a small vocabulary, so a tiny test
+    vocabulary of 200 still gets valid ids."""
+    import numpy as np
+
+    low = min(skip, vocab_size // 4)
+    high = vocab_size - min(keep_top, vocab_size // 4)
+    return rng.integers(low, high, size=(1, length), dtype=np.int64)

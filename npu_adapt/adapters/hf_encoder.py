@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from npu_adapt.adapters import Adapter
+from npu_adapt.adapters import Adapter, seeded_token_ids
 
 
 def model_class(config: dict):
@@ -77,9 +77,10 @@ class HFEncoderAdapter(Adapter):
             return {name: np.asarray(value, dtype=np.int64) for name, value in encoded.items()}
         # No tokenizer (random-init fallback): seeded token ids framed like a real sentence.
         seq_len = int(self.options.get("seq_len", 16))
-        ids = rng.integers(1000, config["vocab_size"], size=(1, seq_len), dtype=np.int64)
-        ids[0, 0] = config.get("bos_token_id") or 101  # [CLS]
-        ids[0, -1] = config.get("eos_token_id") or 102  # [SEP]
+        vocab = config["vocab_size"]
+        ids = seeded_token_ids(rng, vocab, seq_len)
+        ids[0, 0] = config.get("bos_token_id") or min(101, vocab - 1)  # [CLS]
+        ids[0, -1] = config.get("eos_token_id") or min(102, vocab - 1)  # [SEP]
         inputs = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
         if config.get("type_vocab_size"):
             inputs["token_type_ids"] = np.zeros_like(ids)

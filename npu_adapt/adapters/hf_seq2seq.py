@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from npu_adapt.adapters import CLASS_SCORES, TOKEN_IDS
+from npu_adapt.adapters import CLASS_SCORES, TOKEN_IDS, seeded_token_ids
 from npu_adapt.adapters.hf_encoder import HFEncoderAdapter, _has_tokenizer
 
 
@@ -43,11 +43,11 @@ class HFSeq2SeqAdapter(HFEncoderAdapter):
             input_ids = np.asarray(encoded["input_ids"], dtype=np.int64)
         else:
             seq_len = int(self.options.get("seq_len", 16))
-            input_ids = rng.integers(100, config["vocab_size"] - 100, size=(1, seq_len), dtype=np.int64)
+            input_ids = seeded_token_ids(rng, config["vocab_size"], seq_len, skip=100, keep_top=100)
             input_ids[0, -1] = config.get("eos_token_id", 1)
         decoder_len = int(self.options.get("decoder_len", 8))
         start = config.get("decoder_start_token_id", 0) or 0
-        decoder_input_ids = rng.integers(100, config["vocab_size"] - 100, size=(1, decoder_len), dtype=np.int64)
+        decoder_input_ids = seeded_token_ids(rng, config["vocab_size"], decoder_len, skip=100, keep_top=100)
         decoder_input_ids[0, 0] = start
         return {
             "input_ids": input_ids,
