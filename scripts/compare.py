@@ -1,26 +1,31 @@
-"""compare: every accuracy metric of each target output against its reference."""
+"""compare: every accuracy metric of each target output against its reference, and the
+layer localisation (npu_adapt.layers: layers/compare.json and .csv, for every model)."""
 
 import json
 from pathlib import Path
 
 from npu_adapt.compare import OUTPUT_COLUMNS, compare_dumps
-from npu_adapt.io import read_json, write_csv, write_json
+from npu_adapt.io import write_csv, write_json
 from npu_adapt.jobs import setup_logging
-from npu_adapt.layers import layer_summary
+from npu_adapt.layers import columns, compare_layers, layer_summary
 
 
 def main(smk):
     log = setup_logging(smk.log[0])
     result = compare_dumps(smk.wildcards.model, Path(smk.input.reference), Path(smk.input.target), json.loads(smk.params.criteria))
-    layers = read_json(smk.input.layers) if smk.input.get("layers") else None
+    layers = compare_layers(smk.input.reference_layers, smk.input.target_layers, result["criteria"])
+    write_json(smk.output.layers_json, {"model": smk.wildcards.model, **layers})
+    write_csv(smk.output.layers_csv, layers["rows"], columns(layers["mode"]))
     result["layers"] = layer_summary(layers)
     write_json(smk.output.json, result)
     write_csv(smk.output.csv, [{"output": name, **metrics} for name, metrics in result["outputs"].items()], OUTPUT_COLUMNS)
     log.info("%s: %s %s", smk.wildcards.model, result["status"], result["reason"] or "")
     for name, metrics in result["outputs"].items():
         log.info("  %s: pass=%s rel_l2=%s cosine=%s max_abs_diff=%s", name, metrics["pass"], metrics["rel_l2"], metrics["cosine"], metrics["max_abs_diff"])
-    if layers is not None:
-        log.info("layers: first divergence %s", result["layers"]["first_divergence"])
+    if layers["enabled"]:
+        log.info("layers (%s): %s module and %s API rows, %d over the threshold; first divergence: %s", layers["mode"], layers["modules"], layers["apis"], layers["diverged"], layers["first_divergence"] or layers["reason"])
+    else:
+        log.info("layers: not captured (%s)", layers["reason"])
 
 
 if __name__ == "__main__":
