@@ -2,7 +2,6 @@
 dump layout. Real torch models throughout (tiny random-init BERT, small nets); every
 statistic checked against numpy on the captured tensors themselves."""
 
-import copy
 import csv
 import json
 import math
@@ -12,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import DATA, load, run_snakemake, tiny_config
+
 from npu_adapt.__main__ import main as cli
 
 PERTURBED = "encoder.layer.1.intermediate.dense"
@@ -255,7 +254,7 @@ def layers_run(tmp_path_factory) -> Path:
         "bert-big": {**bert, "layers": "tensors", "layers_max_bytes": 100_000},
     }
     workdir = tmp_path_factory.mktemp("layers_run")
-    targets = [f"results/{model}/summary.json" for model in config["models"]]
+    targets = ["results/bert-auto/summary.json", "results/bert-big/compare.json"]  # the card of one is enough
     run_snakemake(workdir, *targets, config=config, env={"NPU_ADAPT_PERTURB_LAYER": f"{PERTURBED}:1.5"})
     return workdir
 
@@ -310,7 +309,7 @@ def test_inspect_shows_the_first_divergence_with_its_neighbours(layers_run, caps
 
 
 def msprobe_compare(target: Path, golden: Path, out: Path) -> list[dict]:
-    done = subprocess.run(["msprobe", "compare", "--target_path", str(target), "--golden_path", str(golden), "--output_path", str(out)], capture_output=True, text=True, timeout=600)
+    done = subprocess.run(["msprobe", "compare", "--target_path", str(target), "--golden_path", str(golden), "--output_path", str(out)], check=False, capture_output=True, text=True, timeout=600)
     results = sorted(out.glob("compare_result*.csv"))
     assert results, done.stdout[-3000:] + done.stderr[-3000:]
     return read_csv(results[-1])

@@ -18,8 +18,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from npu_adapt.layers.capture import KINDS, MODES, LayerCapture, clear_dump, tensor_statistics
-from npu_adapt.layers.localise import STATS_COLUMNS, TENSOR_COLUMNS, columns, compare_layers, layer_summary, write_layer_index
+from npu_adapt.layers.capture import (
+    KINDS,
+    MODES,
+    LayerCapture,
+    clear_dump,
+    tensor_statistics,
+)
+from npu_adapt.layers.localise import (
+    STATS_COLUMNS,
+    TENSOR_COLUMNS,
+    columns,
+    compare_layers,
+    layer_summary,
+    write_layer_index,
+)
 from npu_adapt.layers.settings import resolve_mode, scope, size_refusal
 
 LAYER_COLUMNS = TENSOR_COLUMNS

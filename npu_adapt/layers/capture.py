@@ -42,9 +42,7 @@ NPY_HEADER_BYTES = 128  # np.save's header (format 1.0), per file
 # Tensor methods and functions that only move, view or relabel data (or are the identity at
 # inference): rows for them would repeat their input without saying anything new.
 LAYOUT_OPS = frozenset(
-    "view view_as reshape reshape_as transpose permute contiguous expand expand_as unsqueeze squeeze flatten "
-    "unflatten __getitem__ to type type_as clone detach split chunk narrow select t float half bfloat16 double "
-    "cpu cuda npu dropout numpy tolist item".split()
+    ["view", "view_as", "reshape", "reshape_as", "transpose", "permute", "contiguous", "expand", "expand_as", "unsqueeze", "squeeze", "flatten", "unflatten", "__getitem__", "to", "type", "type_as", "clone", "detach", "split", "chunk", "narrow", "select", "t", "float", "half", "bfloat16", "double", "cpu", "cuda", "npu", "dropout", "numpy", "tolist", "item"]
 )
 
 

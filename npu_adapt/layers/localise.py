@@ -138,7 +138,7 @@ def _tensor_rows(reference_index: Path, target_index: Path, reference: dict, tar
     compute = {role: {t["name"]: t.get("compute_dtype", t.get("dtype")) for t in side["tensors"]} for role, side in (("reference", reference), ("target", target))}
     rows = []
     for name, metrics in outputs.items():
-        row = {"name": name, **_describe(described[name]), **metrics}
+        row = {"name": name, **metrics, **_describe(described[name])}  # kind: module/api, not the metrics' hidden
         # The stored .npy of a bfloat16 tensor is float32; the row names what was computed.
         row.update(dtype_reference=compute["reference"].get(name), dtype_target=compute["target"].get(name))
         rows.append(row)
