@@ -140,8 +140,9 @@ def print_layers(layers: dict, full: bool, out) -> None:
         return
     rows = layers.get("rows") or []
     columns = LAYER_STATS_COLUMNS if layers.get("mode") == "stats" else LAYER_COLUMNS
-    counts = f"{layers.get('modules')} module and {layers.get('apis', 0)} API rows" if "apis" in layers else f"{layers.get('modules')} modules"
-    print(f"\nlayers ({layers.get('mode') or 'tensors'}): {counts} compared, {layers.get('diverged')} over the threshold", file=out)
+    counts = f"{layers.get('modules')} module and {layers.get('apis', 0)} API rows"
+    mode = layers.get("mode") or "tensors"
+    print(f"\nlayers ({mode}): {counts} compared, {layers.get('diverged')} over the threshold", file=out)
     if layers.get("localisation"):
         print(f"  localisation: {layers['localisation']}", file=out)
     first = layers.get("first_divergence")
@@ -155,7 +156,8 @@ def print_layers(layers: dict, full: bool, out) -> None:
         bounded = [row for row in rows if row.get("rel_l2_lower_bound") is not None]
         if bounded and not full:
             largest = max(bounded, key=lambda row: row["rel_l2_lower_bound"])
-            print(f"  largest statistics change: #{largest['order']} {largest['name']} ({largest['type']}), rel_l2 >= {largest['rel_l2_lower_bound']:.4g}", file=out)
+            where = f"#{largest['order']} {largest['name']} ({largest['type']})"
+            print(f"  largest statistics change: {where}, rel_l2 >= {largest['rel_l2_lower_bound']:.4g}", file=out)
     if full and rows:
         print(table(rows, columns), file=out)
 
@@ -279,8 +281,10 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     inspect_cli.add_argument("paths", nargs="+", help="results/MODEL | DIR | A.npy [B.npy] | DIR_A DIR_B (A is the target, B the reference)")
-    inspect_cli.add_argument("--layers", action="store_true", help="with results/MODEL: print every row of the layer comparison")
-    inspect_cli.add_argument("--export-msprobe", metavar="DIR", help="with results/MODEL: write its layer dumps in msprobe's dump.json layout under DIR")
+    inspect_cli.add_argument("--layers", action="store_true", help="with results/MODEL: print every row of the layer table")
+    inspect_cli.add_argument(
+        "--export-msprobe", metavar="DIR", help="with results/MODEL: write its layer dumps in msprobe's dump.json layout under DIR"
+    )
     inspect_cli.add_argument("--kind", choices=["hidden", "class_scores", "token_ids"], help="with A.npy B.npy: what they hold (default: as B's index.json says, else hidden)")
     for key, kind in (("rel_l2_max", float), ("cosine_min", float), ("atol", float), ("rtol", float)):
         inspect_cli.add_argument(f"--{key.replace('_', '-')}", dest=key, type=kind, help=f"criterion (default {DEFAULT_CRITERIA[key]})")

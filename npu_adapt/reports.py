@@ -498,7 +498,7 @@ def _accuracy_blocks(summary: dict) -> list:
             shown(m["top5_match"], topk_na),
             m["ascend_verdict"],
             "pass" if m["pass"] else f"fail: {m.get('reason')}",
-        ])  # fmt: skip
+        ])
     if rows:
         blocks.append(Table(["output", "shape", "max_abs_diff", "mean_abs_diff", "rel_l2", "cosine", "top1_match", "top5_match", "ascend_verdict", "pass"], rows))
         more = [[name, shown(outputs[name]["rmse"], na), shown(outputs[name]["max_rel_diff"], na), shown(outputs[name]["within_rtol_frac"], na), format_cell(outputs[name]["nan_target"]), format_cell(outputs[name]["inf_target"])] for name in error]
@@ -556,7 +556,7 @@ def _benchmark_blocks(summary: dict) -> list:
         f"Device {shown(bench.get('device'), 'n/a')} ({shown(bench.get('device_name'), 'n/a')}), dtype {shown(bench.get('dtype'), 'n/a')}; "
         f"warm-up runs: {shown(bench.get('warmup'), 'not recorded')}; timed runs: {shown(settings.get('min_runs'), 'n/a')} to {shown(settings.get('max_runs'), 'n/a')}, "
         f"within a budget of {shown(settings.get('max_seconds'), 'n/a')} s per batch size; the device is synchronised around each run. 延迟单位为毫秒，吞吐单位为样本/秒。"
-    ))  # fmt: skip
+    ))
     baseline = bench.get("baseline") or {}
     no_speedup = short_reason(baseline.get("reason")) if baseline.get("status") not in (None, "ok") else "no CPU baseline"
     rows = []
@@ -565,7 +565,7 @@ def _benchmark_blocks(summary: dict) -> list:
         status = row["status"] if row["status"] == "ok" else f"{row['status']}: {short_reason(row.get('reason'))}"
         rows.append([format_cell(row["batch_size"]), status, shown(row.get("runs"), why)]
                     + [shown(row.get(key), why) for key in ("first_call_ms", "mean_ms", "std_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "throughput", "peak_mem_mb")]
-                    + [shown(row.get("speedup_vs_cpu"), why if row["status"] != "ok" else no_speedup)])  # fmt: skip
+                    + [shown(row.get("speedup_vs_cpu"), why if row["status"] != "ok" else no_speedup)])
     if rows:
         blocks.append(Table(["batch", "status", "runs", "first_call_ms", "mean_ms", "std_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "throughput (items/s)", "peak_mem_mb", "speedup_vs_cpu"], rows))
         kinds = sorted({row["peak_mem_kind"] for row in bench["results"] if row.get("peak_mem_kind")})

@@ -23,7 +23,9 @@ def main(smk):
     for name, metrics in result["outputs"].items():
         log.info("  %s: pass=%s rel_l2=%s cosine=%s max_abs_diff=%s", name, metrics["pass"], metrics["rel_l2"], metrics["cosine"], metrics["max_abs_diff"])
     if layers["enabled"]:
-        log.info("layers (%s): %s module and %s API rows, %d over the threshold; first divergence: %s", layers["mode"], layers["modules"], layers["apis"], layers["diverged"], layers["first_divergence"] or layers["reason"])
+        counts = (layers["mode"], layers["modules"], layers["apis"], layers["diverged"])
+        log.info("layers (%s): %s module and %s API rows, %d over the threshold", *counts)
+        log.info("layers: first divergence %s", layers["first_divergence"] or layers["reason"])
     else:
         log.info("layers: not captured (%s)", layers["reason"])
 

@@ -15,7 +15,15 @@ from pathlib import Path
 from npu_adapt import devices
 from npu_adapt.io import dump_tensors, load_tensors, read_json, to_numpy, write_json
 from npu_adapt.jobs import ModelBlocked, model_step, setup_logging, upstream_reason
-from npu_adapt.layers import LayerCapture, apply_test_perturbation, clear_dump, resolve_mode, scope, size_refusal, write_layer_index
+from npu_adapt.layers import (
+    LayerCapture,
+    apply_test_perturbation,
+    clear_dump,
+    resolve_mode,
+    scope,
+    size_refusal,
+    write_layer_index,
+)
 from npu_adapt.runner import LoadedModel
 
 
@@ -69,8 +77,9 @@ def main(smk):
     header = {key: value for key, value in index.items() if key != "tensors"}
     if index["status"] == "ok" and layer["status"] == "blocked":
         header.update(status="blocked", reason=layer["reason"])
-    header.update(mode=layer["mode"], mode_reason=layer["mode_reason"], estimated_bytes=layer["estimated_bytes"], bytes=capture.bytes if capture else 0)
-    header.update(layer_pattern=layer_scope["pattern"], layer_kinds=list(layer_scope["kinds"]), layer_inputs=layer_scope["inputs"])
+    header.update(mode=layer["mode"], mode_reason=layer["mode_reason"], estimated_bytes=layer["estimated_bytes"])
+    header.update(bytes=capture.bytes if capture else 0, layer_pattern=layer_scope["pattern"])
+    header.update(layer_kinds=list(layer_scope["kinds"]), layer_inputs=layer_scope["inputs"])
     write_layer_index(layer_directory, header, entries)
     log.info("layer dump (%s): %d rows in %s", layer["mode"] or layer["mode_reason"], len(entries), layer_directory)
     write_json(smk.output.index, index)
@@ -95,7 +104,8 @@ def layer_capture(loaded, inputs, entry, layer_scope, directory, layer, log):
         log.info("%s", layer["mode_reason"])
         return None
     capture = LayerCapture(loaded.model, directory, mode, **layer_scope)
-    log.info("layers: %s: capturing %d leaf modules%s (scope %s) into %s", mode, len(capture.modules()), " and torch API calls" if "api" in layer_scope["kinds"] else "", layer_scope, directory)
+    apis = " and torch API calls" if "api" in layer_scope["kinds"] else ""
+    log.info("layers: %s: capturing %d leaf modules%s (scope %s) into %s", mode, len(capture.modules()), apis, layer_scope, directory)
     return capture
 
 

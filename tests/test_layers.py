@@ -43,7 +43,11 @@ def capture(model, directory: Path, mode: str, **scope) -> list[dict]:
 
     with torch.inference_mode(), LayerCapture(model, directory, mode, **scope) as layer_capture:
         model(**bert_inputs())
-    write_layer_index(directory, {"status": "ok", "reason": None, "mode": mode, "layer_kinds": list(scope.get("kinds", ("module", "api")))}, layer_capture.entries)
+    write_layer_index(
+        directory,
+        {"status": "ok", "reason": None, "mode": mode, "layer_kinds": list(scope.get("kinds", ("module", "api")))},
+        layer_capture.entries,
+    )
     return layer_capture.entries
 
 
@@ -103,7 +107,9 @@ def test_api_rows_show_the_ops_between_modules_with_the_module_they_ran_in(tmp_p
     assert np.array_equal(np.load(tmp_path / by_name["norm.input[0]"]["file"]), (x + net.attention(x)).detach().numpy())
     assert np.array_equal(np.load(tmp_path / by_name["norm"]["file"]), out.numpy())
     softmax = torch.softmax(net.attention.query(x) @ x.transpose(-1, -2), dim=-1)
-    assert np.allclose(np.load(tmp_path / by_name["Torch.softmax.0"]["file"]), softmax.detach().numpy(), rtol=0, atol=1e-7)
+    assert np.allclose(
+        np.load(tmp_path / by_name["Torch.softmax.0"]["file"]), softmax.detach().numpy(), rtol=0, atol=1e-7
+    )
     assert [e["order"] for e in layer_capture.entries] == list(range(len(names)))
     # Layout-only ops (transpose) are no rows; scopes by kind and by name.
     assert not any("transpose" in name for name in names)
@@ -173,7 +179,9 @@ def test_statistics_bound_never_exceeds_the_measured_error_of_a_bfloat16_target(
         capture(target, tmp_path / mode / "target", mode)
     criteria = {"rel_l2_max": 0.01}
     by_stats = compare_layers(tmp_path / "stats/reference/index.json", tmp_path / "stats/target/index.json", criteria)
-    by_tensors = compare_layers(tmp_path / "tensors/reference/index.json", tmp_path / "tensors/target/index.json", criteria)
+    by_tensors = compare_layers(
+        tmp_path / "tensors/reference/index.json", tmp_path / "tensors/target/index.json", criteria
+    )
     assert by_stats["mode"] == "stats" and "statistics-level" in by_stats["localisation"]
     assert [row["name"] for row in by_stats["rows"]] == [row["name"] for row in by_tensors["rows"]]
     assert by_stats["apis"] > 0 and by_stats["modules"] > 0
@@ -210,9 +218,30 @@ def test_statistics_name_the_perturbed_module_as_the_first_divergence(tmp_path, 
 def test_stats_rows_that_cannot_be_compared_fail_with_the_reason(tmp_path):
     from npu_adapt.layers import compare_layers, write_layer_index
 
-    row = {"name": "a", "layer_kind": "module", "module": "a", "type": "Linear", "shape": [4], "numel": 4, "min": -1.0, "max": 1.0, "mean": 0.0, "norm": 2.0, "nan": 0, "inf": 0, "checksum": 5, "compute_dtype": "float32"}
-    write_layer_index(tmp_path / "reference", {"status": "ok", "mode": "stats"}, [row, {**row, "name": "b"}, {**row, "name": "c"}])
-    write_layer_index(tmp_path / "target", {"status": "ok", "mode": "stats"}, [{**row, "nan": 1, "norm": 2.0}, {**row, "name": "b", "shape": [2, 2]}, {**row, "name": "d"}])
+    row = {
+        "name": "a",
+        "layer_kind": "module",
+        "module": "a",
+        "type": "Linear",
+        "shape": [4],
+        "numel": 4,
+        "min": -1.0,
+        "max": 1.0,
+        "mean": 0.0,
+        "norm": 2.0,
+        "nan": 0,
+        "inf": 0,
+        "checksum": 5,
+        "compute_dtype": "float32",
+    }
+    write_layer_index(
+        tmp_path / "reference", {"status": "ok", "mode": "stats"}, [row, {**row, "name": "b"}, {**row, "name": "c"}]
+    )
+    write_layer_index(
+        tmp_path / "target",
+        {"status": "ok", "mode": "stats"},
+        [{**row, "nan": 1, "norm": 2.0}, {**row, "name": "b", "shape": [2, 2]}, {**row, "name": "d"}],
+    )
     result = compare_layers(tmp_path / "reference/index.json", tmp_path / "target/index.json", {})
     reasons = {row["name"]: row["reason"] for row in result["rows"]}
     assert reasons["a"] == "NaN/Inf: target 1 NaN 0 Inf, reference 0 NaN 0 Inf"
@@ -309,7 +338,13 @@ def test_inspect_shows_the_first_divergence_with_its_neighbours(layers_run, caps
 
 
 def msprobe_compare(target: Path, golden: Path, out: Path) -> list[dict]:
-    done = subprocess.run(["msprobe", "compare", "--target_path", str(target), "--golden_path", str(golden), "--output_path", str(out)], check=False, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        ["msprobe", "compare", "--target_path", str(target), "--golden_path", str(golden), "--output_path", str(out)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     results = sorted(out.glob("compare_result*.csv"))
     assert results, done.stdout[-3000:] + done.stderr[-3000:]
     return read_csv(results[-1])
@@ -325,13 +360,18 @@ def test_msprobe_compare_reads_an_exported_statistics_dump(layers_run, tmp_path)
     dump = load(out / "target/step0/rank0/dump.json")
     assert (dump["task"], dump["level"], dump["framework"]) == ("statistics", "mix", "pytorch")
     key = f"Module.{PERTURBED}.Linear.forward.0"
-    assert set(dump["data"][key]) >= {"input_args", "output"} and dump["data"][key]["output"][0]["dtype"] == "torch.float32"
+    assert (
+        set(dump["data"][key]) >= {"input_args", "output"}
+        and dump["data"][key]["output"][0]["dtype"] == "torch.float32"
+    )
     rows = msprobe_compare(out / "target/step0", out / "reference/step0", out / "compare")
     ours = {row["name"]: row for row in load(layers_run / "results/bert-auto/layers/compare.json")["rows"]}
     theirs = {row["NPU Name"]: row for row in rows}
     assert f"{key}.output.0" in theirs and "Functional.linear.0.forward.output.0" in theirs
     # msprobe's relative norm error (in %) is our norm_rel_change, row for row.
-    assert float(theirs[f"{key}.output.0"]["NormRelativeErr"].rstrip("%")) == pytest.approx(100 * ours[PERTURBED]["norm_rel_change"], rel=1e-6)
+    assert float(theirs[f"{key}.output.0"]["NormRelativeErr"].rstrip("%")) == pytest.approx(
+        100 * ours[PERTURBED]["norm_rel_change"], rel=1e-6
+    )
     assert theirs[f"{key}.input.0"]["NormRelativeErr"].rstrip("%") in ("0", "0.0")
 
 
@@ -350,11 +390,20 @@ def test_msprobe_compare_reads_an_exported_tensors_dump(tmp_path, monkeypatch):
     capture(target, tmp_path / "run/layers/target", "tensors")
     written = export_msprobe(tmp_path / "run", tmp_path / "msprobe")
     assert written["target"]["task"] == "tensor" and "msprobe compare --target_path" in written["command"]
-    rows = msprobe_compare(tmp_path / "msprobe/target/step0", tmp_path / "msprobe/reference/step0", tmp_path / "msprobe/compare")
-    ours = {row["name"]: row for row in compare_layers(tmp_path / "run/layers/reference/index.json", tmp_path / "run/layers/target/index.json", {})["rows"]}
+    rows = msprobe_compare(
+        tmp_path / "msprobe/target/step0", tmp_path / "msprobe/reference/step0", tmp_path / "msprobe/compare"
+    )
+    ours = {
+        row["name"]: row
+        for row in compare_layers(
+            tmp_path / "run/layers/reference/index.json", tmp_path / "run/layers/target/index.json", {}
+        )["rows"]
+    }
     theirs = {row["NPU Name"]: row for row in rows}
     key = f"Module.{PERTURBED}.Linear.forward.0.output.0"
     assert float(theirs[key]["Cosine"]) == pytest.approx(ours[PERTURBED]["cosine"], abs=1e-6)
     assert float(theirs[key]["MaxAbsErr"]) == pytest.approx(ours[PERTURBED]["max_abs_diff"], rel=1e-5)
     assert float(theirs["Functional.linear.0.forward.output.0"]["Cosine"]) == pytest.approx(1.0, abs=1e-9)
-    assert json.loads((tmp_path / "msprobe/target/step0/rank0/construct.json").read_text())["Functional.linear.0.forward"].startswith("Module.")
+    assert json.loads((tmp_path / "msprobe/target/step0/rank0/construct.json").read_text())[
+        "Functional.linear.0.forward"
+    ].startswith("Module.")

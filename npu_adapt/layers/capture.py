@@ -42,7 +42,12 @@ NPY_HEADER_BYTES = 128  # np.save's header (format 1.0), per file
 # Tensor methods and functions that only move, view or relabel data (or are the identity at
 # inference): rows for them would repeat their input without saying anything new.
 LAYOUT_OPS = frozenset(
-    ["view", "view_as", "reshape", "reshape_as", "transpose", "permute", "contiguous", "expand", "expand_as", "unsqueeze", "squeeze", "flatten", "unflatten", "__getitem__", "to", "type", "type_as", "clone", "detach", "split", "chunk", "narrow", "select", "t", "float", "half", "bfloat16", "double", "cpu", "cuda", "npu", "dropout", "numpy", "tolist", "item"]
+    {
+        *("view", "view_as", "reshape", "reshape_as", "transpose", "permute", "contiguous", "expand", "expand_as"),
+        *("unsqueeze", "squeeze", "flatten", "unflatten", "unbind", "movedim", "swapaxes", "__getitem__"),
+        *("split", "chunk", "narrow", "select", "t", "to", "type", "type_as", "float", "half", "bfloat16", "double"),
+        *("clone", "detach", "cpu", "cuda", "npu", "numpy", "tolist", "item", "dropout"),
+    }
 )
 
 
@@ -110,7 +115,16 @@ def tensor_statistics(tensor) -> dict:
     count = finite.sum()
     low = torch.where(finite, work, torch.full_like(zero, float("inf"))).amin()
     high = torch.where(finite, work, torch.full_like(zero, float("-inf"))).amax()
-    summary = torch.stack([low, high, clean.sum() / count.clamp(min=1), torch.linalg.vector_norm(clean), count.to(work.dtype), torch.isnan(work).sum().to(work.dtype)])
+    summary = torch.stack(
+        [
+            low,
+            high,
+            clean.sum() / count.clamp(min=1),
+            torch.linalg.vector_norm(clean),
+            count.to(work.dtype),
+            torch.isnan(work).sum().to(work.dtype),
+        ]
+    )
     low, high, mean, norm, count, nan = summary.tolist()
     stats.update(nan=int(nan), inf=values.numel() - int(count) - int(nan))
     if count:
@@ -146,7 +160,15 @@ class LayerCapture:
     row: the module it ran in, or its own name); ``kinds`` selects module and/or API rows;
     ``inputs`` adds the inputs of each selected module or API call beside its outputs."""
 
-    def __init__(self, model, directory: str | Path | None, mode: str = "tensors", pattern: str | None = None, kinds=KINDS, inputs: bool = False):
+    def __init__(
+        self,
+        model,
+        directory: str | Path | None,
+        mode: str = "tensors",
+        pattern: str | None = None,
+        kinds=KINDS,
+        inputs: bool = False,
+    ):
         if mode not in (*MODES, "shapes"):
             raise ValueError(f"layer capture mode {mode!r}: expected one of stats, tensors, shapes")
         unknown = set(kinds) - set(KINDS)
@@ -174,7 +196,11 @@ class LayerCapture:
         """The leaf modules whose rows are captured, in registration order."""
         if "module" not in self.kinds:
             return []
-        return [(name, module) for name, module in self.model.named_modules() if name and _is_leaf(module) and self.selected(name)]
+        return [
+            (name, module)
+            for name, module in self.model.named_modules()
+            if name and _is_leaf(module) and self.selected(name)
+        ]
 
     def __enter__(self) -> LayerCapture:
         if self.mode == "tensors":
@@ -185,7 +211,9 @@ class LayerCapture:
         for name, module in self.model.named_modules():
             record = name in captured
             self.handles.append(module.register_forward_pre_hook(self._enter_hook(name, type(module).__name__, record)))
-            self.handles.append(module.register_forward_hook(self._exit_hook(name, type(module).__name__, record), always_call=True))
+            self.handles.append(
+                module.register_forward_hook(self._exit_hook(name, type(module).__name__, record), always_call=True)
+            )
         if "api" in self.kinds:
             self.api_mode = _ApiMode(self)
             self.api_mode.__enter__()
@@ -213,11 +241,29 @@ class LayerCapture:
         def leave(module, args, output):
             self.stack.pop()
             if record:
-                self._record(output, "module", name, type_name, self.calls[name] - 1, "output", self.stack[-1][1] if self.stack else None)
+                self._record(
+                    output,
+                    "module",
+                    name,
+                    type_name,
+                    self.calls[name] - 1,
+                    "output",
+                    self.stack[-1][1] if self.stack else None,
+                )
 
         return leave
 
-    def _record(self, value, kind: str, base: str, type_name: str, call: int, io: str, parent: str | None, module: str | None = None) -> None:
+    def _record(
+        self,
+        value,
+        kind: str,
+        base: str,
+        type_name: str,
+        call: int,
+        io: str,
+        parent: str | None,
+        module: str | None = None,
+    ) -> None:
         stem = f"{base}#{call}" if kind == "module" and call else base
         if io == "input":
             stem += ".input"
@@ -233,7 +279,16 @@ class LayerCapture:
                 continue
             name = stem + suffix
             order = len(self.entries)
-            entry = {"name": name, "layer_kind": kind, "module": module if module is not None else base, "type": type_name, "call": call, "io": io, "parent": parent, "order": order}
+            entry = {
+                "name": name,
+                "layer_kind": kind,
+                "module": module if module is not None else base,
+                "type": type_name,
+                "call": call,
+                "io": io,
+                "parent": parent,
+                "order": order,
+            }
             if self.mode == "tensors":
                 entry.update(save_tensor(self.directory / _file_name(order, name), name, to_numpy(tensor)))
                 self.bytes += (self.directory / entry["file"]).stat().st_size
@@ -249,11 +304,12 @@ class LayerCapture:
         """After an API call: its rows, when it computed a floating-point tensor in scope."""
         if not any(tensor.is_floating_point() for _, tensor in tensors_in(output)):
             return
+        # Numbered before the scope applies, so a row keeps its name whatever layer_pattern is.
+        call = self.api_calls.get(api, 0)
+        self.api_calls[api] = call + 1
         module, parent = self.stack[-1] if self.stack else ("", None)
         if not (self.selected(module) or self.selected(api)):
             return
-        call = self.api_calls.get(api, 0)
-        self.api_calls[api] = call + 1
         if self.inputs:
             self._record(inputs, "api", f"{api}.{call}", api, call, "input", parent, module)
         self._record(output, "api", f"{api}.{call}", api, call, "output", parent, module)

@@ -22,7 +22,18 @@ from npu_adapt.jobs import upstream_reason
 from npu_adapt.metrics import DEFAULT_CRITERIA
 
 ROW_KEYS = ["order", "kind", "name", "module", "type", "io", "shape", "dtype_reference", "dtype_target"]
-TENSOR_COLUMNS = [*ROW_KEYS, "rel_l2", "cosine", "max_abs_diff", "mean_abs_diff", "max_rel_diff", "nan_target", "inf_target", "pass", "reason"]
+TENSOR_COLUMNS = [
+    *ROW_KEYS,
+    "rel_l2",
+    "cosine",
+    "max_abs_diff",
+    "mean_abs_diff",
+    "max_rel_diff",
+    "nan_target",
+    "inf_target",
+    "pass",
+    "reason",
+]
 STATS_COLUMNS = [
     *ROW_KEYS,
     "rel_l2_lower_bound",
@@ -45,7 +56,21 @@ LOCALISATION = {
     "stats": "statistics-level: a row is flagged when its L2 norm or mean moved enough to prove rel_l2 >= rel_l2_max; "
     "a row not flagged may still differ element by element (set layers: tensors on a narrowed layer_pattern to see)",
 }
-FIRST_KEYS = ("order", "kind", "name", "module", "type", "io", "rel_l2", "cosine", "max_abs_diff", "rel_l2_lower_bound", "norm_rel_change", "mean_shift", "reason")
+FIRST_KEYS = (
+    "order",
+    "kind",
+    "name",
+    "module",
+    "type",
+    "io",
+    "rel_l2",
+    "cosine",
+    "max_abs_diff",
+    "rel_l2_lower_bound",
+    "norm_rel_change",
+    "mean_shift",
+    "reason",
+)
 
 
 def columns(mode: str | None) -> list[str]:
@@ -74,7 +99,9 @@ def stats_changes(reference: dict, target: dict) -> dict:
     span = max(abs(reference["min"]), abs(reference["max"])) if reference.get("min") is not None else None
     changes = {
         "norm_rel_change": _relative(target.get("norm"), norm, norm),
-        "mean_shift": _relative(target.get("mean"), reference.get("mean"), norm / math.sqrt(finite) if norm is not None and finite else None),
+        "mean_shift": _relative(
+            target.get("mean"), reference.get("mean"), norm / math.sqrt(finite) if norm is not None and finite else None
+        ),
         "min_rel_change": _relative(target.get("min"), reference.get("min"), span),
         "max_rel_change": _relative(target.get("max"), reference.get("max"), span),
     }
@@ -89,20 +116,26 @@ def stats_verdict(reference: dict, target: dict, changes: dict, criteria: dict) 
     if reference.get("shape") != target.get("shape"):
         return [f"shape mismatch: target {target.get('shape')} vs reference {reference.get('shape')}"]
     if (target.get("nan"), target.get("inf")) != (reference.get("nan"), reference.get("inf")):
-        failures.append(f"NaN/Inf: target {target.get('nan')} NaN {target.get('inf')} Inf, reference {reference.get('nan')} NaN {reference.get('inf')} Inf")
+        failures.append(
+            f"NaN/Inf: target {target.get('nan')} NaN {target.get('inf')} Inf, "
+            f"reference {reference.get('nan')} NaN {reference.get('inf')} Inf"
+        )
     bound = changes["rel_l2_lower_bound"]
     if bound is None and (reference.get("norm") is not None or target.get("norm") is not None):
         failures.append("statistics undefined on one side (no finite value)")
     elif bound is not None and not bound < criteria["rel_l2_max"]:
         failures.append(
             f"statistics prove rel_l2 >= {bound:.6g} >= {criteria['rel_l2_max']} "
-            f"(norm changed {changes['norm_rel_change']:.6g}, mean shifted {changes['mean_shift']:.6g} of the reference RMS)"
+            f"(norm changed {changes['norm_rel_change']:.6g}, "
+            f"mean shifted {changes['mean_shift']:.6g} of the reference RMS)"
         )
     return failures
 
 
 def _describe(entry: dict) -> dict:
-    return {key: entry.get(key) for key in ("module", "type", "io", "shape")} | {"kind": entry.get("layer_kind", "module")}
+    return {key: entry.get(key) for key in ("module", "type", "io", "shape")} | {
+        "kind": entry.get("layer_kind", "module")
+    }
 
 
 def _stats_rows(reference: dict, target: dict, criteria: dict) -> list[dict]:
@@ -116,26 +149,50 @@ def _stats_rows(reference: dict, target: dict, criteria: dict) -> list[dict]:
         else:
             changes = stats_changes(ref, tgt)
             failures = stats_verdict(ref, tgt, changes, criteria)
-            row.update(changes, dtype_target=tgt.get("compute_dtype"), norm_reference=ref.get("norm"), norm_target=tgt.get("norm"), mean_reference=ref.get("mean"), mean_target=tgt.get("mean"))
+            row.update(
+                changes,
+                dtype_target=tgt.get("compute_dtype"),
+                norm_reference=ref.get("norm"),
+                norm_target=tgt.get("norm"),
+                mean_reference=ref.get("mean"),
+                mean_target=tgt.get("mean"),
+            )
             row.update(nan_target=tgt.get("nan"), inf_target=tgt.get("inf"), bit_identical=_bit_identical(ref, tgt))
             row.update({"pass": not failures, "reason": "; ".join(failures) or None})
         rows.append(row)
-    rows += [{"name": name, **_describe(entry), "dtype_target": entry.get("compute_dtype"), "pass": False, "reason": "in target but not in reference"} for name, entry in targets.items()]
+    rows += [
+        {
+            "name": name,
+            **_describe(entry),
+            "dtype_target": entry.get("compute_dtype"),
+            "pass": False,
+            "reason": "in target but not in reference",
+        }
+        for name, entry in targets.items()
+    ]
     return rows
 
 
 def _bit_identical(reference: dict, target: dict) -> bool | None:
     """Equal checksums of one dtype: bit-identical (up to a checksum collision); None when
     the dtypes differ or a side has no checksum."""
-    if reference.get("compute_dtype") != target.get("compute_dtype") or None in (reference.get("checksum"), target.get("checksum")):
+    if reference.get("compute_dtype") != target.get("compute_dtype") or None in (
+        reference.get("checksum"),
+        target.get("checksum"),
+    ):
         return None
     return reference["checksum"] == target["checksum"]
 
 
-def _tensor_rows(reference_index: Path, target_index: Path, reference: dict, target: dict, criteria: dict) -> list[dict]:
+def _tensor_rows(
+    reference_index: Path, target_index: Path, reference: dict, target: dict, criteria: dict
+) -> list[dict]:
     outputs, _ = compare_indexes(reference_index, target_index, criteria)
     described = {t["name"]: t for t in target["tensors"]} | {t["name"]: t for t in reference["tensors"]}
-    compute = {role: {t["name"]: t.get("compute_dtype", t.get("dtype")) for t in side["tensors"]} for role, side in (("reference", reference), ("target", target))}
+    compute = {
+        role: {t["name"]: t.get("compute_dtype", t.get("dtype")) for t in side["tensors"]}
+        for role, side in (("reference", reference), ("target", target))
+    }
     rows = []
     for name, metrics in outputs.items():
         row = {"name": name, **metrics, **_describe(described[name])}  # kind: module/api, not the metrics' hidden
@@ -158,12 +215,25 @@ def compare_layers(reference_index: str | Path, target_index: str | Path, criter
         return {**result, "status": "blocked", "reason": reason}
     modes = (reference.get("mode", "tensors"), target.get("mode", "tensors"))
     if None in modes:
-        return {**result, "enabled": False, "status": None, "reason": target.get("mode_reason") or reference.get("mode_reason")}
+        return {
+            **result,
+            "enabled": False,
+            "status": None,
+            "reason": target.get("mode_reason") or reference.get("mode_reason"),
+        }
     if modes[0] != modes[1]:
-        return {**result, "status": "blocked", "reason": f"the reference captured layers: {modes[0]}, the target layers: {modes[1]}"}
+        return {
+            **result,
+            "status": "blocked",
+            "reason": f"the reference captured layers: {modes[0]}, the target layers: {modes[1]}",
+        }
     mode = modes[0]
     criteria = {**DEFAULT_CRITERIA, **criteria}
-    rows = _stats_rows(reference, target, criteria) if mode == "stats" else _tensor_rows(reference_index, target_index, reference, target, criteria)
+    rows = (
+        _stats_rows(reference, target, criteria)
+        if mode == "stats"
+        else _tensor_rows(reference_index, target_index, reference, target, criteria)
+    )
     for order, row in enumerate(rows):
         row["order"] = order
         if not row["pass"]:
@@ -172,9 +242,16 @@ def compare_layers(reference_index: str | Path, target_index: str | Path, criter
                 result["first_divergence"] = {key: row.get(key) for key in FIRST_KEYS}
     result.update(mode=mode, localisation=LOCALISATION[mode], rows=rows, criteria=criteria)
     result.update(modules=sum(row["kind"] == "module" for row in rows), apis=sum(row["kind"] == "api" for row in rows))
-    result["placement"] = {role: {key: side.get(key) for key in ("device", "dtype")} for role, side in (("reference", reference), ("target", target))}
+    result["placement"] = {
+        role: {key: side.get(key) for key in ("device", "dtype")}
+        for role, side in (("reference", reference), ("target", target))
+    }
     if result["first_divergence"] is None:
-        result["reason"] = "no captured row crosses the threshold" if rows else "nothing captured (check layer_pattern and layer_kinds)"
+        result["reason"] = (
+            "no captured row crosses the threshold"
+            if rows
+            else "nothing captured (check layer_pattern and layer_kinds)"
+        )
     return result
 
 

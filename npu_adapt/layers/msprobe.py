@@ -50,7 +50,9 @@ def export_side(index_path: Path, out_dir: Path) -> dict:
 
     index = read_json(index_path)
     if index.get("status") == "blocked" or not index.get("mode"):
-        raise ValueError(f"{index_path}: no layer capture to export ({index.get('reason') or index.get('mode_reason')})")
+        raise ValueError(
+            f"{index_path}: no layer capture to export ({index.get('reason') or index.get('mode_reason')})"
+        )
     tensors = index["mode"] == "tensors"
     data_dir = out_dir / "dump_tensor_data"
     if tensors:
@@ -61,13 +63,23 @@ def export_side(index_path: Path, out_dir: Path) -> dict:
         record = data.setdefault(key, {"input_args": [], "input_kwargs": {}, "output": []})
         construct[key] = entry.get("parent")
         side = record["input_args" if entry.get("io") == "input" else "output"]
-        item = {"type": "torch.Tensor", "dtype": f"torch.{entry.get('compute_dtype') or entry.get('dtype')}", "shape": entry["shape"]}
-        item.update(Max=entry.get("max"), Min=entry.get("min"), Mean=entry.get("mean"), Norm=_norm(entry), requires_grad=False)
+        item = {
+            "type": "torch.Tensor",
+            "dtype": f"torch.{entry.get('compute_dtype') or entry.get('dtype')}",
+            "shape": entry["shape"],
+        }
+        item.update(
+            Max=entry.get("max"), Min=entry.get("min"), Mean=entry.get("mean"), Norm=_norm(entry), requires_grad=False
+        )
         if tensors:
             item["data_name"] = f"{key}.{'input' if entry.get('io') == 'input' else 'output'}.{len(side)}.pt"
             torch.save(torch.from_numpy(np.load(index_path.parent / entry["file"])), data_dir / item["data_name"])
         side.append(item)
-    header = {"task": "tensor" if tensors else "statistics", "level": LEVELS.get(tuple(index.get("layer_kinds") or ()), "mix"), "framework": "pytorch"}
+    header = {
+        "task": "tensor" if tensors else "statistics",
+        "level": LEVELS.get(tuple(index.get("layer_kinds") or ()), "mix"),
+        "framework": "pytorch",
+    }
     header["dump_data_dir"] = str(data_dir.resolve()) if tensors else None
     write_json(out_dir / "dump.json", {**header, "data": data})
     write_json(out_dir / "construct.json", construct)
@@ -82,6 +94,12 @@ def export_msprobe(model_dir: str | Path, out_dir: str | Path) -> dict:
     written = {}
     for role in ("reference", "target"):
         rank_dir = out_dir / role / "step0" / "rank0"
-        written[role] = {"path": str(rank_dir / "dump.json"), **export_side(model_dir / "layers" / role / "index.json", rank_dir)}
-    written["command"] = f"msprobe compare --target_path {out_dir / 'target' / 'step0'} --golden_path {out_dir / 'reference' / 'step0'} --output_path {out_dir / 'compare'}"
+        written[role] = {
+            "path": str(rank_dir / "dump.json"),
+            **export_side(model_dir / "layers" / role / "index.json", rank_dir),
+        }
+    written["command"] = (
+        f"msprobe compare --target_path {out_dir / 'target' / 'step0'} "
+        f"--golden_path {out_dir / 'reference' / 'step0'} --output_path {out_dir / 'compare'}"
+    )
     return written

@@ -19,14 +19,25 @@ def resolve_mode(entry: dict, params: int | None) -> tuple[str | None, str]:
     if layers == "auto":
         threshold = entry.get("layers_auto_params", DEFAULT_AUTO_PARAMS)
         if params is not None and params > threshold:
-            return "stats", f"layers: auto: {params:,} parameters > layers_auto_params {threshold:,}, statistics captured"
-        return None, f"layers: auto: {params:,} parameters <= layers_auto_params {threshold:,} (set layers: stats or tensors to capture)"
+            return (
+                "stats",
+                f"layers: auto: {params:,} parameters > layers_auto_params {threshold:,}, statistics captured",
+            )
+        return (
+            None,
+            f"layers: auto: {params:,} parameters <= layers_auto_params {threshold:,} "
+            "(set layers: stats or tensors to capture)",
+        )
     return layers, f"layers: {layers}"
 
 
 def scope(entry: dict) -> dict:
     """The LayerCapture arguments of a model's ``layer_*`` keys."""
-    return {"pattern": entry.get("layer_pattern"), "kinds": tuple(entry.get("layer_kinds", ("module", "api"))), "inputs": bool(entry.get("layer_inputs", False))}
+    return {
+        "pattern": entry.get("layer_pattern"),
+        "kinds": tuple(entry.get("layer_kinds", ("module", "api"))),
+        "inputs": bool(entry.get("layer_inputs", False)),
+    }
 
 
 def size_refusal(estimated_bytes: int, entry: dict) -> str | None:
@@ -37,5 +48,6 @@ def size_refusal(estimated_bytes: int, entry: dict) -> str | None:
     return (
         f"layer capture refused: layers: tensors would write an estimated {estimated_bytes / 1e9:.3g} GB "
         f"({estimated_bytes:,} bytes, from one forward's shapes) per side > layers_max_bytes {limit:,}; "
-        "set layers: stats (a few hundred bytes per tensor), or narrow layer_pattern / layer_kinds, or raise layers_max_bytes"
+        "set layers: stats (a few hundred bytes per tensor), or narrow layer_pattern / layer_kinds, "
+        "or raise layers_max_bytes"
     )
