@@ -3,7 +3,10 @@ MODEL`` benchmarks one configured model without the workflow (npu_adapt.bench_cl
 
 ``inspect results/MODEL``           the model's tensors (inputs, reference, target: shape,
                                     dtype, stats) and its comparison (every metric, pass/fail,
-                                    Ascend verdict); ``--layers`` adds the per-module table.
+                                    Ascend verdict), the layer localisation (first divergence
+                                    and its neighbours); ``--layers`` adds the whole layer table;
+                                    ``--export-msprobe DIR`` writes the layer dumps in msprobe's
+                                    dump.json layout (``msprobe compare`` reads them).
 ``inspect DIR``                     the tensors listed in DIR/index.json.
 ``inspect A.npy``                   one dump's shape, dtype and stats.
 ``inspect A.npy B.npy``             every metric of A (target) against B (reference).
@@ -56,9 +59,11 @@ METRIC_COLUMNS = [
 ]
 LAYER_COLUMNS = [
     ("order", "#"),
-    ("name", "module"),
+    ("kind", "kind"),
+    ("name", "name"),
     ("type", "type"),
     ("shape", "shape"),
+    ("dtype_target", "dtype_t"),
     ("rel_l2", "rel_l2"),
     ("cosine", "cosine"),
     ("max_abs_diff", "max_abs"),
@@ -67,6 +72,23 @@ LAYER_COLUMNS = [
     ("status", "status"),
     ("reason", "reason"),
 ]
+LAYER_STATS_COLUMNS = [
+    ("order", "#"),
+    ("kind", "kind"),
+    ("name", "name"),
+    ("type", "type"),
+    ("shape", "shape"),
+    ("dtype_target", "dtype_t"),
+    ("rel_l2_lower_bound", "rel_l2>="),
+    ("norm_rel_change", "norm_chg"),
+    ("mean_shift", "mean_shift"),
+    ("max_rel_change", "max_chg"),
+    ("nan_target", "nan_t"),
+    ("bit_identical", "bits="),
+    ("pass", "pass"),
+    ("reason", "reason"),
+]
+NEIGHBOURS = 3  # rows shown on each side of the first divergence
 
 
 def cell(key: str, value) -> str:
@@ -127,14 +149,48 @@ def print_comparison(outputs: dict, out) -> None:
 
 
 def print_layers(layers: dict, full: bool, out) -> None:
+    """The layer localisation: what was compared, the first divergence with its neighbours
+    (or why there is none), and with ``full`` every row."""
+    if not layers.get("enabled", True):
+        print(f"\nlayers: not captured ({layers.get('reason')})", file=out)
+        return
+    rows = layers.get("rows") or []
+    columns = LAYER_STATS_COLUMNS if layers.get("mode") == "stats" else LAYER_COLUMNS
+    counts = f"{layers.get('modules')} module and {layers.get('apis', 0)} API rows"
+    mode = layers.get("mode") or "tensors"
+    print(f"\nlayers ({mode}): {counts} compared, {layers.get('diverged')} over the threshold", file=out)
+    if layers.get("localisation"):
+        print(f"  localisation: {layers['localisation']}", file=out)
     first = layers.get("first_divergence")
-    print(f"\nlayers: {layers.get('modules')} modules compared, {layers.get('diverged')} over the threshold", file=out)
     if first:
         print(f"  first divergence: #{first['order']} {first['name']} ({first['type']}): {first['reason']}", file=out)
+        if not full:
+            around = rows[max(0, first["order"] - NEIGHBOURS) : first["order"] + NEIGHBOURS + 1]
+            print(table(around, columns), file=out)
     else:
         print(f"  first divergence: none ({layers.get('reason')})", file=out)
-    if full and layers.get("rows"):
-        print(table(layers["rows"], LAYER_COLUMNS), file=out)
+        bounded = [row for row in rows if row.get("rel_l2_lower_bound") is not None]
+        if bounded and not full:
+            largest = max(bounded, key=lambda row: row["rel_l2_lower_bound"])
+            where = f"#{largest['order']} {largest['name']} ({largest['type']})"
+            print(f"  largest statistics change: {where}, rel_l2 >= {largest['rel_l2_lower_bound']:.4g}", file=out)
+    if full and rows:
+        print(table(rows, columns), file=out)
+
+
+def export_layers(model_dir: Path, out_dir: Path, out) -> int:
+    from npu_adapt.layers.msprobe import export_msprobe
+
+    try:
+        written = export_msprobe(model_dir, out_dir)
+    except (OSError, ValueError) as exc:
+        print(f"npu-adapt inspect --export-msprobe: {exc}", file=sys.stderr)
+        return 1
+    for role in ("reference", "target"):
+        info = written[role]
+        print(f"{role}: {info['path']} ({info['task']}, level {info['level']}, {info['entries']} entries)", file=out)
+    print(f"compare with msprobe: {written['command']}", file=out)
+    return 0
 
 
 def inspect_model(model_dir: Path, show_layers: bool, out) -> int:
@@ -160,9 +216,10 @@ def inspect_model(model_dir: Path, show_layers: bool, out) -> int:
         print_comparison(compare["outputs"], out)
     layers_json = model_dir / "layers" / "compare.json"
     if layers_json.is_file():
-        print_layers(read_json(layers_json), show_layers, out)
-        if not show_layers:
-            print("  (--layers prints every module)", file=out)
+        layers = read_json(layers_json)
+        print_layers(layers, show_layers, out)
+        if not show_layers and layers.get("enabled", True):
+            print("  (--layers prints every row)", file=out)
     else:
         print(f"\nlayers: not captured ({(compare.get('layers') or {}).get('reason')})", file=out)
     return EXIT_CODES.get(compare["status"], EXIT_CODES["error"])
@@ -248,6 +305,8 @@ def inspect(args: argparse.Namespace, out=None) -> int:
     if len(paths) == 2:
         return inspect_indexes(paths[0], paths[1], overrides, args.dtype, out)
     path = paths[0]
+    if args.export_msprobe:
+        return export_layers(path, Path(args.export_msprobe), out)
     if path.is_dir() and not (path / "index.json").is_file():
         return inspect_model(path, args.layers, out)
     index = read_json(_index_path(path))
@@ -274,7 +333,10 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     inspect_cli.add_argument("paths", nargs="+", help="results/MODEL | DIR | A.npy [B.npy] | DIR_A DIR_B (A is the target, B the reference)")
-    inspect_cli.add_argument("--layers", action="store_true", help="with results/MODEL: print every module of the layer comparison")
+    inspect_cli.add_argument("--layers", action="store_true", help="with results/MODEL: print every row of the layer table")
+    inspect_cli.add_argument(
+        "--export-msprobe", metavar="DIR", help="with results/MODEL: write its layer dumps in msprobe's dump.json layout under DIR"
+    )
     inspect_cli.add_argument("--kind", choices=["hidden", "class_scores", "token_ids"], help="with A.npy B.npy: what they hold (default: as B's index.json says, else hidden)")
     inspect_cli.add_argument("--dtype", choices=criteria_classes(), help="the target's compute dtype class, for its default criteria (default: its index.json's, else the .npy dtype)")
     for key in NUMBER_CRITERIA:

@@ -599,19 +599,23 @@ def _layer_blocks(layers: dict | None) -> list:
     blocks = [Heading("Layer localisation / 逐层定位", 3)]
     first = layers.get("first_divergence")
     rows = [
+        ["capture", shown(layers.get("mode"), "tensors")],
+        ["localisation", shown(layers.get("localisation"), "tensor-level")],
         ["modules compared", shown(layers.get("modules"), f"{layers.get('status')}: {short_reason(layers.get('reason'))}")],
-        ["modules over the threshold", shown(layers.get("diverged"), f"{layers.get('status')}")],
+        ["torch API calls compared", shown(layers.get("apis"), "not captured")],
+        ["rows over the threshold", shown(layers.get("diverged"), f"{layers.get('status')}")],
     ]
     if first:
         rows += [
-            ["first divergent module", f"{first['name']} ({first.get('type')})"],
-            ["its rel_l2", shown(first.get("rel_l2"), "not finite or undefined")],
-            ["its cosine", shown(first.get("cosine"), "not finite or undefined")],
-            ["its max_abs_diff", shown(first.get("max_abs_diff"), "not finite or undefined")],
+            ["first divergent row", f"{first['name']} ({first.get('type')}, {first.get('kind') or 'module'} in {first.get('module') or 'the model'})"],
+            ["its rel_l2", shown(first.get("rel_l2"), "not measured (statistics only)")],
+            ["its rel_l2 lower bound (statistics)", shown(first.get("rel_l2_lower_bound"), "not a statistics capture")],
+            ["its cosine", shown(first.get("cosine"), "not measured (statistics only)")],
+            ["its max_abs_diff", shown(first.get("max_abs_diff"), "not measured (statistics only)")],
             ["why", shown(first.get("reason"), "not recorded")],
         ]
     else:
-        rows.append(["first divergent module", f"n/a ({short_reason(layers.get('reason'))})"])
+        rows.append(["first divergent row", f"n/a ({short_reason(layers.get('reason'))})"])
     blocks.append(Table(["field / 字段", "value / 值"], rows))
     if layers.get("table"):
         blocks.append(Table(["per-module table / 逐层表"], [[Link(layers["table"], layers["table"])]]))

@@ -104,6 +104,17 @@ def merged(model, section):
     return {**config[section], **config["models"][model].get(section, {})}
 
 
+# The model keys of the layer capture (npu_adapt.layers.settings), params of both dump rules.
+LAYER_KEYS = (
+    "layers",
+    "layer_pattern",
+    "layer_kinds",
+    "layer_inputs",
+    "layers_max_bytes",
+    "layers_auto_params",
+)
+
+
 def model_entry(model, *keys):
     entry = config["models"][model]
     return {key: entry[key] for key in keys if key in entry}

@@ -1,35 +1,16 @@
-rule compare_layers:
-    input:
-        reference=rules.dump_reference.output.index,
-        target=rules.dump_target.output.index,
-    output:
-        json="results/{model}/layers/compare.json",
-        csv="results/{model}/layers/compare.csv",
-    log:
-        "logs/{model}/compare_layers.log",
-    benchmark:
-        "benchmarks/{model}/compare_layers.tsv"
-    conda:
-        CONDA_ENV
-    params:
-        criteria=lambda wildcards: canonical(merged(wildcards.model, "accuracy")),
-        code=library_code("compare_layers.py"),
-    script:
-        "../scripts/compare_layers.py"
-
-
 rule compare:
     input:
         reference=rules.dump_reference.output.index,
         target=rules.dump_target.output.index,
-        layers=lambda wildcards: (
-            rules.compare_layers.output.json.format(model=wildcards.model)
-            if config["models"][wildcards.model].get("layers")
-            else []
-        ),
+        reference_layers=rules.dump_reference.output.layers,
+        target_layers=rules.dump_target.output.layers,
     output:
         json="results/{model}/compare.json",
         csv="results/{model}/compare.csv",
+        # Written for every model (enabled: false and the reason when nothing was captured):
+        # layers: auto decides from the parameter count, known only once the model is built.
+        layers_json="results/{model}/layers/compare.json",
+        layers_csv="results/{model}/layers/compare.csv",
     log:
         "logs/{model}/compare.log",
     benchmark:

@@ -25,6 +25,7 @@ rule dump_reference:
         inputs=rules.make_inputs.output.index,
     output:
         index="results/{model}/reference/index.json",
+        layers="results/{model}/layers/reference/index.json",
     log:
         "logs/{model}/dump_reference.log",
     benchmark:
@@ -37,9 +38,7 @@ rule dump_reference:
     params:
         role="reference",
         model=lambda wildcards: canonical(
-            model_entry(
-                wildcards.model, "family", "inputs", "task", "layers", "layer_pattern"
-            )
+            model_entry(wildcards.model, "family", "inputs", "task", *LAYER_KEYS)
         ),
         placement=lambda wildcards: canonical(merged(wildcards.model, "reference")),
         code=library_code("dump_outputs.py"),
@@ -54,6 +53,7 @@ rule dump_target:
         env=rules.check_env.output.env,
     output:
         index="results/{model}/target/index.json",
+        layers="results/{model}/layers/target/index.json",
     log:
         "logs/{model}/dump_target.log",
     benchmark:
@@ -66,9 +66,7 @@ rule dump_target:
     params:
         role="target",
         model=lambda wildcards: canonical(
-            model_entry(
-                wildcards.model, "family", "inputs", "task", "layers", "layer_pattern"
-            )
+            model_entry(wildcards.model, "family", "inputs", "task", *LAYER_KEYS)
         ),
         placement=lambda wildcards: canonical(merged(wildcards.model, "target")),
         code=library_code("dump_outputs.py"),

@@ -14,14 +14,8 @@ rule summarize:
         benchmark=rules.benchmark.output.json,
         benchmark_csv=rules.benchmark.output.csv,
         plot=rules.benchmark.output.plot,
-        layers=lambda wildcards: (
-            [
-                path.format(model=wildcards.model)
-                for path in rules.compare_layers.output
-            ]
-            if config["models"][wildcards.model].get("layers")
-            else []
-        ),
+        layers=rules.compare.output.layers_json,
+        layers_csv=rules.compare.output.layers_csv,
     output:
         summary="results/{model}/summary.json",
         card=report(

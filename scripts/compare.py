@@ -1,19 +1,22 @@
-"""compare: every accuracy metric of each target output against its reference."""
+"""compare: every accuracy metric of each target output against its reference, and the
+layer localisation (npu_adapt.layers: layers/compare.json and .csv, for every model)."""
 
 import json
 from pathlib import Path
 
 from npu_adapt.compare import OUTPUT_COLUMNS, compare_dumps
-from npu_adapt.io import read_json, write_csv, write_json
+from npu_adapt.io import write_csv, write_json
 from npu_adapt.jobs import setup_logging
-from npu_adapt.layers import layer_summary
+from npu_adapt.layers import columns, compare_layers, layer_summary
 
 
 def main(smk):
     log = setup_logging(smk.log[0])
     overrides = json.loads(smk.params.criteria)  # the global and the model's accuracy: blocks
     result = compare_dumps(smk.wildcards.model, Path(smk.input.reference), Path(smk.input.target), overrides["config"], overrides["model"])
-    layers = read_json(smk.input.layers) if smk.input.get("layers") else None
+    layers = compare_layers(smk.input.reference_layers, smk.input.target_layers, result["criteria"])
+    write_json(smk.output.layers_json, {"model": smk.wildcards.model, **layers})
+    write_csv(smk.output.layers_csv, layers["rows"], columns(layers["mode"]))
     result["layers"] = layer_summary(layers)
     write_json(smk.output.json, result)
     write_csv(smk.output.csv, [{"output": name, **metrics} for name, metrics in result["outputs"].items()], OUTPUT_COLUMNS)
@@ -21,8 +24,12 @@ def main(smk):
     log.info("criteria (%s): %s", result["criteria_class"], result["criteria"])
     for name, metrics in result["outputs"].items():
         log.info("  %s: %s rel_l2=%s cosine=%s max_abs_diff=%s", name, metrics["status"], metrics["rel_l2"], metrics["cosine"], metrics["max_abs_diff"])
-    if layers is not None:
-        log.info("layers: first divergence %s", result["layers"]["first_divergence"])
+    if layers["enabled"]:
+        counts = (layers["mode"], layers["modules"], layers["apis"], layers["diverged"])
+        log.info("layers (%s): %s module and %s API rows, %d failing", *counts)
+        log.info("layers: first divergence %s", layers["first_divergence"] or layers["reason"])
+    else:
+        log.info("layers: not captured (%s)", layers["reason"])
 
 
 if __name__ == "__main__":

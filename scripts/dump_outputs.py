@@ -1,8 +1,10 @@
 """dump_reference / dump_target: run the model once on the inputs and dump every output.
 
 The same script serves both rules (``params.role``), so reference and target differ only
-in the device and dtype they are given. With ``layers: true`` the same forward pass also
-saves every leaf module's output under ``results/{model}/layers/{role}/`` (npu_adapt.layers).
+in the device and dtype they are given. With ``layers: stats | tensors`` (or ``auto`` on a
+big model) the same forward pass also records every leaf module's and torch API call's
+result under ``results/{model}/layers/{role}/`` (npu_adapt.layers); that index.json is
+written in every case (``mode: null`` and the reason when nothing is captured).
 """
 
 import json
@@ -13,7 +15,15 @@ from pathlib import Path
 from npu_adapt import devices
 from npu_adapt.io import dump_tensors, load_tensors, read_json, to_numpy, write_json
 from npu_adapt.jobs import ModelBlocked, model_step, setup_logging, upstream_reason
-from npu_adapt.layers import LayerCapture, apply_test_perturbation, clear_dump, layers_dir, write_layer_index
+from npu_adapt.layers import (
+    LayerCapture,
+    apply_test_perturbation,
+    clear_dump,
+    resolve_mode,
+    scope,
+    size_refusal,
+    write_layer_index,
+)
 from npu_adapt.runner import LoadedModel
 
 
@@ -25,11 +35,11 @@ def main(smk):
     placement = json.loads(smk.params.placement)
     manifest = read_json(smk.input.manifest)
     inputs_index = read_json(smk.input.inputs)
-    capture_layers = entry.get("layers", False)
-    pattern = entry.get("layer_pattern")
-    layer_directory = layers_dir(Path(smk.output.index).parent.parent, role)
-    clear_dump(layer_directory)  # a previous run's modules must never be compared with this one's
+    layer_scope = scope(entry)
+    layer_directory = Path(smk.output.layers).parent
+    clear_dump(layer_directory)  # a previous run's rows must never be compared with this one's
     capture = None
+    layer = {"mode": None, "mode_reason": None, "status": None, "reason": None, "estimated_bytes": None}
     index = {"model": model, "role": role, "device": placement["device"], "device_name": None, "dtype": placement["dtype"], "status": "ok", "reason": None, "tensors": []}
     # What the model computed in (the .npy of a bfloat16 output stores it widened to float32).
     index.update(compute_dtype=placement["dtype"], precision=placement.get("precision", "default"), precision_modes=None)
@@ -51,15 +61,13 @@ def main(smk):
                 index["test_perturbation"] = perturbation
                 log.warning("TEST SEAM: target output perturbed (%s)", perturbation)
             inputs = loaded.place_inputs(load_tensors(smk.input.inputs))
-            if capture_layers:
-                capture = LayerCapture(loaded.model, layer_directory, pattern)
-                log.info("capturing %d leaf modules (pattern %s) into %s", len(capture.modules()), pattern, layer_directory)
+            capture = layer_capture(loaded, inputs, entry, layer_scope, layer_directory, layer, log)
             started = time.perf_counter()
             with capture or nullcontext():
                 outputs = loaded.forward(inputs)
                 devices.synchronize(device)
             index["forward_seconds"] = time.perf_counter() - started
-            index["layers_captured"] = bool(capture_layers)  # capture time is inside forward_seconds
+            index["layers_captured"] = capture.mode if capture else None  # capture time is inside forward_seconds
             index["params"] = loaded.params
             arrays = {name: to_numpy(tensor) for name, tensor in outputs.items()}
             index["tensors"] = dump_tensors(Path(smk.output.index).parent, arrays, loaded.adapter.output_kinds())
@@ -69,14 +77,42 @@ def main(smk):
     except ModelBlocked as blocked:
         index.update(status="blocked", reason=str(blocked))
         log.error("%s %s blocked: %s", model, role, blocked)
-    if capture_layers:
-        entries = capture.entries if capture and index["status"] == "ok" else []
-        if not entries:
-            clear_dump(layer_directory)  # what a blocked forward left half-written
-        header = {key: value for key, value in index.items() if key != "tensors"}
-        write_layer_index(layer_directory, header, entries, pattern)
-        log.info("layer dump: %d tensors in %s", len(entries), layer_directory)
+    entries = capture.entries if capture and index["status"] == "ok" else []
+    if not entries:
+        clear_dump(layer_directory)  # what a blocked forward left half-written
+    header = {key: value for key, value in index.items() if key != "tensors"}
+    if index["status"] == "ok" and layer["status"] == "blocked":
+        header.update(status="blocked", reason=layer["reason"])
+    header.update(mode=layer["mode"], mode_reason=layer["mode_reason"], estimated_bytes=layer["estimated_bytes"])
+    header.update(bytes=capture.bytes if capture else 0, layer_pattern=layer_scope["pattern"])
+    header.update(layer_kinds=list(layer_scope["kinds"]), layer_inputs=layer_scope["inputs"])
+    write_layer_index(layer_directory, header, entries)
+    log.info("layer dump (%s): %d rows in %s", layer["mode"] or layer["mode_reason"], len(entries), layer_directory)
     write_json(smk.output.index, index)
+
+
+def layer_capture(loaded, inputs, entry, layer_scope, directory, layer, log):
+    """The capture this model asks for (None for none), after the size guard: a tensors
+    capture first runs one forward recording shapes only, and is refused beyond
+    layers_max_bytes (the model's own outputs are dumped all the same)."""
+    mode, layer["mode_reason"] = resolve_mode(entry, loaded.params)
+    if mode == "tensors":
+        with LayerCapture(loaded.model, None, "shapes", **layer_scope) as probe:
+            loaded.forward(inputs)
+        layer["estimated_bytes"] = probe.bytes
+        log.info("layers: tensors: %d rows, an estimated %d bytes", len(probe.entries), probe.bytes)
+        if refusal := size_refusal(probe.bytes, entry):
+            layer.update(status="blocked", reason=refusal, mode_reason=f"{layer['mode_reason']}; refused by the size guard")
+            log.warning("%s", refusal)
+            return None
+    layer["mode"] = mode
+    if mode is None:
+        log.info("%s", layer["mode_reason"])
+        return None
+    capture = LayerCapture(loaded.model, directory, mode, **layer_scope)
+    apis = " and torch API calls" if "api" in layer_scope["kinds"] else ""
+    log.info("layers: %s: capturing %d leaf modules%s (scope %s) into %s", mode, len(capture.modules()), apis, layer_scope, directory)
+    return capture
 
 
 if __name__ == "__main__":

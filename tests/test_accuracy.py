@@ -136,12 +136,19 @@ def test_layer_dumps_cover_every_leaf_module_in_execution_order(bf16_run):
     model = transformers.BertModel(transformers.BertConfig.from_pretrained(REPO / "tests/data/tiny-bert.json"))
     leaves = {name for name, module in model.named_modules() if name and not list(module.children())}
     names = [entry["name"] for entry in reference["tensors"]]
+    modules = [entry["name"] for entry in reference["tensors"] if entry["layer_kind"] == "module"]
     # Every leaf that runs; BERT's attention dropout modules never run (the SDPA kernel takes
     # the dropout probability as an argument instead of calling the module).
-    assert set(names) <= leaves and all(".attention.self.dropout" in name for name in leaves - set(names))
+    assert set(modules) <= leaves and all(".attention.self.dropout" in name for name in leaves - set(modules))
     assert names == [entry["name"] for entry in target["tensors"]]
-    assert names[0] == "embeddings.word_embeddings" and names[-1] == "pooler.activation"
+    assert modules[0] == "embeddings.word_embeddings" and modules[-1] == "pooler.activation"
     assert [entry["order"] for entry in reference["tensors"]] == list(range(len(names)))
+    # API rows (layers: true captures both kinds) sit between them, in execution order.
+    apis = [entry for entry in reference["tensors"] if entry["layer_kind"] == "api"]
+    assert apis and {"Functional.linear", "Functional.layer_norm", "Tensor.add"} <= {entry["type"] for entry in apis}
+    # Stored as float32 (numpy has no bfloat16), labelled with the dtype the model computed in.
+    assert {e["compute_dtype"] for e in target["tensors"] if e["layer_kind"] == "module"} == {"bfloat16"}
+    assert {e["compute_dtype"] for e in reference["tensors"] if e["layer_kind"] == "module"} == {"float32"}
     # Every captured output is what the file holds, in the index's shape and dtype.
     for entry in target["tensors"]:
         array = np.load(layers / "target" / entry["file"])
@@ -150,6 +157,7 @@ def test_layer_dumps_cover_every_leaf_module_in_execution_order(bf16_run):
 
     table = read_csv(layers / "compare.csv")
     assert [row["name"] for row in table] == names
+    assert [row["dtype_target"] for row in table] == [entry["compute_dtype"] for entry in target["tensors"]]
     for row, ref_entry, tgt_entry in zip(table, reference["tensors"], target["tensors"]):
         expected = numpy_metrics(np.load(layers / "target" / tgt_entry["file"]), np.load(layers / "reference" / ref_entry["file"]), 1e-5, 1e-2)
         for key in ("rel_l2", "cosine", "max_abs_diff", "mean_abs_diff"):
@@ -157,7 +165,7 @@ def test_layer_dumps_cover_every_leaf_module_in_execution_order(bf16_run):
         assert row["status"] == expected_status(expected, BF16), row["name"]
     summary = load(bf16_run / "results/tiny-bert/compare.json")["layers"]
     first = next((row for row in table if row["status"] == "fail"), None)  # a warn is within what bfloat16 allows
-    assert summary["enabled"] is True and summary["modules"] == len(names)
+    assert summary["enabled"] is True and summary["modules"] == len(modules) and summary["apis"] == len(apis)
     assert (summary["first_divergence"] or {}).get("name") == (first["name"] if first else None)
     assert summary["diverged"] == sum(row["status"] == "fail" for row in table)
 
@@ -181,8 +189,8 @@ def test_perturbed_layer_is_named_as_the_first_divergence(perturbed_run):
     assert first["rel_l2"] == pytest.approx(0.5, rel=1e-6)  # the output scaled by 1.5
     table = read_csv(results / "layers/compare.csv")
     names = [row["name"] for row in table]
-    assert all(name.startswith("encoder.") for name in names)  # layer_pattern ^encoder\.
-    assert not any(name.startswith(("embeddings.", "pooler.")) for name in names)
+    assert all(row["module"].startswith("encoder.") for row in table)  # layer_pattern ^encoder\.
+    assert not any(row["module"].startswith(("embeddings.", "pooler.")) for row in table)
     before = table[: names.index(PERTURBED)]
     assert before and all(float(row["rel_l2"]) == 0.0 and row["status"] == "pass" for row in before)
     assert table[names.index(PERTURBED)]["status"] == "fail"
@@ -231,14 +239,14 @@ def test_capture_names_repeated_calls_and_tuple_outputs(tmp_path):
 
     net, x = Net().eval(), torch.randn(1, 4)
     (tmp_path / "stale.npy").write_bytes(b"from an earlier run")
-    with torch.inference_mode(), LayerCapture(net, tmp_path) as capture:
+    with torch.inference_mode(), LayerCapture(net, tmp_path, kinds=("module",)) as capture:
         out = net(x)
     assert [e["name"] for e in capture.entries] == ["shared", "shared#1", "split[0]", "split[1]", "head.0"]
     assert [e["type"] for e in capture.entries] == ["Linear", "Linear", "Split", "Split", "ReLU"]
     assert not (tmp_path / "stale.npy").exists()
     assert np.array_equal(np.load(tmp_path / capture.entries[-1]["file"]), out.numpy())
     assert np.array_equal(np.load(tmp_path / capture.entries[0]["file"]), net.shared(x).detach().numpy())
-    with LayerCapture(net, tmp_path / "only", pattern=r"^head\.") as limited:
+    with LayerCapture(net, tmp_path / "only", pattern=r"^head\.", kinds=("module",)) as limited:
         net(x)
     assert [e["name"] for e in limited.entries] == ["head.0"]
     net(x)  # hooks are removed on exit
@@ -260,7 +268,7 @@ def test_layer_comparison_names_the_first_module_over_the_threshold(tmp_path):
     a = np.arange(1, 9, dtype=np.float32)
     write_layer_dump(tmp_path / "layers/reference", {"l0": a, "l1": a, "l2": a, "l3": a})
     write_layer_dump(tmp_path / "layers/target", {"l0": a, "l1": a * 1.001, "l2": a * 1.02, "l3": np.full(8, np.nan, np.float32)})
-    result = compare_layers(tmp_path, {"rel_l2_max": 0.01, "rel_l2_fail": 0.015, "cosine_min": 0.99})
+    result = compare_layers(tmp_path / "layers/reference/index.json", tmp_path / "layers/target/index.json", {"rel_l2_max": 0.01, "rel_l2_fail": 0.015, "cosine_min": 0.99})
     assert [row["status"] for row in result["rows"]] == ["pass", "pass", "fail", "fail"]
     assert result["first_divergence"]["name"] == "l2" and result["first_divergence"]["order"] == 2
     assert result["first_divergence"]["rel_l2"] == pytest.approx(0.02, rel=1e-5)
@@ -271,8 +279,9 @@ def test_layer_comparison_without_a_target_dump_is_blocked_not_a_crash(tmp_path)
     from npu_adapt.layers import compare_layers
 
     write_layer_dump(tmp_path / "layers/reference", {"l0": np.ones(2)})
-    missing = compare_layers(tmp_path, {})
+    paths = (tmp_path / "layers/reference/index.json", tmp_path / "layers/target/index.json")
+    missing = compare_layers(*paths, {})
     assert missing["status"] == "blocked" and "missing" in missing["reason"] and missing["rows"] == []
     write_layer_dump(tmp_path / "layers/target", {}, status="blocked", reason="forward: RuntimeError: x")
-    blocked = compare_layers(tmp_path, {})
+    blocked = compare_layers(*paths, {})
     assert blocked["status"] == "blocked" and blocked["reason"] == "upstream target blocked: forward: RuntimeError: x"

@@ -91,7 +91,9 @@ def test_inspect_a_model_from_a_real_run(tiny_run, capsys):
     logits = compare["outputs"]["logits"]
     line = next(line for line in text.splitlines() if line.strip().startswith("logits ") and "class_scores" in line)
     assert f"{logits['cosine']:.8f}" in line and f"{logits['top1_match']:.4g}" in line
-    assert "layers: not captured (layers: false for this model)" in text
+    # layers: auto (the default) captures nothing below layers_auto_params, and says so.
+    params = load(model_dir / "summary.json")["params"]
+    assert f"layers: not captured (layers: auto: {params:,} parameters <= layers_auto_params 100,000,000" in text
 
 
 @pytest.mark.parametrize("argv", [["inspect"], ["inspect", "a", "b", "c"]])
