@@ -10,7 +10,9 @@
 ``inspect DIR_A DIR_B``             every tensor of DIR_A/index.json against DIR_B's, by name.
 
 Everything shown comes from the files themselves: the workflow's JSON, or the metrics of
-npu_adapt.metrics computed here on the .npy dumps (streamed, in float64).
+npu_adapt.metrics computed here on the .npy dumps (streamed, in float64). Every dump listed in
+an index.json is first checked against the size and sha256 recorded there (npu_adapt.integrity);
+a file that differs is reported as an integrity ERROR and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from npu_adapt.integrity import dump_problems, file_problem
 from npu_adapt.io import read_json
 from npu_adapt.metrics import DEFAULT_CRITERIA, compare_output, streamed_stats
 
@@ -121,10 +124,21 @@ def print_layers(layers: dict, full: bool, out) -> None:
         print(table(layers["rows"], LAYER_COLUMNS), file=out)
 
 
+def integrity_report(index_path: Path, index: dict, out) -> bool:
+    """Print whether every file of a dump matches its index.json record; True when it does."""
+    problems = dump_problems(index_path, index)
+    if problems:
+        print(f"  integrity ERROR: {'; '.join(problems.values())}", file=out)
+    elif index.get("tensors"):
+        print(f"  integrity: all {len(index['tensors'])} files match the size and sha256 recorded in {index_path.name}", file=out)
+    return not problems
+
+
 def inspect_model(model_dir: Path, show_layers: bool, out) -> int:
     compare = read_json(model_dir / "compare.json") if (model_dir / "compare.json").is_file() else None
     name = compare["model"] if compare else model_dir.name
     print(f"model {name}  ({model_dir})", file=out)
+    intact = True
     for role in ("inputs", "reference", "target"):
         index_path = model_dir / role / "index.json"
         if not index_path.is_file():
@@ -134,9 +148,12 @@ def inspect_model(model_dir: Path, show_layers: bool, out) -> int:
         heading = role if role == "inputs" else f"{role} outputs on {placement(index)}"
         print(f"\n{heading}", file=out)
         print(tensors_table(index), file=out)
+        intact &= integrity_report(index_path, index, out)
     if compare is None:
         print(f"\ncomparison: no {model_dir / 'compare.json'} (run the compare rule)", file=out)
-        return 0
+        return 0 if intact else 1
+    if not intact and compare["status"] != "error":
+        print("\nthe dumps changed after the comparison below was made: it no longer describes them", file=out)
     print(f"\ncomparison: {compare['status'].upper()}" + (f"  ({compare['reason']})" if compare.get("reason") else ""), file=out)
     print(f"  criteria: {criteria_text(compare['criteria'])}", file=out)
     if compare.get("outputs"):
@@ -148,17 +165,22 @@ def inspect_model(model_dir: Path, show_layers: bool, out) -> int:
             print("  (--layers prints every module)", file=out)
     else:
         print(f"\nlayers: not captured ({(compare.get('layers') or {}).get('reason')})", file=out)
-    return 0
+    return 0 if intact else 1
 
 
-def _kind_from_index(path: Path) -> str | None:
-    """The kind the workflow declared for a dump, when an index.json beside it lists it."""
+def _entry_from_index(path: Path) -> dict | None:
+    """The index.json entry that lists a dump file, when an index.json beside it does."""
     index_path = path.parent / "index.json"
     if index_path.is_file():
         for entry in read_json(index_path).get("tensors", []):
             if entry.get("file") == path.name:
-                return entry.get("kind")
+                return entry
     return None
+
+
+def _kind_from_index(path: Path) -> str | None:
+    """The kind the workflow declared for a dump, when an index.json beside it lists it."""
+    return (_entry_from_index(path) or {}).get("kind")
 
 
 def _index_path(path: Path) -> Path:
@@ -166,16 +188,22 @@ def _index_path(path: Path) -> Path:
 
 
 def inspect_files(paths: list[Path], criteria: dict, kind: str | None, out) -> int:
+    problems = [problem for path in paths if (entry := _entry_from_index(path)) and (problem := file_problem(path, entry))]
+    for problem in problems:
+        print(f"integrity ERROR: {problem}", file=out)
     arrays = [np.load(path, mmap_mode="r", allow_pickle=False) for path in paths]
     rows = [{"name": str(path), "shape": list(a.shape), "dtype": str(a.dtype), **streamed_stats(a)} for path, a in zip(paths, arrays)]
     print(table(rows, [(name, name) for name in STAT_COLUMNS]), file=out)
     if len(arrays) == 1:
-        return 0
+        return 1 if problems else 0
     kind = kind or _kind_from_index(paths[1]) or "hidden"
     metrics = compare_output(arrays[0], arrays[1], kind, criteria)
     print(f"\n{paths[0].name} (target) against {paths[1].name} (reference), float64", file=out)
     print(f"  criteria: {criteria_text(criteria)}", file=out)
     print_comparison({paths[0].name: metrics}, out)
+    if problems:
+        print("\nERROR: a dump differs from the sha256 its index.json records (the metrics above describe the changed file)", file=out)
+        return 1
     print(f"\n{'PASS' if metrics['pass'] else 'FAIL'}" + (f": {metrics['reason']}" if metrics["reason"] else ""), file=out)
     return 0 if metrics["pass"] else 1
 
@@ -187,7 +215,8 @@ def inspect_indexes(target: Path, reference: Path, criteria: dict, out) -> int:
     print(f"{target} (target) against {reference} (reference), float64", file=out)
     print(f"  criteria: {criteria_text(criteria)}", file=out)
     print_comparison(outputs, out)
-    print(f"\n{'PASS' if not failures else 'FAIL'}: {len(outputs) - len(failures)} of {len(outputs)} tensors pass", file=out)
+    verdict = "ERROR (integrity)" if any("integrity: " in failure for failure in failures) else "FAIL" if failures else "PASS"
+    print(f"\n{verdict}: {len(outputs) - len(failures)} of {len(outputs)} tensors pass", file=out)
     return 0 if not failures else 1
 
 
@@ -209,7 +238,7 @@ def inspect(args: argparse.Namespace, out=None) -> int:
     index = read_json(_index_path(path))
     print(f"{index.get('model')} {index.get('role')} on {placement(index)}", file=out)
     print(tensors_table(index), file=out)
-    return 0
+    return 0 if integrity_report(_index_path(path), index, out) else 1
 
 
 def parser() -> argparse.ArgumentParser:

@@ -2,7 +2,9 @@
 
 Everything that can go wrong with the dumps themselves (an output missing on one side, a
 listed file that cannot be read, shapes or dtypes that differ) becomes a failed output with
-its reason, never a crash and never a silent pass.
+its reason, never a crash and never a silent pass. A dump file that differs from the size or
+sha256 its index.json records (npu_adapt.integrity) makes the comparison ``error``: the
+evidence itself is bad, whatever its numbers say.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from npu_adapt.integrity import file_problem
 from npu_adapt.io import read_json
 from npu_adapt.jobs import upstream_reason
 from npu_adapt.metrics import DEFAULT_CRITERIA, empty_result, compare_output
 
 PLACEMENT_KEYS = ("device", "device_name", "dtype")
+INTEGRITY = "integrity: "
 
 # compare.csv: one row per output tensor.
 OUTPUT_COLUMNS = [
@@ -56,6 +60,13 @@ def load_listed(index_path: Path, entry: dict) -> np.ndarray:
     return np.load(Path(index_path).parent / entry["file"], mmap_mode="r", allow_pickle=False)
 
 
+def integrity_problem(*listed: tuple[Path, dict | None]) -> str | None:
+    """``integrity: ...`` naming every listed dump file that differs from its index entry."""
+    problems = [file_problem(Path(index).parent / entry["file"], entry) for index, entry in listed if entry]
+    problems = [problem for problem in problems if problem]
+    return INTEGRITY + "; ".join(problems) if problems else None
+
+
 def compare_indexes(reference_index: Path, target_index: Path, criteria: dict, default_kind: str = "hidden") -> tuple[dict, list[str]]:
     """Compare every tensor listed in two index.json files, matched by name, in the
     reference's order (targets-only tensors last). Returns ``(outputs, failures)``."""
@@ -65,7 +76,9 @@ def compare_indexes(reference_index: Path, target_index: Path, criteria: dict, d
     outputs, failures = {}, []
     for name, ref in ref_tensors.items():
         kind = ref.get("kind", default_kind)
-        if name not in tgt_tensors:
+        if problem := integrity_problem((reference_index, ref), (target_index, tgt_tensors.get(name))):
+            outputs[name] = failed_output(kind, problem)
+        elif name not in tgt_tensors:
             outputs[name] = failed_output(kind, "missing from target")
         else:
             try:
@@ -78,8 +91,9 @@ def compare_indexes(reference_index: Path, target_index: Path, criteria: dict, d
         if not outputs[name]["pass"]:
             failures.append(f"{name}: {outputs[name]['reason']}")
     for name in tgt_tensors.keys() - ref_tensors.keys():
-        outputs[name] = failed_output(tgt_tensors[name].get("kind", default_kind), "in target but not in reference")
-        failures.append(f"{name}: in target but not in reference")
+        reason = integrity_problem((target_index, tgt_tensors[name])) or "in target but not in reference"
+        outputs[name] = failed_output(tgt_tensors[name].get("kind", default_kind), reason)
+        failures.append(f"{name}: {reason}")
     return outputs, failures
 
 
@@ -99,11 +113,14 @@ def compare_dumps(model: str, reference_index: Path, target_index: Path, criteri
     if target.get("test_perturbation"):
         result["target"]["test_perturbation"] = target["test_perturbation"]
     if reason := upstream_reason(reference=reference, target=target):
-        result.update(status="blocked", reason=reason)
+        upstream_error = "error" in (reference.get("status"), target.get("status"))
+        result.update(status="error" if upstream_error else "blocked", reason=reason)
         return result
     result["outputs"], failures = compare_indexes(Path(reference_index), Path(target_index), criteria)
     if not result["outputs"]:
         failures.append("no output to compare: the reference dump lists no tensor")
-    if failures:
+    if bad_evidence := [failure for failure in failures if INTEGRITY in failure]:
+        result.update(status="error", reason="; ".join(bad_evidence))
+    elif failures:
         result.update(status="fail", reason="; ".join(failures))
     return result

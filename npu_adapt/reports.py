@@ -39,7 +39,7 @@ LEADERBOARD_COLUMNS = [
     "reason",
 ]
 
-STATUS_ORDER = {"pass": 0, "fail": 1, "blocked": 2}
+STATUS_ORDER = {"pass": 0, "fail": 1, "error": 2, "blocked": 3}
 
 # What the `hardware:` key of a model card says for the device the target really ran on.
 HARDWARE = {"npu": "NPU", "cuda": "GPU", "cpu": "CPU"}
@@ -67,8 +67,8 @@ def overall_status(manifest: dict, reference: dict, target: dict, compare: dict,
     """pass / fail / blocked, and why: the first stage that blocked, else the comparison."""
     stages = (("weights", manifest), ("reference", reference), ("target", target), ("compare", compare), ("benchmark", benchmark))
     for stage, document in stages:
-        if document.get("status") == "blocked":
-            return "blocked", f"{stage}: {document.get('reason')}"
+        if document.get("status") in ("blocked", "error"):  # error: a dump or weight file failed its integrity check
+            return document["status"], f"{stage}: {document.get('reason')}"
     if compare["status"] == "fail":
         return "fail", compare["reason"]
     return "pass", None
@@ -251,8 +251,8 @@ def null_reasons(row: dict, summary: dict) -> dict:
     for column, value in row.items():
         if value is not None:
             continue
-        if summary["status"] == "blocked":
-            reasons[column] = "model blocked"
+        if summary["status"] in ("blocked", "error"):
+            reasons[column] = f"model {summary['status']}"
         elif column in ("top1_match", "top5_match") and not has_class_scores:
             reasons[column] = "no class-score output"
         elif column == "latency_ms_bs1" and 1 not in sizes:

@@ -3,10 +3,10 @@
 import json
 from pathlib import Path
 
-from npu_adapt import devices
+from npu_adapt import devices, integrity
 from npu_adapt.benchmark import ROW_KEYS, benchmark_model, cpu_baseline, no_baseline, runs_as_baseline
 from npu_adapt.io import load_tensors, read_json, write_csv, write_json
-from npu_adapt.jobs import ModelBlocked, model_step, setup_logging, upstream_reason
+from npu_adapt.jobs import ModelBlocked, check_upstream, model_step, setup_logging
 from npu_adapt.plots import benchmark_plot
 from npu_adapt.runner import LoadedModel
 
@@ -16,6 +16,7 @@ CSV_COLUMNS = [key for key in ROW_KEYS if key != "reason"] + ["reason"]
 
 def main(smk):
     log = setup_logging(smk.log[0])
+    integrity.configure(smk.config)
     model = smk.wildcards.model
     entry = json.loads(smk.params.model)
     placement = json.loads(smk.params.placement)
@@ -29,8 +30,7 @@ def main(smk):
         "baseline": None,
     }  # fmt: skip
     try:
-        if reason := upstream_reason(target=target):
-            raise ModelBlocked(reason)
+        check_upstream(target=target)
         # A device of this job's own, held for the target measurements only (the baseline
         # runs on the CPU); see dump_outputs.py.
         with devices.acquire_device(devices.accelerator_kind(placement["device"])) as device_index:
@@ -43,7 +43,8 @@ def main(smk):
             loaded = LoadedModel(entry, manifest, device, placement["dtype"], Path(smk.scriptdir).parent)
             result.update(device=device, device_name=devices.device_name(device))
             log.info("%s on %s (%s) %s, batch sizes %s", model, device, result["device_name"], placement["dtype"], settings["batch_sizes"])
-            arrays = load_tensors(smk.input.inputs)
+            with model_step("inputs"):  # checked against their recorded sha256 first
+                arrays = load_tensors(smk.input.inputs)
             result["results"] = benchmark_model(loaded, arrays, settings)
             # A target on the CPU in float32 is the baseline's model too (built once per job);
             # any other target's copy is freed before the baseline loads its own.
@@ -55,7 +56,7 @@ def main(smk):
             raise ModelBlocked(f"no batch size fits in device memory; {result['results'][0]['reason']}")
         result["baseline"] = cpu_baseline(entry, manifest, arrays, settings, result["results"], Path(smk.scriptdir).parent, reusable)
     except ModelBlocked as blocked:
-        result.update(status="blocked", reason=str(blocked), baseline=no_baseline("skipped", "the target benchmark is blocked"))
+        result.update(status=blocked.status, reason=str(blocked), baseline=no_baseline("skipped", "the target benchmark is blocked"))
         log.error("%s blocked: %s", model, blocked)
     write_json(smk.output.json, result)
     write_csv(smk.output.csv, result["results"], CSV_COLUMNS)

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+from npu_adapt import integrity
 from npu_adapt.compare import OUTPUT_COLUMNS, compare_dumps
 from npu_adapt.io import read_json, write_csv, write_json
 from npu_adapt.jobs import setup_logging
@@ -11,6 +12,7 @@ from npu_adapt.layers import layer_summary
 
 def main(smk):
     log = setup_logging(smk.log[0])
+    integrity.configure(smk.config)  # the dumps are checked against their sha256 before use
     result = compare_dumps(smk.wildcards.model, Path(smk.input.reference), Path(smk.input.target), json.loads(smk.params.criteria))
     layers = read_json(smk.input.layers) if smk.input.get("layers") else None
     result["layers"] = layer_summary(layers)

@@ -4,6 +4,7 @@ against reference, in execution order, and the first module crossing the thresho
 import json
 from pathlib import Path
 
+from npu_adapt import integrity
 from npu_adapt.io import write_csv
 from npu_adapt.io import write_json
 from npu_adapt.jobs import setup_logging
@@ -12,6 +13,7 @@ from npu_adapt.layers import LAYER_COLUMNS, compare_layers
 
 def main(smk):
     log = setup_logging(smk.log[0])
+    integrity.configure(smk.config)  # the dumps are checked against their sha256 before use
     result = compare_layers(Path(smk.input.reference).parent.parent, json.loads(smk.params.criteria))
     write_json(smk.output.json, {"model": smk.wildcards.model, **result})
     write_csv(smk.output.csv, result["rows"], LAYER_COLUMNS)

@@ -10,15 +10,16 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from npu_adapt import devices
+from npu_adapt import devices, integrity
 from npu_adapt.io import dump_tensors, load_tensors, read_json, to_numpy, write_json
-from npu_adapt.jobs import ModelBlocked, model_step, setup_logging, upstream_reason
+from npu_adapt.jobs import ModelBlocked, check_upstream, disk_step, model_step, setup_logging
 from npu_adapt.layers import LayerCapture, apply_test_perturbation, clear_dump, layers_dir, write_layer_index
 from npu_adapt.runner import LoadedModel
 
 
 def main(smk):
     log = setup_logging(smk.log[0])
+    integrity.configure(smk.config)
     model = smk.wildcards.model
     role = smk.params.role
     entry = json.loads(smk.params.model)
@@ -32,8 +33,7 @@ def main(smk):
     capture = None
     index = {"model": model, "role": role, "device": placement["device"], "device_name": None, "dtype": placement["dtype"], "status": "ok", "reason": None, "tensors": []}
     try:
-        if reason := upstream_reason(weights=manifest, inputs=inputs_index):
-            raise ModelBlocked(reason)
+        check_upstream(weights=manifest, inputs=inputs_index)
         # A device of this job's own (several jobs share the machine's devices); taken
         # before anything starts the device runtime, or the visibility would not apply.
         with devices.acquire_device(devices.accelerator_kind(placement["device"])) as device_index:
@@ -46,7 +46,8 @@ def main(smk):
             if perturbation := apply_test_perturbation(loaded.model, role):
                 index["test_perturbation"] = perturbation
                 log.warning("TEST SEAM: target output perturbed (%s)", perturbation)
-            inputs = loaded.place_inputs(load_tensors(smk.input.inputs))
+            with model_step("inputs"):  # checked against their recorded sha256 first
+                inputs = loaded.place_inputs(load_tensors(smk.input.inputs))
             if capture_layers:
                 capture = LayerCapture(loaded.model, layer_directory, pattern)
                 log.info("capturing %d leaf modules (pattern %s) into %s", len(capture.modules()), pattern, layer_directory)
@@ -58,10 +59,11 @@ def main(smk):
             index["layers_captured"] = bool(capture_layers)  # capture time is inside forward_seconds
             index["params"] = loaded.params
             arrays = {name: to_numpy(tensor) for name, tensor in outputs.items()}
-            index["tensors"] = dump_tensors(Path(smk.output.index).parent, arrays, loaded.adapter.output_kinds())
+            with disk_step(f"writing the {role} dump"):
+                index["tensors"] = dump_tensors(Path(smk.output.index).parent, arrays, loaded.adapter.output_kinds())
             log.info("forward %.3f s; outputs %s", index["forward_seconds"], {t["name"]: t["shape"] for t in index["tensors"]})
     except ModelBlocked as blocked:
-        index.update(status="blocked", reason=str(blocked))
+        index.update(status=blocked.status, reason=str(blocked))
         log.error("%s %s blocked: %s", model, role, blocked)
     if capture_layers:
         entries = capture.entries if capture and index["status"] == "ok" else []
