@@ -111,7 +111,7 @@ def model_step(stage: str):
     except ModelBlocked:
         raise
     except IntegrityError as exc:
-        raise EvidenceError(f"{stage}: {exc}") from exc
+        raise EvidenceError(f"{stage}: {type(exc).__name__}: {exc}") from exc
     except Exception as exc:
         if problem := disk_problem(exc):
             raise ModelBlocked(f"{problem} ({stage})") from exc

@@ -84,7 +84,8 @@ def dry_run_requested():
     command line is the only way to know here."""
     flags = ("--dry-run", "--dryrun", "--just-print")
     return any(
-        arg in flags or re.fullmatch(r"-[A-Za-z]*n[A-Za-z]*", arg) for arg in sys.argv[1:]
+        arg in flags or re.fullmatch(r"-[A-Za-z]*n[A-Za-z]*", arg)
+        for arg in sys.argv[1:]
     )
 
 
@@ -92,19 +93,25 @@ def retry_blocked():
     """``--config retry_blocked=true``: move every blocked stage's output aside (to
     ``NAME.blocked``, keeping its reason readable) before Snakemake plans the run, so those
     jobs and the ones after them run again and nothing else does. Only in the main
-    process (cluster jobs read this file too), and never in a dry run (it lists them)."""
+    process (cluster jobs read this file too), and never in a dry run (it lists them).
+    """
     blocked = [
         path
         for model in MODELS
         for path in status_documents(model)
-        if os.path.isfile(path) and json.loads(Path(path).read_text()).get("status") == "blocked"
+        if os.path.isfile(path)
+        and json.loads(Path(path).read_text()).get("status") == "blocked"
     ]
     if not blocked:
         logger.info("retry_blocked: no blocked stage to re-run")
     elif dry_run_requested():
-        logger.info(f"retry_blocked: a real run re-runs {len(blocked)} blocked stages: {' '.join(blocked)}")
+        logger.info(
+            f"retry_blocked: a real run re-runs {len(blocked)} blocked stages: {' '.join(blocked)}"
+        )
     else:
-        logger.info(f"retry_blocked: re-running {len(blocked)} blocked stages: {' '.join(blocked)}")
+        logger.info(
+            f"retry_blocked: re-running {len(blocked)} blocked stages: {' '.join(blocked)}"
+        )
         for path in blocked:
             os.replace(path, f"{path}.blocked")
 

@@ -292,7 +292,7 @@ def test_a_tampered_dump_or_weight_file_is_an_error_never_a_pass(tiny_run, tmp_p
     assert compare["outputs"]["logits"]["pass"] is False and compare["outputs"]["features"]["pass"] is True
     bert = load(workdir / "results/tiny-bert/reference/index.json")
     assert bert["status"] == "error" and bert["tensors"] == []
-    assert bert["reason"].startswith("load: ") and "model.safetensors: sha256 " in bert["reason"]
+    assert bert["reason"].startswith("load: WeightsMismatch: ") and "model.safetensors: sha256 " in bert["reason"]
     assert "--forcerun weights/tiny-bert/manifest.json" in bert["reason"]  # the per-model fix
     rows = leaderboard(workdir)
     assert rows["tiny-convnext"]["status"] == "error" and rows["tiny-convnext"]["reason"].startswith("logits: integrity:")
