@@ -27,6 +27,7 @@ README = REPO / "README.md"
 WORKFLOW = ["Snakefile", "rules", "scripts", "npu_adapt", "schemas", "envs", "profiles"]
 EXECUTOR_PLUGINS = {"profiles/slurm": "snakemake_executor_plugin_slurm", "profiles/donau": "snakemake_executor_plugin_donau"}
 BIN = str(Path(sys.executable).parent)
+RUN_FILES = {"all", "env.json", "env.log", "leaderboard.csv", "leaderboard.md", "leaderboard.html", "report.html"}
 
 
 def readme_commands() -> list[str]:
@@ -37,7 +38,8 @@ def readme_commands() -> list[str]:
             if line.strip() and not line.strip().startswith("#"):
                 commands.append(line.strip())
     prose = re.sub(r"```.*?```", "", text, flags=re.S)
-    commands += [span for span in re.findall(r"`([^`\n]+)`", prose) if span.startswith(("snakemake ", "python -m npu_adapt "))]
+    # Inline code that is a whole command (not a mention such as `python -m npu_adapt inspect`).
+    commands += [span for span in re.findall(r"`([^`\n]+)`", prose) if span.startswith(("snakemake ", "python -m npu_adapt inspect "))]
     return list(dict.fromkeys(commands))
 
 
@@ -60,8 +62,8 @@ def readme_models() -> list[str]:
     """Every model name the README's commands use (results/NAME/..., weights/NAME/...)."""
     names = set()
     for command in readme_commands():
-        names.update(re.findall(r"(?:results|weights)/([A-Za-z0-9][\w.-]*)/", command))
-    return sorted(names)
+        names.update(re.findall(r"(?:results|weights)/([A-Za-z0-9][\w.-]*)(?=/|\s|$)", without_comment(command)))
+    return sorted(names - RUN_FILES)
 
 
 def run(command: str, cwd: Path) -> subprocess.CompletedProcess:
