@@ -44,7 +44,9 @@ def describe(error) -> str:
         return f"{PREFIX}: `models:` is empty; list at least one model under it (see config.yaml for the form)"
     if error.validator == "not" and error.schema.get("description"):
         # propertyNames: the instance is the offending key itself.
-        return f"{PREFIX}: {path or 'config'}: the name {error.instance!r} is not allowed: {error.schema['description']}"
+        return (
+            f"{PREFIX}: {path or 'config'}: the name {error.instance!r} is not allowed: {error.schema['description']}"
+        )
     return f"{PREFIX}: {path or 'config'}: {error.message}"
 
 

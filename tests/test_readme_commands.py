@@ -25,7 +25,10 @@ from conftest import DATA, REPO, tiny_config
 
 README = REPO / "README.md"
 WORKFLOW = ["Snakefile", "rules", "scripts", "npu_adapt", "schemas", "envs", "profiles"]
-EXECUTOR_PLUGINS = {"profiles/slurm": "snakemake_executor_plugin_slurm", "profiles/donau": "snakemake_executor_plugin_donau"}
+EXECUTOR_PLUGINS = {
+    "profiles/slurm": "snakemake_executor_plugin_slurm",
+    "profiles/donau": "snakemake_executor_plugin_donau",
+}
 BIN = str(Path(sys.executable).parent)
 RUN_FILES = {"all", "env.json", "env.log", "leaderboard.csv", "leaderboard.md", "leaderboard.html", "report.html"}
 
@@ -39,7 +42,11 @@ def readme_commands() -> list[str]:
                 commands.append(line.strip())
     prose = re.sub(r"```.*?```", "", text, flags=re.S)
     # Inline code that is a whole command (not a mention such as `python -m npu_adapt inspect`).
-    commands += [span for span in re.findall(r"`([^`\n]+)`", prose) if span.startswith(("snakemake ", "python -m npu_adapt inspect "))]
+    commands += [
+        span
+        for span in re.findall(r"`([^`\n]+)`", prose)
+        if span.startswith(("snakemake ", "python -m npu_adapt inspect "))
+    ]
     return list(dict.fromkeys(commands))
 
 
@@ -87,7 +94,9 @@ def checkout(tmp_path_factory) -> Path:
     config["models"] = {name: tiny[position % len(tiny)] for position, name in enumerate(readme_models())}
     (directory / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     # Placeholders the README's commands name: a small config, and two dumps to compare.
-    (directory / "small.yaml").write_text(yaml.safe_dump({**config, "models": dict(list(config["models"].items())[:1])}, sort_keys=False))
+    (directory / "small.yaml").write_text(
+        yaml.safe_dump({**config, "models": dict(list(config["models"].items())[:1])}, sort_keys=False)
+    )
     done = run("snakemake --cores 2 results/all", directory)
     assert done.returncode == 0, done.stderr[-4000:]
     model = next(iter(config["models"]))
@@ -100,10 +109,15 @@ def checkout(tmp_path_factory) -> Path:
 @pytest.mark.e2e
 def test_the_readme_has_the_failure_and_resume_commands():
     commands = readme_commands()
-    assert "snakemake --unlock && snakemake --cores 1 results/all --rerun-incomplete   # resume after a hard kill" in commands
+    assert (
+        "snakemake --unlock && snakemake --cores 1 results/all --rerun-incomplete   # resume after a hard kill"
+        in commands
+    )
     assert any("--config retry_blocked=true" in command for command in commands)
     assert any("--replace-workflow-config" in command for command in commands)
-    assert not any(re.search(r"--forcerun fetch_weights\b", command) for command in commands)  # would re-fetch every model
+    assert not any(
+        re.search(r"--forcerun fetch_weights\b", command) for command in commands
+    )  # would re-fetch every model
 
 
 @pytest.mark.e2e
