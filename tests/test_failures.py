@@ -339,3 +339,30 @@ def test_config_errors_are_one_sentence_naming_the_problem(tmp_path, text, expec
     output = done.stdout + done.stderr
     assert expected in output, output
     assert "On schema" not in output and len(output.splitlines()) < 15  # not the whole schema
+
+
+def test_integrity_hashes_small_files_always_and_large_ones_when_their_mtime_moved(tmp_path):
+    from npu_adapt import integrity
+    from npu_adapt.io import sha256_file
+
+    path = tmp_path / "weights.bin"
+    path.write_bytes(os.urandom(2 << 20))
+    stat = path.stat()
+    record = {"sha256": sha256_file(path), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    try:
+        integrity.configure({"integrity": {"full_hash_below_mb": 1}})  # a 2 MB file is "large"
+        assert integrity.file_problem(path, record) is None
+        with open(path, "r+b") as handle:  # same size, one byte changed, mtime put back
+            handle.write(b"\xff" if handle.read(1) != b"\xff" else b"\x00")
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        assert integrity.file_problem(path, record) is None  # the documented blind spot: large, stat unchanged
+        assert "sha256" in integrity.file_problem(path, record, always_hash=True)
+        integrity.configure({"integrity": {"full_hash_below_mb": 4}})  # now under the threshold: always hashed
+        assert re.fullmatch(r".*weights\.bin: sha256 \w{16}\.\.\., expected \w{16}\.\.\. \(changed\)", integrity.file_problem(path, record))
+        integrity.configure({"integrity": {"full_hash_below_mb": 1}})
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))  # the mtime moved: hashed although large
+        assert "(changed)" in integrity.file_problem(path, record)
+        path.write_bytes(b"short")
+        assert integrity.file_problem(path, record).endswith(f"5 bytes, expected {2 << 20} (truncated or changed)")
+    finally:
+        integrity.configure(None)
