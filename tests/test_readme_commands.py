@@ -73,9 +73,9 @@ def readme_models() -> list[str]:
     return sorted(names - RUN_FILES)
 
 
-def run(command: str, cwd: Path) -> subprocess.CompletedProcess:
+def run(command: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"], "PYTHONPATH": str(cwd)}
-    return subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def checkout(tmp_path_factory) -> Path:
     (directory / "small.yaml").write_text(
         yaml.safe_dump({**config, "models": dict(list(config["models"].items())[:1])}, sort_keys=False)
     )
-    done = run("snakemake --cores 2 results/all", directory)
+    done = run("snakemake --cores 2 results/all", directory, timeout=1800)
     assert done.returncode == 0, done.stderr[-4000:]
     model = next(iter(config["models"]))
     for name, role in (("A.npy", "target"), ("B.npy", "reference")):
