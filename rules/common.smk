@@ -116,7 +116,10 @@ def retry_blocked():
             os.replace(path, f"{path}.blocked")
 
 
-if config["retry_blocked"] and workflow.exec_mode == ExecMode.DEFAULT:
+if (
+    str(config["retry_blocked"]).lower() == "true"
+    and workflow.exec_mode == ExecMode.DEFAULT
+):
     retry_blocked()
 
 
