@@ -271,11 +271,11 @@ def test_shared_and_tied_tensors_are_saved_once_and_load_back_identically(tmp_pa
 def test_a_tampered_dump_or_weight_file_is_an_error_never_a_pass(tiny_run, tmp_path, monkeypatch):
     workdir = tmp_path / "run"
     shutil.copytree(tiny_run, workdir, symlinks=True)
-    # The reference logits overwritten with the target's bytes (rel_l2 would be 0), mtime put back.
+    # The reference logits nudged by one ulp (rel_l2 ~1e-7: it would pass), same size, mtime put back.
     reference = workdir / "results/tiny-convnext/reference/logits.npy"
     target = workdir / "results/tiny-convnext/target/logits.npy"
     stat = reference.stat()
-    reference.write_bytes(target.read_bytes())
+    np.save(reference, np.nextafter(np.load(reference), np.float32(np.inf)))
     os.utime(reference, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert reference.stat().st_size == stat.st_size
     # One byte of the weights changed, same size, mtime put back: caught by the full hash of a small file.
