@@ -75,7 +75,12 @@ def status_documents(model):
     yield f"{WEIGHTS_DIR}/{model}/manifest.json"
     for stage in ("inputs/index.json", "reference/index.json", "target/index.json"):
         yield f"results/{model}/{stage}"
-    for stage in ("compare.json", "benchmark.json", "layers/compare.json", "summary.json"):
+    for stage in (
+        "compare.json",
+        "benchmark.json",
+        "layers/compare.json",
+        "summary.json",
+    ):
         # summary.json too: Snakemake re-makes a missing file only for a job that must run.
         yield f"results/{model}/{stage}"
 
@@ -92,8 +97,9 @@ def dry_run_requested():
 
 def retry_blocked():
     """``--config retry_blocked=true``: move every blocked stage's output aside (to
-    ``NAME.blocked``, keeping its reason readable) before Snakemake plans the run, so those
-    jobs and the ones after them run again and nothing else does. Only in the main
+    ``NAME.blocked``, keeping its reason readable) and remove the run manifest results/all
+    before Snakemake plans the run, so those jobs and the ones after them run again (for
+    the target results/all) and nothing else does. Only in the main
     process (cluster jobs read this file too), and never in a dry run (it lists them).
     """
     blocked = [
@@ -115,6 +121,10 @@ def retry_blocked():
         )
         for path in blocked:
             os.replace(path, f"{path}.blocked")
+        # Snakemake re-makes missing files only for jobs that must run: without the run
+        # manifest, the default target results/all must, and so must the moved stages.
+        if os.path.isfile("results/all"):
+            os.remove("results/all")
 
 
 if (
