@@ -130,7 +130,8 @@ def integrity_report(index_path: Path, index: dict, out) -> bool:
     if problems:
         print(f"  integrity ERROR: {'; '.join(problems.values())}", file=out)
     elif index.get("tensors"):
-        print(f"  integrity: all {len(index['tensors'])} files match the size and sha256 recorded in {index_path.name}", file=out)
+        count = len(index["tensors"])
+        print(f"  integrity: {'all ' if count > 1 else ''}{count} file{'s' if count > 1 else ''} match the size and sha256 recorded in {index_path.name}", file=out)
     return not problems
 
 
