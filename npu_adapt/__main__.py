@@ -131,7 +131,7 @@ def integrity_report(index_path: Path, index: dict, out) -> bool:
         print(f"  integrity ERROR: {'; '.join(problems.values())}", file=out)
     elif index.get("tensors"):
         count = len(index["tensors"])
-        print(f"  integrity: {'all ' if count > 1 else ''}{count} file{'s' if count > 1 else ''} match the size and sha256 recorded in {index_path.name}", file=out)
+        print(f"  integrity: {'all ' if count > 1 else ''}{count} file{'s match' if count > 1 else ' matches'} the size and sha256 recorded in {index_path.name}", file=out)
     return not problems
 
 
