@@ -2,15 +2,23 @@
 # reference, benchmark them, and publish per-model evidence plus one leaderboard.
 # Contract: docs/design.md (layout, targets, metrics, schemas, failure semantics).
 
-from snakemake.utils import min_version, validate
+from pathlib import Path
+
+from snakemake.utils import min_version
+
+from npu_adapt.config_check import check_yaml_syntax, validate_config
 
 min_version("9.0")
+
+# One sentence with line and column for a YAML syntax error, and one naming the key for a
+# schema violation (Snakemake alone gives neither).
+check_yaml_syntax("config.yaml")
 
 
 configfile: "config.yaml"
 
 
-validate(config, "schemas/config.schema.yaml")
+validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 
 
 include: "rules/common.smk"

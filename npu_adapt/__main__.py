@@ -17,7 +17,9 @@ evidence, a blocked model, a bad command line). Criteria default to the target's
 dtype (its index.json, else the .npy dtype, else --dtype); options override single keys.
 
 Everything shown comes from the files themselves: the workflow's JSON, or the metrics of
-npu_adapt.metrics computed here on the .npy dumps (streamed, in float64).
+npu_adapt.metrics computed here on the .npy dumps (streamed, in float64). Every dump listed in
+an index.json is first checked against the size and sha256 recorded there (npu_adapt.integrity);
+a file that differs is reported as an integrity ERROR and the exit status is 3 (error).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from npu_adapt import bench_cli
+from npu_adapt.integrity import dump_problems, file_problem
 from npu_adapt.io import read_json
 from npu_adapt.metrics import compare_output, criteria_class, criteria_classes, dtype_criteria, streamed_stats, worst_status
 
@@ -193,10 +196,22 @@ def export_layers(model_dir: Path, out_dir: Path, out) -> int:
     return 0
 
 
+def integrity_report(index_path: Path, index: dict, out) -> bool:
+    """Print whether every file of a dump matches its index.json record; True when it does."""
+    problems = dump_problems(index_path, index)
+    if problems:
+        print(f"  integrity ERROR: {'; '.join(problems.values())}", file=out)
+    elif index.get("tensors"):
+        count = len(index["tensors"])
+        print(f"  integrity: {'all ' if count > 1 else ''}{count} file{'s match' if count > 1 else ' matches'} the size and sha256 recorded in {index_path.name}", file=out)
+    return not problems
+
+
 def inspect_model(model_dir: Path, show_layers: bool, out) -> int:
     compare = read_json(model_dir / "compare.json") if (model_dir / "compare.json").is_file() else None
     name = compare["model"] if compare else model_dir.name
     print(f"model {name}  ({model_dir})", file=out)
+    intact = True
     for role in ("inputs", "reference", "target"):
         index_path = model_dir / role / "index.json"
         if not index_path.is_file():
@@ -206,9 +221,12 @@ def inspect_model(model_dir: Path, show_layers: bool, out) -> int:
         heading = role if role == "inputs" else f"{role} outputs on {placement(index)}"
         print(f"\n{heading}", file=out)
         print(tensors_table(index), file=out)
+        intact &= integrity_report(index_path, index, out)
     if compare is None:
         print(f"\ncomparison: no {model_dir / 'compare.json'} (run the compare rule); no verdict", file=out)
         return EXIT_CODES["error"]
+    if not intact and compare["status"] != "error":
+        print("\nthe dumps changed after the comparison below was made: it no longer describes them", file=out)
     print(f"\ncomparison: {compare['status'].upper()}" + (f"  ({compare['reason']})" if compare.get("reason") else ""), file=out)
     if compare.get("criteria"):
         print(f"  criteria: {criteria_text({**dtype_criteria(compare.get('criteria_class', 'float32')), **compare['criteria']}, compare.get('criteria_class'))}", file=out)
@@ -222,17 +240,24 @@ def inspect_model(model_dir: Path, show_layers: bool, out) -> int:
             print("  (--layers prints every row)", file=out)
     else:
         print(f"\nlayers: not captured ({(compare.get('layers') or {}).get('reason')})", file=out)
+    if not intact:
+        return EXIT_CODES["error"]
     return EXIT_CODES.get(compare["status"], EXIT_CODES["error"])
 
 
-def _kind_from_index(path: Path) -> str | None:
-    """The kind the workflow declared for a dump, when an index.json beside it lists it."""
+def _entry_from_index(path: Path) -> dict | None:
+    """The index.json entry that lists a dump file, when an index.json beside it does."""
     index_path = path.parent / "index.json"
     if index_path.is_file():
         for entry in read_json(index_path).get("tensors", []):
             if entry.get("file") == path.name:
-                return entry.get("kind")
+                return entry
     return None
+
+
+def _kind_from_index(path: Path) -> str | None:
+    """The kind the workflow declared for a dump, when an index.json beside it lists it."""
+    return (_entry_from_index(path) or {}).get("kind")
 
 
 def _index_path(path: Path) -> Path:
@@ -253,6 +278,9 @@ def _compute_dtype(path: Path, array: np.ndarray, given: str | None) -> str:
 
 
 def inspect_files(paths: list[Path], overrides: dict, kind: str | None, given_dtype: str | None, out) -> int:
+    problems = [problem for path in paths if (entry := _entry_from_index(path)) and (problem := file_problem(path, entry))]
+    for problem in problems:
+        print(f"integrity ERROR: {problem}", file=out)
     try:
         arrays = [np.load(path, mmap_mode="r", allow_pickle=False) for path in paths]
     except (OSError, ValueError) as exc:
@@ -261,7 +289,7 @@ def inspect_files(paths: list[Path], overrides: dict, kind: str | None, given_dt
     rows = [{"name": str(path), "shape": list(a.shape), "dtype": str(a.dtype), **streamed_stats(a)} for path, a in zip(paths, arrays)]
     print(table(rows, [(name, name) for name in STAT_COLUMNS]), file=out)
     if len(arrays) == 1:
-        return 0
+        return EXIT_CODES["error"] if problems else 0
     kind = kind or _kind_from_index(paths[1]) or "hidden"
     compute = _compute_dtype(paths[0], arrays[0], given_dtype)
     klass = criteria_class(compute)
@@ -272,6 +300,9 @@ def inspect_files(paths: list[Path], overrides: dict, kind: str | None, given_dt
         print("  (compute dtype read from the .npy: numpy stores bfloat16 as float32, so pass --dtype bfloat16 if it ran in bfloat16)", file=out)
     print(f"  criteria: {criteria_text(criteria, klass)}", file=out)
     print_comparison({paths[0].name: metrics}, out)
+    if problems:
+        print("\nERROR: a dump differs from the sha256 its index.json records (the metrics above describe the changed file)", file=out)
+        return EXIT_CODES["error"]
     print(f"\n{metrics['status'].upper()}" + (f": {metrics['reason']}" if metrics["reason"] else ""), file=out)
     return EXIT_CODES[metrics["status"]]
 
@@ -287,6 +318,8 @@ def inspect_indexes(target: Path, reference: Path, overrides: dict, given_dtype:
     print(f"  criteria: {criteria_text(criteria, klass)}", file=out)
     print_comparison(outputs, out)
     status = worst_status(m["status"] for m in outputs.values())
+    if any("integrity: " in problem for problem in problems):
+        status = "error"
     passed = sum(m["status"] == "pass" for m in outputs.values())
     print(f"\n{status.upper()}: {passed} of {len(outputs)} tensors pass" + "".join(f"\n  {problem}" for problem in problems), file=out)
     return EXIT_CODES[status]
@@ -312,7 +345,7 @@ def inspect(args: argparse.Namespace, out=None) -> int:
     index = read_json(_index_path(path))
     print(f"{index.get('model')} {index.get('role')} on {placement(index)}", file=out)
     print(tensors_table(index), file=out)
-    return 0
+    return 0 if integrity_report(_index_path(path), index, out) else EXIT_CODES["error"]
 
 
 class _Parser(argparse.ArgumentParser):

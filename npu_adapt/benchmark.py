@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from npu_adapt import devices
-from npu_adapt.jobs import ModelBlocked, describe_exception, model_step, upstream_reason
+from npu_adapt.jobs import ModelBlocked, check_upstream, describe_exception, model_step
 from npu_adapt.runner import LoadedModel
 from npu_adapt.timing import STABLE_CV_PCT, STABLE_DRIFT_PCT, measure
 
@@ -219,12 +219,14 @@ def cpu_baseline(entry: dict, manifest: dict, arrays: dict, settings: dict, rows
     return baseline
 
 
-def run_benchmark(model: str, entry: dict, manifest: dict, arrays: dict, placement: dict, settings: dict, base_dir, target: dict | None = None, job_cores: int | None = None) -> tuple[dict, list[dict]]:
+def run_benchmark(model: str, entry: dict, manifest: dict, arrays, placement: dict, settings: dict, base_dir, target: dict | None = None, job_cores: int | None = None) -> tuple[dict, list[dict]]:
     """The whole benchmark of one model, as the workflow's job and ``npu-adapt bench`` run
     it: take a device, set the threads (``benchmark.threads``; null: as the job's cores left
     them), measure every batch size, then the CPU baseline. Returns benchmark.json's content
     and the raw samples (rows of SAMPLE_COLUMNS). ``target``: the target dump's index.json
-    (its device and name are reported if the benchmark blocks before choosing one)."""
+    (its device and name are reported if the benchmark blocks before choosing one).
+    ``arrays``: the inputs, or a function loading them (the workflow's, which checks them
+    against their recorded sha256: a mismatch makes the benchmark ``error``)."""
     target = target or {}
     result = {
         "model": model, "status": "ok", "reason": None,
@@ -237,8 +239,10 @@ def run_benchmark(model: str, entry: dict, manifest: dict, arrays: dict, placeme
     }  # fmt: skip
     samples: list[dict] = []
     try:
-        if reason := upstream_reason(target=target):
-            raise ModelBlocked(reason)
+        check_upstream(target=target)
+        if callable(arrays):
+            with model_step("inputs"):
+                arrays = arrays()
         # A device of this job's own, held for the target measurements only (the baseline
         # runs on the CPU); see dump_outputs.py.
         with devices.acquire_device(devices.accelerator_kind(placement["device"])) as device_index:
@@ -267,7 +271,7 @@ def run_benchmark(model: str, entry: dict, manifest: dict, arrays: dict, placeme
             raise ModelBlocked(f"no batch size fits in device memory; {first['reason']}")
         result["baseline"] = cpu_baseline(entry, manifest, arrays, settings, result["results"], base_dir, reusable, samples)
     except ModelBlocked as blocked:
-        result.update(status="blocked", reason=str(blocked), baseline=no_baseline("skipped", "the target benchmark is blocked"))
+        result.update(status=blocked.status, reason=str(blocked), baseline=no_baseline("skipped", f"the target benchmark is {blocked.status}"))
         log.error("%s blocked: %s", model, blocked)
     result["load_average"]["end"] = devices.load_average()
     return result, samples

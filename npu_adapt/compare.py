@@ -8,6 +8,10 @@ itself is bad).
 A model's status is its worst output's (pass < warn < fail < error). When the target ran
 where the reference did (same device kind, compute dtype and precision modes) the
 comparison is a determinism check, not a port: a passing one is ``self-check``.
+
+A dump file that differs from the size or sha256 its index.json records
+(npu_adapt.integrity) is an ``error`` output: the evidence itself is bad, whatever its
+numbers say.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from npu_adapt.integrity import file_problem
 from npu_adapt.io import read_json
 from npu_adapt.jobs import upstream_reason
 from npu_adapt.metrics import compare_output, criteria_class, empty_result, resolve_criteria, worst_status
 
 PLACEMENT_KEYS = ("device", "device_name", "dtype", "compute_dtype", "precision", "precision_modes")
+INTEGRITY = "integrity: "
 
 # compare.csv: one row per output tensor.
 OUTPUT_COLUMNS = [
@@ -69,6 +75,13 @@ def compute_dtype(index: dict, entry: dict) -> str | None:
     return entry.get("compute_dtype") or index.get("compute_dtype") or index.get("dtype")
 
 
+def integrity_problem(*listed: tuple[Path, dict | None]) -> str | None:
+    """``integrity: ...`` naming every listed dump file that differs from its index entry."""
+    problems = [file_problem(Path(index).parent / entry["file"], entry) for index, entry in listed if entry]
+    problems = [problem for problem in problems if problem]
+    return INTEGRITY + "; ".join(problems) if problems else None
+
+
 def compare_indexes(reference_index: Path, target_index: Path, criteria: dict, default_kind: str = "hidden") -> tuple[dict, list[str]]:
     """Compare every tensor listed in two index.json files, matched by name, in the
     reference's order (targets-only tensors last). Returns ``(outputs, problems)``: each
@@ -79,6 +92,9 @@ def compare_indexes(reference_index: Path, target_index: Path, criteria: dict, d
     outputs = {}
     for name, ref in ref_tensors.items():
         kind = ref.get("kind", default_kind)
+        if problem := integrity_problem((reference_index, ref), (target_index, tgt_tensors.get(name))):
+            outputs[name] = failed_output(kind, problem, status="error")  # the evidence itself is bad
+            continue
         if name not in tgt_tensors:
             outputs[name] = failed_output(kind, "missing from target")
             continue
@@ -91,7 +107,9 @@ def compare_indexes(reference_index: Path, target_index: Path, criteria: dict, d
             dtypes = (compute_dtype(target, tgt_tensors[name]), compute_dtype(reference, ref))
             outputs[name] = compare_output(t, r, kind, criteria, dtypes)
     for name in tgt_tensors.keys() - ref_tensors.keys():
-        outputs[name] = failed_output(tgt_tensors[name].get("kind", default_kind), "in target but not in reference")
+        kind = tgt_tensors[name].get("kind", default_kind)
+        reason = integrity_problem((target_index, tgt_tensors[name])) or "in target but not in reference"
+        outputs[name] = failed_output(kind, reason, status="error" if reason.startswith(INTEGRITY) else "fail")
     problems = [f"{name}: {m['reason']}" for name, m in outputs.items() if m["status"] != "pass"]
     return outputs, problems
 
@@ -134,7 +152,8 @@ def compare_dumps(model: str, reference_index: Path, target_index: Path, config_
     if target.get("test_perturbation"):
         result["target"]["test_perturbation"] = target["test_perturbation"]
     if reason := upstream_reason(reference=reference, target=target):
-        result.update(status="blocked", reason=reason)
+        upstream_error = "error" in (reference.get("status"), target.get("status"))
+        result.update(status="error" if upstream_error else "blocked", reason=reason)
         return result
     result["outputs"], problems = compare_indexes(Path(reference_index), Path(target_index), criteria)
     if not result["outputs"]:

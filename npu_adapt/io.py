@@ -128,12 +128,16 @@ def save_tensor(path: str | Path, name: str, array: np.ndarray, kind: str = "hid
     """Save one array as ``path`` (.npy); return its index entry (docs/design.md, index.json)."""
     path = Path(path)
     np.save(path, np.ascontiguousarray(array))
+    stat = path.stat()
     entry = {
         "name": name,
         "file": path.name,
         "shape": list(array.shape),
         "dtype": str(array.dtype),
         "sha256": sha256_file(path),
+        # Size and mtime let readers skip the full hash of a large unchanged file (integrity.py).
+        "bytes": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
         "kind": kind,
     }
     entry.update(tensor_stats(array))
@@ -148,9 +152,13 @@ def dump_tensors(directory: str | Path, tensors: dict[str, np.ndarray], kinds: d
 
 
 def load_tensors(index_path: str | Path) -> dict[str, np.ndarray]:
-    """The tensors listed in an index.json, by name."""
+    """The tensors listed in an index.json, by name, after checking each file against the
+    size and sha256 the index records (integrity.IntegrityError when one differs)."""
+    from npu_adapt.integrity import verify_dump
+
     index_path = Path(index_path)
     index = read_json(index_path)
+    verify_dump(index_path, index)
     return {
         item["name"]: np.load(index_path.parent / item["file"])
         for item in index["tensors"]

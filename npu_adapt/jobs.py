@@ -1,24 +1,44 @@
 """What every job shares: its log, and failure as data (docs/design.md "Failure is data").
 
-A failure of the *model under test* (download, load, forward, out of memory) is expected:
-the job writes its target with ``status: blocked`` and the reason, and the workflow goes on.
-Code wraps those steps in :func:`model_step`. Any other exception is a bug in npu-adapt and
-fails the job with its traceback in the log.
+A failure of the *model under test* (download, unknown architecture, unbuildable config,
+load, forward, out of memory) is expected: the job writes its target with ``status:
+blocked`` and the reason, and the workflow goes on. Code wraps those steps in
+:func:`model_step`. So is a failure of the machine while one model's files are written
+(disk full, quota: :func:`disk_step`): ``blocked`` with a reason that starts with
+``environment:``, so a retry (``--config retry_blocked=true``) is the obvious next step.
+Evidence that differs from what its writer recorded (integrity.IntegrityError) gives status
+``error``. Any other exception is a bug in npu-adapt and fails the job with its traceback in
+the log.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import re
 import sys
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
+from npu_adapt.integrity import IntegrityError
+
 TRACEBACK_LINES = 6
+# Errors of the machine, not of the model: no space left, quota exceeded, file size limit.
+DISK_ERRNOS = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded", errno.EFBIG: "file size limit exceeded"}
+ENVIRONMENT = "environment: "
 
 
 class ModelBlocked(Exception):
     """The model under test cannot go through this stage; ``str(exc)`` is the reason."""
+
+    status = "blocked"
+
+
+class EvidenceError(ModelBlocked):
+    """A dump or weight file this stage reads differs from its record (status ``error``)."""
+
+    status = "error"
 
 
 def setup_logging(log_path: str | Path | None, name: str = "npu_adapt") -> logging.Logger:
@@ -55,20 +75,61 @@ def describe_exception(exc: BaseException, stage: str) -> str:
     return f"{stage}: {type(exc).__name__}: {message} | traceback tail: " + " / ".join(line.strip() for line in tail)
 
 
+def disk_problem(exc: BaseException) -> str | None:
+    """``environment: disk full (ENOSPC) ...`` for an error the machine caused, else None:
+    an OSError with a disk errno, or a library's report of one (safetensors writes through
+    Rust: "I/O error: No space left on device (os error 28)")."""
+    code = exc.errno if isinstance(exc, OSError) else None
+    if code is None and (match := re.search(r"\(os error (\d+)\)", str(exc))):
+        code = int(match.group(1))
+    if code not in DISK_ERRNOS:
+        return None
+    where = f" writing {exc.filename}" if getattr(exc, "filename", None) else ""
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else " ".join(str(exc).split())
+    return f"{ENVIRONMENT}{DISK_ERRNOS[code]} ({errno.errorcode[code]}){where}: {detail}"
+
+
+@contextmanager
+def disk_step(stage: str):
+    """Writing one model's files: a full disk or quota blocks the model (reason
+    ``environment: ...``); any other error is ours and fails the job."""
+    try:
+        yield
+    except Exception as exc:  # re-raised unless the disk caused it
+        if problem := disk_problem(exc):
+            raise ModelBlocked(f"{problem} ({stage})") from exc
+        raise
+
+
 @contextmanager
 def model_step(stage: str):
-    """Turn any exception raised by the model under test into :class:`ModelBlocked`."""
+    """Turn any exception raised by the model under test into :class:`ModelBlocked` (an
+    integrity mismatch into :class:`EvidenceError`, a full disk into an ``environment:``
+    reason)."""
     try:
         yield
     except ModelBlocked:
         raise
+    except IntegrityError as exc:
+        raise EvidenceError(f"{stage}: {type(exc).__name__}: {exc}") from exc
     except Exception as exc:
+        if problem := disk_problem(exc):
+            raise ModelBlocked(f"{problem} ({stage})") from exc
         raise ModelBlocked(describe_exception(exc, stage)) from exc
 
 
 def upstream_reason(**documents: dict) -> str | None:
-    """The reason of the first upstream document that is blocked, or None."""
+    """The reason of the first upstream document that is blocked (or in error), or None."""
     for role, document in documents.items():
-        if document and document.get("status") == "blocked":
-            return f"upstream {role} blocked: {document.get('reason')}"
+        if document and document.get("status") in ("blocked", "error"):
+            return f"upstream {role} {document['status']}: {document.get('reason')}"
     return None
+
+
+def check_upstream(**documents: dict) -> None:
+    """Raise when an upstream document is blocked (:class:`ModelBlocked`) or in error
+    (:class:`EvidenceError`: bad evidence stays an error downstream, never a pass)."""
+    for role, document in documents.items():
+        if document and document.get("status") in ("blocked", "error"):
+            kind = EvidenceError if document["status"] == "error" else ModelBlocked
+            raise kind(f"upstream {role} {document['status']}: {document.get('reason')}")

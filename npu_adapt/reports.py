@@ -293,8 +293,8 @@ def null_reasons(row: dict, summary: dict) -> dict:
     for column, value in row.items():
         if value is not None:
             continue
-        if summary["status"] == "blocked":
-            reasons[column] = "model blocked"
+        if summary["status"] in ("blocked", "error"):
+            reasons[column] = f"model {summary['status']}"
         elif column in ("top1_match", "top5_match") and not has_class_scores:
             reasons[column] = "no class-score output"
         elif column in LLM_COLUMNS and summary.get("family") not in LLM_FAMILIES:

@@ -52,6 +52,7 @@ from pathlib import Path
 
 from tqdm.std import tqdm
 
+from npu_adapt.integrity import IntegrityError, file_problem
 from npu_adapt.io import CHUNK_BYTES, read_json, sha256_file, write_json
 
 log = logging.getLogger("npu_adapt")
@@ -70,12 +71,39 @@ PROGRESS_SECONDS = 10
 MAX_BACKOFF_SECONDS = 60
 
 
-class WeightsMismatch(Exception):
+class WeightsMismatch(IntegrityError):
     """Weight files differ from the record they are checked against; the message names them."""
 
 
 class DownloadError(Exception):
     """A download failed (after its retries); the message says why in plain words."""
+
+
+class SourceError(ValueError):
+    """A ``local:`` or ``pkg:`` source names something that cannot hold weights."""
+
+
+def download_errors() -> tuple[type[BaseException], ...]:
+    """What a failed download raises: the network (httpx2), the Hub and ModelScope clients'
+    errors, the file system (OSError: no space left, a file missing offline), and ours
+    (DownloadError, WeightsMismatch). Anything else is a bug and is not caught."""
+    import httpx2
+    from huggingface_hub import errors
+
+    classes = [OSError, httpx2.HTTPError, DownloadError, WeightsMismatch, errors.HFValidationError, errors.EntryNotFoundError, errors.XetDownloadError]
+    if importlib.util.find_spec("modelscope") is not None:
+        from modelscope.hub import errors as modelscope_errors
+
+        classes += [
+            value
+            for value in vars(modelscope_errors).values()
+            if isinstance(value, type) and issubclass(value, Exception) and value.__module__ == modelscope_errors.__name__
+        ]
+    return tuple(classes)
+
+
+# Failures of the model's source that fetch records (with the fallback, if any) rather than crash on.
+SOURCE_ERRORS = (SourceError, ModuleNotFoundError)
 
 
 @dataclass
@@ -136,26 +164,18 @@ def git_blob_id(path: Path) -> str:
 def verify_files(directory: Path, expected: list[dict], always_hash: bool) -> list[dict]:
     """Check ``directory`` against ``expected`` manifest entries; return the files as they are.
 
-    Sizes are always compared. The sha256 is recomputed when ``always_hash`` is set, and
-    otherwise only for a file whose mtime differs from the one recorded when it was hashed.
+    Sizes are always compared. The sha256 is recomputed when ``always_hash`` is set, for a
+    file whose mtime differs from the one recorded when it was hashed, and for every file
+    under ``integrity.full_hash_below_mb`` (npu_adapt.integrity).
     Raises :class:`WeightsMismatch` naming every file that is missing or differs."""
     directory = Path(directory)
     problems, found = [], []
     for item in expected:
         path = directory / item["path"]
-        if not path.is_file():
-            problems.append(f"{path}: missing")
+        if problem := file_problem(path, item, always_hash=always_hash):
+            problems.append(problem)
             continue
-        stat = path.stat()
-        if stat.st_size != item["bytes"]:
-            problems.append(f"{path}: {stat.st_size} bytes, expected {item['bytes']} (truncated or changed)")
-            continue
-        if always_hash or stat.st_mtime_ns != item.get("mtime_ns"):
-            digest = sha256_file(path)
-            if digest != item["sha256"]:
-                problems.append(f"{path}: sha256 {digest[:16]}..., expected {item['sha256'][:16]}... (changed)")
-                continue
-        found.append({**item, "mtime_ns": stat.st_mtime_ns})
+        found.append({**item, "mtime_ns": path.stat().st_mtime_ns})
     if problems:
         raise WeightsMismatch("; ".join(problems))
     return found
@@ -168,9 +188,10 @@ def verified_dir(manifest: dict) -> Path:
     try:
         verify_files(directory, manifest["files"], always_hash=False)
     except WeightsMismatch as exc:
+        manifest_path = f"{manifest.get('weights_root', 'weights')}/{manifest.get('model', 'MODEL')}/manifest.json"
         raise WeightsMismatch(
-            f"{exc}: the weights changed after fetch_weights hashed them; "
-            f"re-run it (snakemake --forcerun fetch_weights) to download or verify them again"
+            f"{exc}: the weights changed after fetch_weights hashed them; to download or verify this "
+            f"model's weights again: snakemake --cores 1 results/all --forcerun {manifest_path}"
         ) from None
     return directory
 
@@ -251,7 +272,7 @@ def with_retries(action, what: str, settings: dict):
     for attempt in range(1, attempts + 1):
         try:
             return action()
-        except Exception as exc:
+        except download_errors() as exc:
             brief = f"{failure_kind(exc)}: {type(exc).__name__}: {_one_line(exc)}"
             root = list(_chain(exc))[-1]
             if root is not exc and _status(exc) is None:  # e.g. "file not found locally" from a ConnectError
@@ -301,13 +322,10 @@ def hub_repo(source: Source) -> str:
     """The Hub repository of an hf: or timm: source (timm's own pretrained config names it)."""
     if source.scheme != "timm":
         return source.name
-    try:
-        import timm
+    import timm
 
-        repo = timm.models.get_pretrained_cfg(source.name).hf_hub_id
-    except Exception:  # unknown to this timm version: the Hub's naming convention
-        repo = None
-    return repo or f"timm/{source.name}"
+    cfg = timm.models.get_pretrained_cfg(source.name)  # None when unknown to this timm version
+    return (cfg.hf_hub_id if cfg else None) or f"timm/{source.name}"  # else the Hub's convention
 
 
 def source_problem(described: dict, sibling, path: Path) -> str | None:
@@ -519,7 +537,7 @@ def fetch_download(source: Source, dest: Path, entry: dict, settings: dict) -> d
         if source.scheme == "modelscope":
             return fetch_modelscope(source, dest, entry, settings, record)
         return fetch_hub(source, dest, entry, settings)
-    except Exception as exc:
+    except download_errors() as exc:
         if record is None or record.get("source") != entry["source"]:
             raise
         log.warning("%s; falling back to the files of the last fetch", exc)
@@ -549,7 +567,7 @@ def resolve_installed(source: Source) -> tuple[Path, dict]:
     root = Path(list(spec.submodule_search_locations)[0]).resolve()
     path = (root / subdir).resolve()
     if not path.is_relative_to(root):
-        raise ValueError(f"pkg:{source.name}: {path} is outside the package {root}")
+        raise SourceError(f"pkg:{source.name}: {path} is outside the package {root}")
     if not path.is_dir():
         raise FileNotFoundError(f"pkg:{source.name}: the package has no directory {subdir!r} ({path})")
     distributions = importlib.metadata.packages_distributions().get(package) or [package]
@@ -560,17 +578,28 @@ def resolve_installed(source: Source) -> tuple[Path, dict]:
     return path, {"package": {"name": distributions[0], "version": version}}
 
 
-def materialise_random_init(entry: dict, dest: Path, seed: int, base_dir: Path) -> None:
+def materialise_random_init(entry: dict, dest: Path, seed: int, base_dir: Path) -> list[dict]:
     """Build the architecture with ``seed`` and save it, so every later job loads the same
-    bytes (reference and target then differ only in device and dtype)."""
+    bytes (reference and target then differ only in device and dtype); return its files.
+
+    Everything here happens to the model (an unknown architecture, a config that cannot
+    build, a full disk while saving): it raises jobs.ModelBlocked, and leaves no half-saved
+    directory behind."""
     from npu_adapt.adapters import get_adapter
+    from npu_adapt.jobs import model_step
 
     adapter = get_adapter(entry, base_dir)
-    log.info("building %s architecture with seed %d (random init)", entry["family"], seed)
-    model = adapter.random_init(seed)
-    if dest.exists():
-        shutil.rmtree(dest)
-    adapter.save(model, dest)
+    try:
+        with model_step("random-init"):
+            log.info("building %s architecture with seed %d (random init)", entry["family"], seed)
+            model = adapter.random_init(seed)
+            if dest.exists():
+                shutil.rmtree(dest)
+            adapter.save(model, dest)
+            return list_files(dest)
+    except Exception:
+        shutil.rmtree(dest, ignore_errors=True)  # frees the space a full disk needs back
+        raise
 
 
 def fetch(model: str, entry: dict, weights_root: Path, settings: dict, seed: int, base_dir: Path) -> dict:
@@ -587,6 +616,8 @@ def fetch(model: str, entry: dict, weights_root: Path, settings: dict, seed: int
         "status": "ok",
         "trust_remote_code": bool(entry.get("trust_remote_code", False)),
     }
+    manifest_path = Path(weights_root) / model / "manifest.json"
+    manifest["manifest_path"] = str(manifest_path)  # the file to --forcerun to fetch this model again
     try:
         if source.scheme in ("local", "pkg"):
             directory, provenance = resolve_installed(source)
@@ -597,19 +628,27 @@ def fetch(model: str, entry: dict, weights_root: Path, settings: dict, seed: int
             directory = Path(weights_root) / model / "download"
             manifest.update(fetch_download(source, directory, entry, settings))
             write_json(directory / RECORD, {**manifest, "dir": str(directory)})
-    except Exception as exc:
+    except download_errors() + SOURCE_ERRORS as exc:
         reason = failure_reason(exc, "download" if source.scheme in HUB_SCHEMES else f"{source.scheme}: weights")
         log.warning("no weights from %s: %s", entry["source"], reason)
         if entry.get("fallback") != "random-init":
             manifest.update(status="blocked", pretrained=False, reason=reason, dir=None, files=[], verification=None)
             return manifest
+        from npu_adapt.jobs import ModelBlocked
+
         directory = Path(weights_root) / model / "random-init"
-        materialise_random_init(entry, directory, seed, base_dir)
+        try:
+            files = materialise_random_init(entry, directory, seed, base_dir)
+        except ModelBlocked as blocked:
+            log.error("%s: no random-init weights either: %s", model, blocked)
+            why = f"{blocked} (tried because {reason})"
+            manifest.update(status="blocked", pretrained=False, reason=why, dir=None, files=[], verification=None)
+            return manifest
         manifest.update(
             pretrained=False,
             reason=f"random-init (seed {seed}) because {reason}",
             seed=seed,
-            files=list_files(directory),
+            files=files,
             verification=f"materialised here from seed {seed}",
         )
     manifest["dir"] = str(directory)
@@ -617,10 +656,19 @@ def fetch(model: str, entry: dict, weights_root: Path, settings: dict, seed: int
     return manifest
 
 
-def failure_reason(exc: Exception, stage: str) -> str:
-    """Our own errors say everything in their message; anything else keeps its traceback tail."""
-    from npu_adapt.jobs import describe_exception
+ENVIRONMENT_KINDS = ("timed out", "connection failed", "DNS lookup failed", "connection broken", "server error", "rate limited")
 
-    if isinstance(exc, (DownloadError, WeightsMismatch, FileNotFoundError, NotADirectoryError, ModuleNotFoundError)):
-        return f"{stage}: {type(exc).__name__}: {_one_line(exc, 2000)}"
-    return describe_exception(exc, stage)
+
+def failure_reason(exc: Exception, stage: str) -> str:
+    """Our own errors say everything in their message; anything else keeps its traceback tail.
+    A failure of the machine or the network (disk full, timeout, no connection, 5xx) starts
+    with ``environment:``: retrying later may well succeed."""
+    from npu_adapt.jobs import ENVIRONMENT, describe_exception, disk_problem
+
+    for error in _chain(exc):
+        if problem := disk_problem(error):
+            return f"{problem} ({stage})"
+    environment = ENVIRONMENT if failure_kind(exc).startswith(ENVIRONMENT_KINDS) else ""
+    if isinstance(exc, (DownloadError, WeightsMismatch, FileNotFoundError, NotADirectoryError, ModuleNotFoundError, SourceError)):
+        return f"{environment}{stage}: {type(exc).__name__}: {_one_line(exc, 2000)}"
+    return environment + describe_exception(exc, stage)

@@ -6,7 +6,11 @@ import hashlib
 import json
 import os
 import re
+import sys
 from pathlib import Path
+
+from snakemake.logging import logger
+from snakemake.settings.types import ExecMode
 
 from npu_adapt import devices
 
@@ -92,6 +96,70 @@ def check_model_keys():
 
 
 check_model_keys()
+
+
+def status_documents(model):
+    """The outputs that record whether one of a model's stages went through (``status``)."""
+    yield f"{WEIGHTS_DIR}/{model}/manifest.json"
+    for stage in ("inputs/index.json", "reference/index.json", "target/index.json"):
+        yield f"results/{model}/{stage}"
+    for stage in (
+        "compare.json",
+        "benchmark.json",
+        "layers/compare.json",
+        "summary.json",
+    ):
+        # summary.json too: Snakemake re-makes a missing file only for a job that must run.
+        yield f"results/{model}/{stage}"
+
+
+def dry_run_requested():
+    """Snakemake chooses its executor (dry-run or not) after reading the Snakefile, so the
+    command line is the only way to know here."""
+    flags = ("--dry-run", "--dryrun", "--just-print")
+    return any(
+        arg in flags or re.fullmatch(r"-[A-Za-z]*n[A-Za-z]*", arg)
+        for arg in sys.argv[1:]
+    )
+
+
+def retry_blocked():
+    """``--config retry_blocked=true``: move every blocked stage's output aside (to
+    ``NAME.blocked``, keeping its reason readable) and remove the run manifest results/all
+    before Snakemake plans the run, so those jobs and the ones after them run again (for
+    the target results/all) and nothing else does. Only in the main
+    process (cluster jobs read this file too), and never in a dry run (it lists them).
+    """
+    blocked = [
+        path
+        for model in MODELS
+        for path in status_documents(model)
+        if os.path.isfile(path)
+        and json.loads(Path(path).read_text()).get("status") == "blocked"
+    ]
+    if not blocked:
+        logger.info("retry_blocked: no blocked stage to re-run")
+    elif dry_run_requested():
+        logger.info(
+            f"retry_blocked: a real run re-runs {len(blocked)} blocked stages: {' '.join(blocked)}"
+        )
+    else:
+        logger.info(
+            f"retry_blocked: re-running {len(blocked)} blocked stages: {' '.join(blocked)}"
+        )
+        for path in blocked:
+            os.replace(path, f"{path}.blocked")
+        # Snakemake re-makes missing files only for jobs that must run: without the run
+        # manifest, the default target results/all must, and so must the moved stages.
+        if os.path.isfile("results/all"):
+            os.remove("results/all")
+
+
+if (
+    str(config["retry_blocked"]).lower() == "true"
+    and workflow.exec_mode == ExecMode.DEFAULT
+):
+    retry_blocked()
 
 
 def canonical(value):

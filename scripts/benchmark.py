@@ -4,6 +4,7 @@ the raw per-call times."""
 import json
 from pathlib import Path
 
+from npu_adapt import integrity
 from npu_adapt.benchmark import LLM_KEYS, ROW_KEYS, SAMPLE_COLUMNS, run_benchmark
 from npu_adapt.io import load_tensors, read_json, write_csv, write_json
 from npu_adapt.jobs import setup_logging
@@ -15,13 +16,14 @@ CSV_COLUMNS = [key for key in ROW_KEYS if key != "reason"] + ["reason"]
 
 def main(smk):
     setup_logging(smk.log[0])
+    integrity.configure(smk.config)
     model = smk.wildcards.model
     placement = json.loads(smk.params.placement)
     result, samples = run_benchmark(
         model,
         json.loads(smk.params.model),
         read_json(smk.input.manifest),
-        load_tensors(smk.input.inputs),
+        lambda: load_tensors(smk.input.inputs),
         placement,
         json.loads(smk.params.settings),
         Path(smk.scriptdir).parent,

@@ -4,6 +4,7 @@ layer localisation (npu_adapt.layers: layers/compare.json and .csv, for every mo
 import json
 from pathlib import Path
 
+from npu_adapt import integrity
 from npu_adapt.compare import OUTPUT_COLUMNS, compare_dumps
 from npu_adapt.io import write_csv, write_json
 from npu_adapt.jobs import setup_logging
@@ -12,6 +13,7 @@ from npu_adapt.layers import columns, compare_layers, layer_summary
 
 def main(smk):
     log = setup_logging(smk.log[0])
+    integrity.configure(smk.config)  # the dumps are checked against their sha256 before use
     overrides = json.loads(smk.params.criteria)  # the global and the model's accuracy: blocks
     result = compare_dumps(smk.wildcards.model, Path(smk.input.reference), Path(smk.input.target), overrides["config"], overrides["model"])
     layers = compare_layers(smk.input.reference_layers, smk.input.target_layers, result["criteria"])

@@ -12,9 +12,9 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from npu_adapt import devices
+from npu_adapt import devices, integrity
 from npu_adapt.io import dump_tensors, load_tensors, read_json, to_numpy, write_json
-from npu_adapt.jobs import ModelBlocked, model_step, setup_logging, upstream_reason
+from npu_adapt.jobs import ModelBlocked, check_upstream, disk_step, model_step, setup_logging
 from npu_adapt.layers import (
     LayerCapture,
     apply_test_perturbation,
@@ -29,6 +29,7 @@ from npu_adapt.runner import LoadedModel
 
 def main(smk):
     log = setup_logging(smk.log[0])
+    integrity.configure(smk.config)
     model = smk.wildcards.model
     role = smk.params.role
     entry = json.loads(smk.params.model)
@@ -44,8 +45,7 @@ def main(smk):
     # What the model computed in (the .npy of a bfloat16 output stores it widened to float32).
     index.update(compute_dtype=placement["dtype"], precision=placement.get("precision", "default"), precision_modes=None)
     try:
-        if reason := upstream_reason(weights=manifest, inputs=inputs_index):
-            raise ModelBlocked(reason)
+        check_upstream(weights=manifest, inputs=inputs_index)
         # A device of this job's own (several jobs share the machine's devices); taken
         # before anything starts the device runtime, or the visibility would not apply.
         with devices.acquire_device(devices.accelerator_kind(placement["device"])) as device_index:
@@ -60,7 +60,8 @@ def main(smk):
             if perturbation := apply_test_perturbation(loaded.model, role):
                 index["test_perturbation"] = perturbation
                 log.warning("TEST SEAM: target output perturbed (%s)", perturbation)
-            inputs = loaded.place_inputs(load_tensors(smk.input.inputs))
+            with model_step("inputs"):  # checked against their recorded sha256 first
+                inputs = loaded.place_inputs(load_tensors(smk.input.inputs))
             capture = layer_capture(loaded, inputs, entry, layer_scope, layer_directory, layer, log)
             started = time.perf_counter()
             with capture or nullcontext():
@@ -70,12 +71,13 @@ def main(smk):
             index["layers_captured"] = capture.mode if capture else None  # capture time is inside forward_seconds
             index["params"] = loaded.params
             arrays = {name: to_numpy(tensor) for name, tensor in outputs.items()}
-            index["tensors"] = dump_tensors(Path(smk.output.index).parent, arrays, loaded.adapter.output_kinds())
+            with disk_step(f"writing the {role} dump"):
+                index["tensors"] = dump_tensors(Path(smk.output.index).parent, arrays, loaded.adapter.output_kinds())
             for entry in index["tensors"]:  # integer outputs (token ids) are what they store
                 entry["compute_dtype"] = placement["dtype"] if entry["dtype"].startswith("float") else entry["dtype"]
             log.info("forward %.3f s; outputs %s", index["forward_seconds"], {t["name"]: t["shape"] for t in index["tensors"]})
     except ModelBlocked as blocked:
-        index.update(status="blocked", reason=str(blocked))
+        index.update(status=blocked.status, reason=str(blocked))
         log.error("%s %s blocked: %s", model, role, blocked)
     entries = capture.entries if capture and index["status"] == "ok" else []
     if not entries:

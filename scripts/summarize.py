@@ -4,7 +4,9 @@ JSON files only."""
 import json
 from pathlib import Path
 
+from npu_adapt import integrity
 from npu_adapt.html_report import model_page
+from npu_adapt.integrity import dump_problems
 from npu_adapt.io import read_json, sha256_file, write_json
 from npu_adapt.jobs import setup_logging
 from npu_adapt.reports import build_summary, model_card, workflow_commit
@@ -13,29 +15,38 @@ DOCUMENTS = ("manifest", "env", "inputs", "reference", "target", "compare", "ben
 DUMPS = ("inputs", "reference", "target")
 
 
-def evidence_files(smk) -> list[dict]:
+def evidence_files(smk) -> tuple[list[dict], list[str]]:
     """Every file of the model's run that the card's numbers come from (the job's inputs and
-    the tensors their index files list), with size and sha256."""
-    paths = [Path(path) for path in smk.input]
+    the tensors their index files list), with size and sha256; and every dump whose sha256
+    differs from the one its index.json records (the card must not vouch for it)."""
+    paths, problems = [Path(path) for path in smk.input], []
     for name in DUMPS:
         index_path = Path(getattr(smk.input, name))
-        paths += [index_path.parent / tensor["file"] for tensor in read_json(index_path).get("tensors", [])]
-    return [{"path": str(path), "bytes": path.stat().st_size, "sha256": sha256_file(path)} for path in paths]
+        index = read_json(index_path)
+        paths += [index_path.parent / tensor["file"] for tensor in index.get("tensors", [])]
+        problems += dump_problems(index_path, index).values()
+    files = [{"path": str(path), "bytes": path.stat().st_size, "sha256": sha256_file(path)} for path in paths]
+    return files, problems
 
 
 def main(smk):
     log = setup_logging(smk.log[0])
+    integrity.configure(smk.config)  # the dumps are checked against their sha256 before use
     model = smk.wildcards.model
     settings = json.loads(smk.params.settings)
     documents = {name: read_json(getattr(smk.input, name)) for name in DOCUMENTS}
+    evidence, problems = evidence_files(smk)
     summary = build_summary(
         model,
         settings["models"][model],
         commit=workflow_commit(Path(smk.scriptdir).parent),
         config=settings,
-        evidence=evidence_files(smk),
+        evidence=evidence,
         **documents,
     )
+    if problems:
+        log.error("%s: dumps changed after they were written: %s", model, "; ".join(problems))
+        summary.update(status="error", reason="integrity: " + "; ".join(problems))
     write_json(smk.output.summary, summary)
     card_dir = str(Path(smk.output.card).parent)
     Path(smk.output.card).write_text(model_card(summary, card_dir))

@@ -307,11 +307,11 @@ def test_hf_endpoint_download_verify_repair_and_load(hub, tmp_path):
         expected = adapter.run(adapter.load(hub.root / "bert"), inputs)["last_hidden_state"].numpy()
     assert np.array_equal(load_tensors(tmp_path / "results/tiny-bert/reference/index.json")["last_hidden_state"], expected)
 
-    # ...and refuse weights changed after the fetch (same size, new bytes): blocked, naming the file.
+    # ...and refuse weights changed after the fetch (same size, new bytes): an error (bad evidence), naming the file.
     corrupt(tmp_path / "weights/tiny-bert/download/model.safetensors", truncate=False)
     run_snakemake(tmp_path, "results/tiny-bert/reference/index.json", "--forcerun", "dump_reference", config=config, env=hub_env(hub, tmp_path))
     reference = load(tmp_path / "results/tiny-bert/reference/index.json")
-    assert reference["status"] == "blocked"
+    assert reference["status"] == "error"
     assert "WeightsMismatch" in reference["reason"] and "download/model.safetensors: sha256" in reference["reason"]
 
 

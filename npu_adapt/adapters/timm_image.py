@@ -36,7 +36,7 @@ class TimmImageAdapter(Adapter):
         return model
 
     def save(self, model, dest):
-        from safetensors.torch import save_file
+        from safetensors.torch import save_model
 
         dest.mkdir(parents=True, exist_ok=True)
         cfg = dict(model.pretrained_cfg)
@@ -47,13 +47,14 @@ class TimmImageAdapter(Adapter):
             "pretrained_cfg": {k: v for k, v in cfg.items() if _jsonable(v)},
         }
         (dest / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
-        state = {k: v.contiguous() for k, v in model.state_dict().items()}
-        save_file(state, str(dest / "model.safetensors"))
+        # save_model, not save_file: it keeps one copy of tensors that modules share (CoaT's
+        # convolutional position encodings), which save_file refuses.
+        save_model(model, str(dest / "model.safetensors"))
 
     def load(self, weights_dir):
         import timm
         import torch
-        from safetensors.torch import load_file
+        from safetensors.torch import load_model
 
         weights_dir = Path(weights_dir)
         config = json.loads((weights_dir / "config.json").read_text())
@@ -77,11 +78,12 @@ class TimmImageAdapter(Adapter):
             model = model.to_empty(device="cpu")
         if (weights_dir / "model.safetensors").is_file():
             # Memory-mapped: the file's pages are read once, copied straight into the model.
-            state = load_file(str(weights_dir / "model.safetensors"))
+            # load_model (strict) accepts a file that holds shared tensors once (save_model)
+            # as well as one that lists every name (the Hub's).
+            load_model(model, str(weights_dir / "model.safetensors"), strict=True)
         else:
             # A pickle only as plain tensors: weights_only refuses to build arbitrary objects.
-            state = torch.load(weights_dir / "pytorch_model.bin", map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
+            model.load_state_dict(torch.load(weights_dir / "pytorch_model.bin", map_location="cpu", weights_only=True))
         return model.eval()
 
     def make_inputs(self, weights_dir, seed):

@@ -1,0 +1,66 @@
+"""Config errors in one sentence each, raised before any job runs (the Snakefile calls these).
+
+Snakemake alone says "Config file is not valid JSON or YAML" without a line, and prints the
+whole JSON schema (hundreds of lines) with a schema violation. Here a YAML syntax error
+names the file, line and column, and a schema violation names the key and the rule broken,
+in the words of the schema's own ``description`` where it has one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PREFIX = "Error validating config file"
+
+
+class ConfigError(Exception):
+    """A config problem, in one sentence naming the file or key."""
+
+
+def check_yaml_syntax(path: str | Path) -> None:
+    """Raise :class:`ConfigError` with line and column when ``path`` is not valid YAML."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        return  # Snakemake names a missing config file itself
+    try:
+        yaml.safe_load(path.read_text())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        what = ": ".join(filter(None, [exc.context, exc.problem]))
+        raise ConfigError(f"{path}: YAML syntax error at {where}: {what}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+
+
+def describe(error) -> str:
+    """One sentence for a jsonschema ValidationError."""
+    path = ".".join(str(part) for part in error.absolute_path)
+    if error.validator == "required" and not path:
+        return f"{PREFIX}: {error.message}; the config needs a `models:` mapping with at least one model"
+    if path == "models" and error.validator in ("type", "minProperties"):
+        return f"{PREFIX}: `models:` is empty; list at least one model under it (see config.yaml for the form)"
+    if error.validator == "not" and error.schema.get("description"):
+        # propertyNames: the instance is the offending key itself.
+        return (
+            f"{PREFIX}: {path or 'config'}: the name {error.instance!r} is not allowed: {error.schema['description']}"
+        )
+    return f"{PREFIX}: {path or 'config'}: {error.message}"
+
+
+def validate_config(config: dict, schema_path: str | Path) -> None:
+    """snakemake.utils.validate (fills the schema's defaults), with a one-sentence error."""
+    import jsonschema
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    try:
+        validate(config, str(Path(schema_path).resolve()))
+    except WorkflowError as exc:
+        # Snakemake raises it inside `except ValidationError`: the schema error is its context.
+        error = exc.__cause__ or exc.__context__
+        if not isinstance(error, jsonschema.ValidationError):
+            raise
+        raise ConfigError(describe(error)) from None
