@@ -27,13 +27,17 @@ MIN_FORWARD_MS = 5.0
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="convnextv2_atto", help="timm architecture (random init, no download)")
-    parser.add_argument("--device", default="cpu", help="cpu (the check), or npu / cuda / auto to compare on an accelerator too")
+    parser.add_argument(
+        "--device", default="cpu", help="cpu (the check), or npu / cuda / auto to compare on an accelerator too"
+    )
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument(
-        "--threads", type=int, default=1,
+        "--threads",
+        type=int,
+        default=1,
         help="torch threads (1: on a shared machine a multi-threaded forward stalls whenever one thread is descheduled, which swamps the comparison)",
-    )  # fmt: skip
+    )
     parser.add_argument("--rounds", type=int, default=40, help="interleaved rounds of each method")
     parser.add_argument("--seconds", type=float, default=0.5, help="time per method per round")
     args = parser.parse_args()
@@ -60,7 +64,16 @@ def main() -> int:
     timer = benchmark.Timer(stmt="forward()", globals={"forward": forward}, num_threads=torch.get_num_threads())
 
     def harness() -> float:
-        row, _ = measure(forward, device, args.batch_size, warmup=1, min_runs=5, max_runs=10**6, min_seconds=args.seconds, max_seconds=args.seconds)
+        row, _ = measure(
+            forward,
+            device,
+            args.batch_size,
+            warmup=1,
+            min_runs=5,
+            max_runs=10**6,
+            min_seconds=args.seconds,
+            max_seconds=args.seconds,
+        )
         return row["p50_ms"]
 
     def torch_timer() -> float:
@@ -69,20 +82,26 @@ def main() -> int:
     forward()  # one-time costs (allocator, oneDNN primitives) before either method
     medians: dict[str, list[float]] = {"harness": [], "torch": []}
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
-    print(f"{args.arch} batch {args.batch_size} {args.image_size}px on {devices.device_name(device)}, {torch.get_num_threads()} threads, {args.rounds} rounds x {args.seconds:g} s per method, load average {load}")
+    print(
+        f"{args.arch} batch {args.batch_size} {args.image_size}px on {devices.device_name(device)}, {torch.get_num_threads()} threads, {args.rounds} rounds x {args.seconds:g} s per method, load average {load}"
+    )
     print(f"{'round':>5}  {'harness p50 ms':>14}  {'Timer median ms':>15}  {'ratio':>6}")
     for round_index in range(args.rounds):
         order = (("harness", harness), ("torch", torch_timer))
         for name, method in order if round_index % 2 == 0 else reversed(order):
             medians[name].append(method())
-        print(f"{round_index:>5}  {medians['harness'][-1]:>14.3f}  {medians['torch'][-1]:>15.3f}  {medians['harness'][-1] / medians['torch'][-1]:>6.3f}")
+        print(
+            f"{round_index:>5}  {medians['harness'][-1]:>14.3f}  {medians['torch'][-1]:>15.3f}  {medians['harness'][-1] / medians['torch'][-1]:>6.3f}"
+        )
 
     harness_ms, torch_ms = statistics.median(medians["harness"]), statistics.median(medians["torch"])
     ratio = harness_ms / torch_ms
     print(f"median  {harness_ms:>14.3f}  {torch_ms:>15.3f}")
     print(f"ratio of medians (harness / torch.utils.benchmark): {ratio:.4f}")
     if torch_ms < MIN_FORWARD_MS:
-        print(f"NOT APPLICABLE: forward takes {torch_ms:.2f} ms < {MIN_FORWARD_MS} ms (pick a larger --image-size or --batch-size)")
+        print(
+            f"NOT APPLICABLE: forward takes {torch_ms:.2f} ms < {MIN_FORWARD_MS} ms (pick a larger --image-size or --batch-size)"
+        )
         return 1
     within = abs(ratio - 1) <= TOLERANCE
     print(f"{'PASS' if within else 'FAIL'}: |ratio - 1| = {abs(ratio - 1):.4f} {'<=' if within else '>'} {TOLERANCE}")

@@ -79,7 +79,16 @@ def main() -> int:
     timer = benchmark.Timer(stmt="forward()", globals={"forward": forward}, num_threads=torch.get_num_threads())
 
     def npu_adapt() -> tuple[float, str]:
-        row, _ = measure(forward, device, args.batch_size, warmup=3, min_runs=3, max_runs=5000, min_seconds=args.seconds, max_seconds=max(10.0, 3 * args.seconds))
+        row, _ = measure(
+            forward,
+            device,
+            args.batch_size,
+            warmup=3,
+            min_runs=3,
+            max_runs=5000,
+            min_seconds=args.seconds,
+            max_seconds=max(10.0, 3 * args.seconds),
+        )
         return row["p50_ms"], f"cv {row['cv_pct']:.1f}% {'stable' if row['stable'] else 'UNSTABLE'}"
 
     def torch_timer() -> tuple[float, str]:
@@ -97,7 +106,9 @@ def main() -> int:
     forward()  # one-time costs (allocator, oneDNN primitives) before any method
     medians: dict[str, list[float]] = {name: [] for name in methods}
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
-    print(f"{args.arch} batch {args.batch_size} {size}px on {devices.device_name(device)}, {torch.get_num_threads()} threads, torch {torch.__version__}, timm {timm.__version__}")
+    print(
+        f"{args.arch} batch {args.batch_size} {size}px on {devices.device_name(device)}, {torch.get_num_threads()} threads, torch {torch.__version__}, timm {timm.__version__}"
+    )
     print(f"{args.rounds} rounds x ~{args.seconds:g} s per method, load average at start {load}")
     names = list(methods)
     for round_index in range(args.rounds):
@@ -106,12 +117,21 @@ def main() -> int:
         for name in order:
             value, notes[name] = methods[name]()
             medians[name].append(value)
-        print(f"round {round_index:>2}: " + "  ".join(f"{name} {medians[name][-1]:.3f} ms ({notes[name]})" for name in names))
+        print(
+            f"round {round_index:>2}: "
+            + "  ".join(f"{name} {medians[name][-1]:.3f} ms ({notes[name]})" for name in names)
+        )
     summary = {name: statistics.median(values) for name, values in medians.items()}
-    print("median over rounds (ms): " + ", ".join(f"{name} {value:.3f}" for name, value in summary.items()) + f", timm mean {statistics.median(timm_means):.3f}")
+    print(
+        "median over rounds (ms): "
+        + ", ".join(f"{name} {value:.3f}" for name, value in summary.items())
+        + f", timm mean {statistics.median(timm_means):.3f}"
+    )
     print(f"npu-adapt p50 / Timer median:  {summary['npu-adapt'] / summary['Timer']:.4f}")
     print(f"npu-adapt p50 / timm median:   {summary['npu-adapt'] / summary['timm']:.4f}")
-    print(f"npu-adapt p50 / timm mean:     {summary['npu-adapt'] / statistics.median(timm_means):.4f}  (timm publishes the mean)")
+    print(
+        f"npu-adapt p50 / timm mean:     {summary['npu-adapt'] / statistics.median(timm_means):.4f}  (timm publishes the mean)"
+    )
     print(f"load average at end {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
     return 0
 

@@ -64,11 +64,37 @@ PLAN_MAX_S = {100: 5.0, 500: 15.0}
 NOOP_MAX_S = 5.0
 # Jobs that build the model (they import its family's library: timm or transformers).
 MODEL_RULES = ("fetch_weights", "dump_reference", "dump_target", "benchmark")
-RULE_ORDER = ("check_env", "fetch_weights", "make_inputs", "dump_reference", "dump_target", "compare", "benchmark", "summarize", "leaderboard", "all")
+RULE_ORDER = (
+    "check_env",
+    "fetch_weights",
+    "make_inputs",
+    "dump_reference",
+    "dump_target",
+    "compare",
+    "benchmark",
+    "summarize",
+    "leaderboard",
+    "all",
+)
 FAMILY_LIBRARIES = {"timm_image": "timm", "hf_encoder": "transformers", "hf_seq2seq": "transformers"}
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 # Imports worth naming in the profile: the family libraries and what they pull in.
-NOTABLE_IMPORTS = ("torch", "timm", "transformers", "torchvision", "torch._dynamo", "scipy", "sympy", "huggingface_hub", "safetensors", "PIL", "matplotlib", "numpy", "snakemake", "npu_adapt")
+NOTABLE_IMPORTS = (
+    "torch",
+    "timm",
+    "transformers",
+    "torchvision",
+    "torch._dynamo",
+    "scipy",
+    "sympy",
+    "huggingface_hub",
+    "safetensors",
+    "PIL",
+    "matplotlib",
+    "numpy",
+    "snakemake",
+    "npu_adapt",
+)
 
 
 def log(message: str) -> None:
@@ -84,12 +110,25 @@ def timed(command: list[str], **kwargs) -> tuple[float, subprocess.CompletedProc
     done = subprocess.run(command, capture_output=True, text=True, **kwargs)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
+        raise RuntimeError(
+            f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+        )
     return elapsed, done
 
 
 def snakemake(workdir: Path, config: Path, *args: str, cores: int = 1) -> list[str]:
-    return [SNAKEMAKE, "--configfile", str(config), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", str(cores), *args]
+    return [
+        SNAKEMAKE,
+        "--configfile",
+        str(config),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        str(cores),
+        *args,
+    ]
 
 
 def import_seconds(statement: str = "import torch") -> float:
@@ -185,32 +224,58 @@ def measure_jobs(root: Path, repeats: int) -> dict:
         fixed = median([wall - work for wall, work in zip(walls, works)])
         family = families.get(model)
         builds = rule in MODEL_RULES and family is not None
-        rows.append({
-            "model": model or "(all models)", "library": FAMILY_LIBRARIES.get(family, "-") if family else "-", "rule": rule,
-            "wall_s": median(walls), "work_s": median(works), "fixed_s": fixed, "ratio": fixed / bare, "target": builds,
-            "library_import_s": floors[statements[model]] if builds else None,
-        })  # fmt: skip
+        rows.append(
+            {
+                "model": model or "(all models)",
+                "library": FAMILY_LIBRARIES.get(family, "-") if family else "-",
+                "rule": rule,
+                "wall_s": median(walls),
+                "work_s": median(works),
+                "fixed_s": fixed,
+                "ratio": fixed / bare,
+                "target": builds,
+                "library_import_s": floors[statements[model]] if builds else None,
+            }
+        )
     return {
-        "bare_import_s": bare, "bare_import_runs": imports, "library_imports_s": floors, "rows": rows,
-        "run_totals_s": totals, "sum_of_jobs_s": median([sum(w for w, _ in run.values()) for run in runs]),
-    }  # fmt: skip
+        "bare_import_s": bare,
+        "bare_import_runs": imports,
+        "library_imports_s": floors,
+        "rows": rows,
+        "run_totals_s": totals,
+        "sum_of_jobs_s": median([sum(w for w, _ in run.values()) for run in runs]),
+    }
 
 
 def print_jobs(result: dict) -> None:
     bare = result["bare_import_s"]
-    print(f"\n### Per-job fixed cost (tiny config, medians of {len(result['run_totals_s'])} complete runs, `--cores 1`)\n")
-    print(f"Bare `python -c \"import torch\"`: **{bare:.2f} s** (median of {len(result['bare_import_runs'])}, timed between the runs).  ")
+    print(
+        f"\n### Per-job fixed cost (tiny config, medians of {len(result['run_totals_s'])} complete runs, `--cores 1`)\n"
+    )
+    print(
+        f'Bare `python -c "import torch"`: **{bare:.2f} s** (median of {len(result["bare_import_runs"])}, timed between the runs).  '
+    )
     for statement, seconds in sorted(result["library_imports_s"].items()):
-        print(f"What a model job needs, `python -c \"{statement}\"`: **{seconds:.2f} s** ({seconds / bare:.2f}x the bare import).  ")
-    print("\nFixed cost = job wall - model work. Beyond its libraries = fixed cost - the import of what the job needs.\n")
-    print("| model | library | rule | job wall (s) | model work (s) | fixed cost (s) | x bare import | target (<= 1.5x) | beyond its libraries (s) |")
+        print(
+            f'What a model job needs, `python -c "{statement}"`: **{seconds:.2f} s** ({seconds / bare:.2f}x the bare import).  '
+        )
+    print(
+        "\nFixed cost = job wall - model work. Beyond its libraries = fixed cost - the import of what the job needs.\n"
+    )
+    print(
+        "| model | library | rule | job wall (s) | model work (s) | fixed cost (s) | x bare import | target (<= 1.5x) | beyond its libraries (s) |"
+    )
     print("|---|---|---|---:|---:|---:|---:|---|---:|")
     for row in result["rows"]:
         verdict = ("ok" if row["ratio"] <= JOB_RATIO_MAX else "**over**") if row["target"] else "-"
         beyond = "-" if row["library_import_s"] is None else f"{row['fixed_s'] - row['library_import_s']:.2f}"
-        print(f"| {row['model']} | {row['library']} | {row['rule']} | {row['wall_s']:.2f} | {row['work_s']:.3f} | {row['fixed_s']:.2f} | {row['ratio']:.2f} | {verdict} | {beyond} |")
+        print(
+            f"| {row['model']} | {row['library']} | {row['rule']} | {row['wall_s']:.2f} | {row['work_s']:.3f} | {row['fixed_s']:.2f} | {row['ratio']:.2f} | {verdict} | {beyond} |"
+        )
     total, jobs = median(result["run_totals_s"]), result["sum_of_jobs_s"]
-    print(f"\nWhole run: {total:.1f} s wall, of which the jobs {jobs:.1f} s; Snakemake's own start, DAG and scheduling {total - jobs:.1f} s.")
+    print(
+        f"\nWhole run: {total:.1f} s wall, of which the jobs {jobs:.1f} s; Snakemake's own start, DAG and scheduling {total - jobs:.1f} s."
+    )
 
 
 # -- 2. planning ------------------------------------------------------------------------------
@@ -244,7 +309,9 @@ def print_plan(rows: list[dict]) -> None:
     for row in rows:
         limit = PLAN_MAX_S.get(row["models"])
         verdict = "-" if limit is None else ("ok" if row["seconds"] < limit else "**over**") + f" (< {limit:g} s)"
-        print(f"| {row['models']} | {row['jobs']} | {row['seconds']:.2f} | {', '.join(f'{t:.2f}' for t in row['runs'])} | {verdict} |")
+        print(
+            f"| {row['models']} | {row['jobs']} | {row['seconds']:.2f} | {', '.join(f'{t:.2f}' for t in row['runs'])} | {verdict} |"
+        )
 
 
 # -- 3. no-op ---------------------------------------------------------------------------------
@@ -256,11 +323,13 @@ def measure_noop(root: Path, models: int, repeats: int, cores: int) -> dict:
     _, dry = timed(snakemake(workdir, config_path, "-n", "results/all"))
     pending = planned_jobs(dry.stdout)
     if pending:
-        log(f"noop: completing the run of {models} tiny models ({pending} jobs to run, --cores {cores}); this takes a while")
+        log(
+            f"noop: completing the run of {models} tiny models ({pending} jobs to run, --cores {cores}); this takes a while"
+        )
         elapsed, _ = timed(snakemake(workdir, config_path, "--keep-going", "results/all", cores=cores))
         log(f"noop: complete run took {elapsed:.0f} s")
     times = []
-    for repeat in range(repeats):
+    for _ in range(repeats):
         elapsed, done = timed(snakemake(workdir, config_path, "results/all"))
         text = done.stdout + done.stderr
         if "Nothing to be done" not in text:
@@ -274,7 +343,9 @@ def print_noop(result: dict) -> None:
     print(f"\n### No-op: `snakemake results/all` with all outputs of {result['models']} tiny models up to date\n")
     print("| models | seconds (median) | runs | target |")
     print("|---:|---:|---|---|")
-    print(f"| {result['models']} | {result['seconds']:.2f} | {', '.join(f'{t:.2f}' for t in result['runs'])} | {verdict} |")
+    print(
+        f"| {result['models']} | {result['seconds']:.2f} | {', '.join(f'{t:.2f}' for t in result['runs'])} | {verdict} |"
+    )
 
 
 # -- 4. model loads ---------------------------------------------------------------------------
@@ -368,21 +439,40 @@ def measure_loads(root: Path) -> dict:
     workdir.mkdir(parents=True)
     trace = root / "loads.strace"
     log("loads: complete tiny run under strace -f")
-    command = [strace, "-f", "-qq", "-y", "-s", "0", "-e", "signal=none", "-o", str(trace),
-               "-e", "trace=openat,read,pread64,mmap,clone,clone3,fork,vfork"]  # fmt: skip
+    command = [
+        strace,
+        "-f",
+        "-qq",
+        "-y",
+        "-s",
+        "0",
+        "-e",
+        "signal=none",
+        "-o",
+        str(trace),
+        "-e",
+        "trace=openat,read,pread64,mmap,clone,clone3,fork,vfork",
+    ]
     timed(command + snakemake(workdir, config_path, "results/all"))
     weights_root = (workdir / "weights").resolve()
     jobs = weight_reads(trace, weights_root)
     sizes = {}
     for model_dir in weights_root.iterdir():
         manifest = json.loads((model_dir / "manifest.json").read_text())
-        sizes[model_dir.name] = sum(item["bytes"] for item in manifest["files"] if item["path"].endswith(WEIGHT_SUFFIXES))
+        sizes[model_dir.name] = sum(
+            item["bytes"] for item in manifest["files"] if item["path"].endswith(WEIGHT_SUFFIXES)
+        )
     # Builds from the weights: the line npu_adapt.runner.LoadedModel logs for each.
     for log_path in (workdir / "logs").glob("*/*.log"):
         builds = log_path.read_text().count(" from its weights in ")
         if builds or (log_path.parent.name, log_path.stem) in jobs:
             jobs[(log_path.parent.name, log_path.stem)]["builds"] = builds
-    return {"jobs": {f"{model}|{rule}": {**counts, "files": sorted(counts["files"])} for (model, rule), counts in jobs.items()}, "weight_bytes": sizes}
+    return {
+        "jobs": {
+            f"{model}|{rule}": {**counts, "files": sorted(counts["files"])} for (model, rule), counts in jobs.items()
+        },
+        "weight_bytes": sizes,
+    }
 
 
 def print_loads(result: dict) -> None:
@@ -392,23 +482,39 @@ def print_loads(result: dict) -> None:
         return
     print("Builds: the line each build from the weights logs (npu_adapt.runner.LoadedModel). Opens, read(2)")
     print("and mmap(2): every such call on a weight file in the job's processes, from `strace -f -y`.\n")
-    print("| model | weight bytes | job | builds from weights | opened for reading | read(2) bytes | mmap(2) calls | bytes mapped | target |")
+    print(
+        "| model | weight bytes | job | builds from weights | opened for reading | read(2) bytes | mmap(2) calls | bytes mapped | target |"
+    )
     print("|---|---:|---|---:|---:|---:|---:|---:|---|")
     totals = defaultdict(lambda: [0, 0])
-    for key in sorted(result["jobs"], key=lambda key: (key.split("|")[0], RULE_ORDER.index(key.split("|")[1]) if key.split("|")[1] in RULE_ORDER else 99)):
+    for key in sorted(
+        result["jobs"],
+        key=lambda key: (
+            key.split("|")[0],
+            RULE_ORDER.index(key.split("|")[1]) if key.split("|")[1] in RULE_ORDER else 99,
+        ),
+    ):
         model, rule = key.split("|")
         counts = result["jobs"][key]
         builds = counts.get("builds", 0)
         size = result["weight_bytes"].get(model, 0)
         totals[model][0] += builds
         totals[model][1] += counts["read_bytes"] + builds * size
-        verdict = "ok" if builds <= 1 and (not builds or counts["mmaps"]) else ("**built more than once**" if builds > 1 else "**not memory-mapped**")
-        print(f"| {model} | {size} | {rule} | {builds} | {counts['opens']} | {counts['read_bytes']} | {counts['mmaps']} | {counts['mmap_bytes']} | {verdict} |")
+        verdict = (
+            "ok"
+            if builds <= 1 and (not builds or counts["mmaps"])
+            else ("**built more than once**" if builds > 1 else "**not memory-mapped**")
+        )
+        print(
+            f"| {model} | {size} | {rule} | {builds} | {counts['opens']} | {counts['read_bytes']} | {counts['mmaps']} | {counts['mmap_bytes']} | {verdict} |"
+        )
     print()
     for model, (builds, read) in sorted(totals.items()):
         size = result["weight_bytes"].get(model, 0)
-        print(f"- {model}: built from its {size} weight bytes {builds} times in the run; {read} bytes read in all "
-              "(read(2) bytes, plus the weight bytes once per build, paged in through the mapping).")  # fmt: skip
+        print(
+            f"- {model}: built from its {size} weight bytes {builds} times in the run; {read} bytes read in all "
+            "(read(2) bytes, plus the weight bytes once per build, paged in through the mapping)."
+        )
 
 
 # -- 5. where a model job's fixed cost goes ----------------------------------------------------
@@ -446,7 +552,12 @@ def in_namespace(name: str, namespace: str) -> bool:
 def namespace_cost(rows, parents, namespace: str) -> tuple[float, list[str]]:
     """Seconds spent importing ``namespace`` wherever it was imported from (the entries into
     it from outside), and the chain of importers of the largest entry."""
-    entries = [index for index, (_, _, name) in enumerate(rows) if in_namespace(name, namespace) and (parents[index] is None or not in_namespace(rows[parents[index]][2], namespace))]
+    entries = [
+        index
+        for index, (_, _, name) in enumerate(rows)
+        if in_namespace(name, namespace)
+        and (parents[index] is None or not in_namespace(rows[parents[index]][2], namespace))
+    ]
     if not entries:
         return 0.0, []
     largest = max(entries, key=lambda index: rows[index][1])
@@ -461,10 +572,21 @@ def profile_job(workdir: Path, config_path: Path, model: str) -> dict:
     """``-X importtime`` of the model's dump_target job: its own generated script, rerun."""
     scripts = workdir / ".snakemake" / "scripts"
     before = set(scripts.glob("*.py")) if scripts.exists() else set()
-    timed(snakemake(workdir, config_path, "--forcerun", "dump_target", "--skip-script-cleanup", f"results/{model}/target/index.json"))
+    timed(
+        snakemake(
+            workdir,
+            config_path,
+            "--forcerun",
+            "dump_target",
+            "--skip-script-cleanup",
+            f"results/{model}/target/index.json",
+        )
+    )
     script = max(set(scripts.glob("*dump_outputs.py")) - before, key=lambda path: path.stat().st_mtime)
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-X", "importtime", str(script)], cwd=workdir, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", str(script)], cwd=workdir, capture_output=True, text=True
+    )
     wall = time.perf_counter() - started
     for leftover in set(scripts.glob("*.py")) - before:
         leftover.unlink()
@@ -513,9 +635,16 @@ def print_imports(profiles: dict) -> None:
     for model, profile in profiles.items():
         library = FAMILY_LIBRARIES[profile["family"]]
         other = ({"timm", "transformers"} - {library}).pop()
-        libraries = {name.split(".")[0] for name in profile["modules"]} & {"timm", "transformers", "torchvision", "matplotlib"}
-        print(f"**{model}** ({library}): job wall {profile['wall_s']:.2f} s under importtime, of which imports {profile['imports_s']:.2f} s. "
-              f"Model libraries imported: {', '.join(sorted(libraries)) or 'none'}; {other} imported: {'**yes**' if other in libraries else 'no'}.\n")  # fmt: skip
+        libraries = {name.split(".")[0] for name in profile["modules"]} & {
+            "timm",
+            "transformers",
+            "torchvision",
+            "matplotlib",
+        }
+        print(
+            f"**{model}** ({library}): job wall {profile['wall_s']:.2f} s under importtime, of which imports {profile['imports_s']:.2f} s. "
+            f"Model libraries imported: {', '.join(sorted(libraries)) or 'none'}; {other} imported: {'**yes**' if other in libraries else 'no'}.\n"
+        )
         print("| import | seconds | imported by |")
         print("|---|---:|---|")
         for name, seconds in profile["top"].items():
@@ -557,11 +686,20 @@ def load_average() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3, help="complete tiny runs, dry runs and no-op runs per figure (medians)")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="complete tiny runs, dry runs and no-op runs per figure (medians)"
+    )
     parser.add_argument("--plan-sizes", type=int, nargs="+", default=[100, 500])
     parser.add_argument("--noop-models", type=int, default=100)
-    parser.add_argument("--cores", type=int, default=os.cpu_count(), help="cores for completing the no-op run (the timed runs use 1)")
-    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "npu-adapt-workflow-overhead", help="kept between runs (the no-op run's 100 models)")
+    parser.add_argument(
+        "--cores", type=int, default=os.cpu_count(), help="cores for completing the no-op run (the timed runs use 1)"
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "npu-adapt-workflow-overhead",
+        help="kept between runs (the no-op run's 100 models)",
+    )
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args()

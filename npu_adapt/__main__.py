@@ -33,7 +33,14 @@ import numpy as np
 from npu_adapt import bench_cli
 from npu_adapt.integrity import dump_problems, file_problem
 from npu_adapt.io import read_json
-from npu_adapt.metrics import compare_output, criteria_class, criteria_classes, dtype_criteria, streamed_stats, worst_status
+from npu_adapt.metrics import (
+    compare_output,
+    criteria_class,
+    criteria_classes,
+    dtype_criteria,
+    streamed_stats,
+    worst_status,
+)
 
 # The exit status of each verdict (scripts and CI act on it).
 EXIT_CODES = {"pass": 0, "self-check": 0, "warn": 1, "fail": 2, "error": 3, "blocked": 3}
@@ -138,7 +145,9 @@ def criteria_text(criteria: dict, klass: str | None = None) -> str:
         f"fail: rel_l2 > {criteria['rel_l2_fail']}, cosine < {criteria['cosine_floor']}"
     )
     extras = [f"top{k} agrees (near-ties warn)" for k in (1, 5) if criteria.get(f"top{k}")]
-    within = f"|t - r| <= {criteria['atol']} + {criteria['rtol']}*|r|" + (f" for >= {criteria['within_min']}" if criteria.get("within_min") is not None else " (reported)")
+    within = f"|t - r| <= {criteria['atol']} + {criteria['rtol']}*|r|" + (
+        f" for >= {criteria['within_min']}" if criteria.get("within_min") is not None else " (reported)"
+    )
     return (f"{klass} defaults; " if klass else "") + ", ".join([text, *extras]) + f"; within tolerance: {within}"
 
 
@@ -147,7 +156,11 @@ def print_comparison(outputs: dict, out) -> None:
     scores, token agreement without generated ids) gets no column."""
     rows = [{"output": name, **metrics} for name, metrics in outputs.items()]
     optional = {"top1_match", "top5_match", "token_agreement", "first_mismatch"}
-    columns = [(key, title) for key, title in METRIC_COLUMNS if key not in optional or any(row.get(key) is not None for row in rows)]
+    columns = [
+        (key, title)
+        for key, title in METRIC_COLUMNS
+        if key not in optional or any(row.get(key) is not None for row in rows)
+    ]
     print(table(rows, columns), file=out)
 
 
@@ -203,7 +216,10 @@ def integrity_report(index_path: Path, index: dict, out) -> bool:
         print(f"  integrity ERROR: {'; '.join(problems.values())}", file=out)
     elif index.get("tensors"):
         count = len(index["tensors"])
-        print(f"  integrity: {'all ' if count > 1 else ''}{count} file{'s match' if count > 1 else ' matches'} the size and sha256 recorded in {index_path.name}", file=out)
+        print(
+            f"  integrity: {'all ' if count > 1 else ''}{count} file{'s match' if count > 1 else ' matches'} the size and sha256 recorded in {index_path.name}",
+            file=out,
+        )
     return not problems
 
 
@@ -227,9 +243,15 @@ def inspect_model(model_dir: Path, show_layers: bool, out) -> int:
         return EXIT_CODES["error"]
     if not intact and compare["status"] != "error":
         print("\nthe dumps changed after the comparison below was made: it no longer describes them", file=out)
-    print(f"\ncomparison: {compare['status'].upper()}" + (f"  ({compare['reason']})" if compare.get("reason") else ""), file=out)
+    print(
+        f"\ncomparison: {compare['status'].upper()}" + (f"  ({compare['reason']})" if compare.get("reason") else ""),
+        file=out,
+    )
     if compare.get("criteria"):
-        print(f"  criteria: {criteria_text({**dtype_criteria(compare.get('criteria_class', 'float32')), **compare['criteria']}, compare.get('criteria_class'))}", file=out)
+        print(
+            f"  criteria: {criteria_text({**dtype_criteria(compare.get('criteria_class', 'float32')), **compare['criteria']}, compare.get('criteria_class'))}",
+            file=out,
+        )
     if compare.get("outputs"):
         print_comparison(compare["outputs"], out)
     layers_json = model_dir / "layers" / "compare.json"
@@ -278,7 +300,9 @@ def _compute_dtype(path: Path, array: np.ndarray, given: str | None) -> str:
 
 
 def inspect_files(paths: list[Path], overrides: dict, kind: str | None, given_dtype: str | None, out) -> int:
-    problems = [problem for path in paths if (entry := _entry_from_index(path)) and (problem := file_problem(path, entry))]
+    problems = [
+        problem for path in paths if (entry := _entry_from_index(path)) and (problem := file_problem(path, entry))
+    ]
     for problem in problems:
         print(f"integrity ERROR: {problem}", file=out)
     try:
@@ -286,7 +310,10 @@ def inspect_files(paths: list[Path], overrides: dict, kind: str | None, given_dt
     except (OSError, ValueError) as exc:
         print(f"ERROR: cannot read dump: {type(exc).__name__}: {exc}", file=out)
         return EXIT_CODES["error"]
-    rows = [{"name": str(path), "shape": list(a.shape), "dtype": str(a.dtype), **streamed_stats(a)} for path, a in zip(paths, arrays)]
+    rows = [
+        {"name": str(path), "shape": list(a.shape), "dtype": str(a.dtype), **streamed_stats(a)}
+        for path, a in zip(paths, arrays)
+    ]
     print(table(rows, [(name, name) for name in STAT_COLUMNS]), file=out)
     if len(arrays) == 1:
         return EXIT_CODES["error"] if problems else 0
@@ -297,11 +324,17 @@ def inspect_files(paths: list[Path], overrides: dict, kind: str | None, given_dt
     metrics = compare_output(arrays[0], arrays[1], kind, criteria, (compute, None))
     print(f"\n{paths[0].name} (target, {compute}) against {paths[1].name} (reference), float64", file=out)
     if not given_dtype and compute == str(arrays[0].dtype) == "float32":
-        print("  (compute dtype read from the .npy: numpy stores bfloat16 as float32, so pass --dtype bfloat16 if it ran in bfloat16)", file=out)
+        print(
+            "  (compute dtype read from the .npy: numpy stores bfloat16 as float32, so pass --dtype bfloat16 if it ran in bfloat16)",
+            file=out,
+        )
     print(f"  criteria: {criteria_text(criteria, klass)}", file=out)
     print_comparison({paths[0].name: metrics}, out)
     if problems:
-        print("\nERROR: a dump differs from the sha256 its index.json records (the metrics above describe the changed file)", file=out)
+        print(
+            "\nERROR: a dump differs from the sha256 its index.json records (the metrics above describe the changed file)",
+            file=out,
+        )
         return EXIT_CODES["error"]
     print(f"\n{metrics['status'].upper()}" + (f": {metrics['reason']}" if metrics["reason"] else ""), file=out)
     return EXIT_CODES[metrics["status"]]
@@ -321,7 +354,11 @@ def inspect_indexes(target: Path, reference: Path, overrides: dict, given_dtype:
     if any("integrity: " in problem for problem in problems):
         status = "error"
     passed = sum(m["status"] == "pass" for m in outputs.values())
-    print(f"\n{status.upper()}: {passed} of {len(outputs)} tensors pass" + "".join(f"\n  {problem}" for problem in problems), file=out)
+    print(
+        f"\n{status.upper()}: {passed} of {len(outputs)} tensors pass"
+        + "".join(f"\n  {problem}" for problem in problems),
+        file=out,
+    )
     return EXIT_CODES[status]
 
 
@@ -332,7 +369,9 @@ def inspect(args: argparse.Namespace, out=None) -> int:
         if not path.exists():
             print(f"npu-adapt inspect: no such file or directory: {path}", file=sys.stderr)
             return EXIT_CODES["error"]
-    overrides = {key: value for key, value in vars(args).items() if key in (*NUMBER_CRITERIA, "top5") and value is not None}
+    overrides = {
+        key: value for key, value in vars(args).items() if key in (*NUMBER_CRITERIA, "top5") and value is not None
+    }
     if all(path.suffix == ".npy" for path in paths):
         return inspect_files(paths, overrides, args.kind, args.dtype, out)
     if len(paths) == 2:
@@ -357,7 +396,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parser() -> argparse.ArgumentParser:
-    cli = _Parser(prog="npu-adapt", description="npu-adapt: inspect the evidence a workflow run wrote; benchmark one model.")
+    cli = _Parser(
+        prog="npu-adapt", description="npu-adapt: inspect the evidence a workflow run wrote; benchmark one model."
+    )
     commands = cli.add_subparsers(dest="command", required=True, parser_class=_Parser)
     inspect_cli = commands.add_parser(
         "inspect",
@@ -365,16 +406,37 @@ def parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    inspect_cli.add_argument("paths", nargs="+", help="results/MODEL | DIR | A.npy [B.npy] | DIR_A DIR_B (A is the target, B the reference)")
-    inspect_cli.add_argument("--layers", action="store_true", help="with results/MODEL: print every row of the layer table")
     inspect_cli.add_argument(
-        "--export-msprobe", metavar="DIR", help="with results/MODEL: write its layer dumps in msprobe's dump.json layout under DIR"
+        "paths", nargs="+", help="results/MODEL | DIR | A.npy [B.npy] | DIR_A DIR_B (A is the target, B the reference)"
     )
-    inspect_cli.add_argument("--kind", choices=["hidden", "class_scores", "token_ids"], help="with A.npy B.npy: what they hold (default: as B's index.json says, else hidden)")
-    inspect_cli.add_argument("--dtype", choices=criteria_classes(), help="the target's compute dtype class, for its default criteria (default: its index.json's, else the .npy dtype)")
+    inspect_cli.add_argument(
+        "--layers", action="store_true", help="with results/MODEL: print every row of the layer table"
+    )
+    inspect_cli.add_argument(
+        "--export-msprobe",
+        metavar="DIR",
+        help="with results/MODEL: write its layer dumps in msprobe's dump.json layout under DIR",
+    )
+    inspect_cli.add_argument(
+        "--kind",
+        choices=["hidden", "class_scores", "token_ids"],
+        help="with A.npy B.npy: what they hold (default: as B's index.json says, else hidden)",
+    )
+    inspect_cli.add_argument(
+        "--dtype",
+        choices=criteria_classes(),
+        help="the target's compute dtype class, for its default criteria (default: its index.json's, else the .npy dtype)",
+    )
     for key in NUMBER_CRITERIA:
-        inspect_cli.add_argument(f"--{key.replace('_', '-')}", dest=key, type=float, help="criterion (default: the compute dtype's)")
-    inspect_cli.add_argument("--top5", action=argparse.BooleanOptionalAction, default=None, help="class scores must also agree on every top-5 set")
+        inspect_cli.add_argument(
+            f"--{key.replace('_', '-')}", dest=key, type=float, help="criterion (default: the compute dtype's)"
+        )
+    inspect_cli.add_argument(
+        "--top5",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="class scores must also agree on every top-5 set",
+    )
     bench_cli.add_parser(commands)
     return cli
 

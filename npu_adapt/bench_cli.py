@@ -61,7 +61,9 @@ def model_settings(config: dict, model: str) -> tuple[dict, dict, dict]:
     placement = {**config["target"], **entry.get("target", {})}
     settings = {**config["benchmark"], **entry.get("benchmark", {})}
     if settings["min_runs"] > settings["max_runs"]:
-        raise ConfigError(f"benchmark.min_runs ({settings['min_runs']}) > benchmark.max_runs ({settings['max_runs']}) for models.{model}")
+        raise ConfigError(
+            f"benchmark.min_runs ({settings['min_runs']}) > benchmark.max_runs ({settings['max_runs']}) for models.{model}"
+        )
     return entry, placement, settings
 
 
@@ -74,7 +76,14 @@ def weights_manifest(config: dict, model: str, entry: dict) -> dict:
         manifest = read_json(recorded)
         if manifest.get("source") == entry["source"]:
             return manifest
-    return fetch(model, entry, weights_root=Path(config["weights_dir"]), settings=config["download"], seed=config["seed"], base_dir=REPO)
+    return fetch(
+        model,
+        entry,
+        weights_root=Path(config["weights_dir"]),
+        settings=config["download"],
+        seed=config["seed"],
+        base_dir=REPO,
+    )
 
 
 def text_table(header: list[str], rows: list[list[str]]) -> str:
@@ -123,19 +132,32 @@ def bench(args: argparse.Namespace, out=None) -> int:
         directory.mkdir(parents=True, exist_ok=True)
         write_json(directory / "benchmark.json", result)
         write_csv(directory / "benchmark_samples.csv", samples, list(SAMPLE_COLUMNS))
-        write_csv(directory / "benchmark.csv", result["results"], [key for key in ROW_KEYS if key != "reason"] + ["reason"])
+        write_csv(
+            directory / "benchmark.csv", result["results"], [key for key in ROW_KEYS if key != "reason"] + ["reason"]
+        )
         print(f"wrote {directory}/benchmark.json, benchmark.csv, benchmark_samples.csv", file=out)
     return 0 if result["status"] == "ok" else 1
 
 
 def add_parser(commands) -> None:
     """The ``bench`` subcommand of ``npu-adapt``."""
-    cli = commands.add_parser("bench", help="benchmark one configured model without the workflow", description=__doc__.split("\n\n")[1])
+    cli = commands.add_parser(
+        "bench", help="benchmark one configured model without the workflow", description=__doc__.split("\n\n")[1]
+    )
     cli.add_argument("model", help="a key of models: in the config")
-    cli.add_argument("--configfile", nargs="+", default=[], help="config files merged on top of ./config.yaml (as Snakemake's --configfile)")
+    cli.add_argument(
+        "--configfile",
+        nargs="+",
+        default=[],
+        help="config files merged on top of ./config.yaml (as Snakemake's --configfile)",
+    )
     cli.add_argument("--batch-sizes", type=int, nargs="+", help="instead of benchmark.batch_sizes")
     cli.add_argument("--max-seconds", type=float, help="instead of benchmark.max_seconds")
-    cli.add_argument("--threads", type=int, help="torch threads (default: benchmark.threads, else torch's default: every core)")
+    cli.add_argument(
+        "--threads", type=int, help="torch threads (default: benchmark.threads, else torch's default: every core)"
+    )
     cli.add_argument("--device", choices=["auto", "npu", "cuda", "cpu"], help="instead of target.device")
     cli.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="instead of target.dtype")
-    cli.add_argument("--out", help="also write benchmark.json, benchmark.csv and benchmark_samples.csv to this directory")
+    cli.add_argument(
+        "--out", help="also write benchmark.json, benchmark.csv and benchmark_samples.csv to this directory"
+    )

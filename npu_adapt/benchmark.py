@@ -19,12 +19,48 @@ log = logging.getLogger("npu_adapt")
 # end, carries the missing ones as null. Row statuses: ok, over_budget (timing.measure),
 # oom, skipped (a smaller batch size ran out of memory or over the budget).
 ROW_KEYS = (
-    "batch_size", "status", "reason", "runs", "warmup_runs", "stable", "remeasured", "first_attempt_cv_pct", "first_attempt_p50_ms",
-    "budget_exhausted", "elapsed_s", "budget_overrun_s", "first_call_ms",
-    "mean_ms", "std_ms", "cv_pct", "iqr_ms", "drift_pct", "min_ms", "p10_ms", "p25_ms", "p50_ms", "p75_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms",
-    "throughput", "throughput_method", "throughput_sync", "pipelined_calls", "pipelined_ms_per_call", "pipelined_clock", "speedup_vs_cpu",
-    "peak_host_rss_mb", "peak_host_rss_scope", "peak_device_mem_mb", "peak_device_mem_reason", "peak_mem_mb", "peak_mem_kind", "peak_mem_scope",
-)  # fmt: skip
+    "batch_size",
+    "status",
+    "reason",
+    "runs",
+    "warmup_runs",
+    "stable",
+    "remeasured",
+    "first_attempt_cv_pct",
+    "first_attempt_p50_ms",
+    "budget_exhausted",
+    "elapsed_s",
+    "budget_overrun_s",
+    "first_call_ms",
+    "mean_ms",
+    "std_ms",
+    "cv_pct",
+    "iqr_ms",
+    "drift_pct",
+    "min_ms",
+    "p10_ms",
+    "p25_ms",
+    "p50_ms",
+    "p75_ms",
+    "p90_ms",
+    "p95_ms",
+    "p99_ms",
+    "max_ms",
+    "throughput",
+    "throughput_method",
+    "throughput_sync",
+    "pipelined_calls",
+    "pipelined_ms_per_call",
+    "pipelined_clock",
+    "speedup_vs_cpu",
+    "peak_host_rss_mb",
+    "peak_host_rss_scope",
+    "peak_device_mem_mb",
+    "peak_device_mem_reason",
+    "peak_mem_mb",
+    "peak_mem_kind",
+    "peak_mem_scope",
+)
 # The raw per-call times (benchmark_samples.csv); phase as in timing.PHASES, prefixed with
 # "baseline_" for the CPU baseline's.
 SAMPLE_COLUMNS = ("batch_size", "phase", "run", "ms")
@@ -53,7 +89,13 @@ def param_bytes(model) -> int:
     return int(sum(tensor.numel() * tensor.element_size() for tensor in tensors))
 
 
-def benchmark_model(loaded: LoadedModel, arrays: dict, settings: dict, batch_sizes: list[int] | None = None, samples: list[dict] | None = None) -> list[dict]:
+def benchmark_model(
+    loaded: LoadedModel,
+    arrays: dict,
+    settings: dict,
+    batch_sizes: list[int] | None = None,
+    samples: list[dict] | None = None,
+) -> list[dict]:
     """One result row per batch size (ascending). A batch size that runs out of memory is
     recorded as ``oom``, one whose warm-up does not fit the time budget as ``over_budget``;
     the larger ones are then ``skipped`` and the smaller ones kept. The raw per-call times
@@ -71,7 +113,9 @@ def benchmark_model(loaded: LoadedModel, arrays: dict, settings: dict, batch_siz
         gc.unfreeze()
 
 
-def _benchmark_sizes(loaded: LoadedModel, arrays: dict, settings: dict, sizes: list[int], samples: list[dict]) -> list[dict]:
+def _benchmark_sizes(
+    loaded: LoadedModel, arrays: dict, settings: dict, sizes: list[int], samples: list[dict]
+) -> list[dict]:
     rows = []
     for position, batch_size in enumerate(sizes):
         inputs = None
@@ -79,7 +123,7 @@ def _benchmark_sizes(loaded: LoadedModel, arrays: dict, settings: dict, sizes: l
             inputs = loaded.place_inputs(arrays, batch_size)  # resident on the device before timing
             devices.check_fake_oom(batch_size)  # test seam: behaves as the device refusing this batch
             row, raw = measure(
-                lambda: loaded.forward(inputs),
+                lambda inputs=inputs: loaded.forward(inputs),
                 loaded.device,
                 batch_size,
                 warmup=settings["warmup"],
@@ -97,7 +141,10 @@ def _benchmark_sizes(loaded: LoadedModel, arrays: dict, settings: dict, sizes: l
             reason = describe_exception(cause, f"batch size {batch_size}")
             log.warning("out of memory at batch size %d: %s", batch_size, reason)
             rows.append(empty_row(batch_size, "oom", reason))
-            rows += [empty_row(larger, "skipped", f"a smaller batch size ({batch_size}) ran out of memory") for larger in sizes[position + 1 :]]
+            rows += [
+                empty_row(larger, "skipped", f"a smaller batch size ({batch_size}) ran out of memory")
+                for larger in sizes[position + 1 :]
+            ]
             break
         finally:
             del inputs
@@ -108,15 +155,27 @@ def _benchmark_sizes(loaded: LoadedModel, arrays: dict, settings: dict, sizes: l
         rows.append(row)
         if row["status"] != "ok":
             log.warning("batch %d %s after %.1f s: %s", batch_size, row["status"], row["elapsed_s"], row["reason"])
-            rows += [empty_row(larger, "skipped", f"a smaller batch size ({batch_size}) did not fit the time budget") for larger in sizes[position + 1 :]]
+            rows += [
+                empty_row(larger, "skipped", f"a smaller batch size ({batch_size}) did not fit the time budget")
+                for larger in sizes[position + 1 :]
+            ]
             break
         log.info(
             "batch %d: first call %.3f ms, %d warm-up, %d runs in %.1f s%s: p50 %.3f ms, cv %.1f%%%s, %.2f items/s (%s), peak RSS %.0f MB, device %s MB",
-            batch_size, row["first_call_ms"], row["warmup_runs"], row["runs"], row["elapsed_s"],
-            " (budget exhausted)" if row["budget_exhausted"] else "", row["p50_ms"], row["cv_pct"] or 0.0,
-            "" if row["stable"] else " UNSTABLE", row["throughput"], row["throughput_method"], row["peak_host_rss_mb"],
+            batch_size,
+            row["first_call_ms"],
+            row["warmup_runs"],
+            row["runs"],
+            row["elapsed_s"],
+            " (budget exhausted)" if row["budget_exhausted"] else "",
+            row["p50_ms"],
+            row["cv_pct"] or 0.0,
+            "" if row["stable"] else " UNSTABLE",
+            row["throughput"],
+            row["throughput_method"],
+            row["peak_host_rss_mb"],
             "n/a" if row["peak_device_mem_mb"] is None else f"{row['peak_device_mem_mb']:.0f}",
-        )  # fmt: skip
+        )
     return rows
 
 
@@ -146,14 +205,16 @@ def llm_figures(loaded: LoadedModel, inputs: dict, settings: dict, batch_size: i
     ids = prompt_ids(inputs["input_ids"], settings.get("prompt_len"))
     new_tokens = int(settings.get("new_tokens") or DEFAULT_NEW_TOKENS)
     with torch.inference_mode():
-        prefill, _ = measure(  # the prefill's raw times stay out of benchmark_samples.csv (its timed rows are the forward's)
-            lambda: adapter.prefill(model, ids),
-            loaded.device,
-            batch_size,
-            warmup=settings["warmup"],
-            min_runs=settings["min_runs"],
-            max_runs=settings["max_runs"],
-            max_seconds=settings["max_seconds"],
+        prefill, _ = (
+            measure(  # the prefill's raw times stay out of benchmark_samples.csv (its timed rows are the forward's)
+                lambda: adapter.prefill(model, ids),
+                loaded.device,
+                batch_size,
+                warmup=settings["warmup"],
+                min_runs=settings["min_runs"],
+                max_runs=settings["max_runs"],
+                max_seconds=settings["max_seconds"],
+            )
         )
         cache, next_ids = adapter.prefill(model, ids)
         steps_ms = []
@@ -174,8 +235,14 @@ def llm_figures(loaded: LoadedModel, inputs: dict, settings: dict, batch_size: i
     }
     log.info(
         "batch %d: prompt %d tokens, time to first token p50 %.3f ms (%d runs); %d new tokens, decode p50 %.3f ms/token, %.1f tokens/s",
-        batch_size, figures["prompt_len"], figures["ttft_ms"], prefill["runs"], new_tokens, per_token, figures["decode_tokens_per_s"],
-    )  # fmt: skip
+        batch_size,
+        figures["prompt_len"],
+        figures["ttft_ms"],
+        prefill["runs"],
+        new_tokens,
+        per_token,
+        figures["decode_tokens_per_s"],
+    )
     return figures
 
 
@@ -188,7 +255,16 @@ def runs_as_baseline(loaded: LoadedModel) -> bool:
     return devices.kind_of(loaded.device) == BASELINE_DEVICE and loaded.dtype == BASELINE_DTYPE
 
 
-def cpu_baseline(entry: dict, manifest: dict, arrays: dict, settings: dict, rows: list[dict], base_dir, loaded: LoadedModel | None = None, samples: list[dict] | None = None) -> dict:
+def cpu_baseline(
+    entry: dict,
+    manifest: dict,
+    arrays: dict,
+    settings: dict,
+    rows: list[dict],
+    base_dir,
+    loaded: LoadedModel | None = None,
+    samples: list[dict] | None = None,
+) -> dict:
     """``benchmark.baseline: cpu``: the same model on the CPU in float32, at the batch sizes
     that succeeded on the target, with the same settings. Sets each target row's
     ``speedup_vs_cpu`` (target throughput / baseline throughput; on a CPU target the ratio
@@ -200,7 +276,14 @@ def cpu_baseline(entry: dict, manifest: dict, arrays: dict, settings: dict, rows
     sizes = [row["batch_size"] for row in rows if row["status"] == "ok"]
     if not sizes:
         return no_baseline("skipped", "no batch size succeeded on the target")
-    baseline = {"device": BASELINE_DEVICE, "device_name": devices.device_name(BASELINE_DEVICE), "dtype": BASELINE_DTYPE, "status": "ok", "reason": None, "results": []}
+    baseline = {
+        "device": BASELINE_DEVICE,
+        "device_name": devices.device_name(BASELINE_DEVICE),
+        "dtype": BASELINE_DTYPE,
+        "status": "ok",
+        "reason": None,
+        "results": [],
+    }
     log.info("CPU baseline (%s, %s), batch sizes %s", baseline["device_name"], BASELINE_DTYPE, sizes)
     try:
         if loaded is None or not runs_as_baseline(loaded):
@@ -219,7 +302,17 @@ def cpu_baseline(entry: dict, manifest: dict, arrays: dict, settings: dict, rows
     return baseline
 
 
-def run_benchmark(model: str, entry: dict, manifest: dict, arrays, placement: dict, settings: dict, base_dir, target: dict | None = None, job_cores: int | None = None) -> tuple[dict, list[dict]]:
+def run_benchmark(
+    model: str,
+    entry: dict,
+    manifest: dict,
+    arrays,
+    placement: dict,
+    settings: dict,
+    base_dir,
+    target: dict | None = None,
+    job_cores: int | None = None,
+) -> tuple[dict, list[dict]]:
     """The whole benchmark of one model, as the workflow's job and ``npu-adapt bench`` run
     it: take a device, set the threads (``benchmark.threads``; null: as the job's cores left
     them), measure every batch size, then the CPU baseline. Returns benchmark.json's content
@@ -229,14 +322,25 @@ def run_benchmark(model: str, entry: dict, manifest: dict, arrays, placement: di
     against their recorded sha256: a mismatch makes the benchmark ``error``)."""
     target = target or {}
     result = {
-        "model": model, "status": "ok", "reason": None,
-        "device": target.get("device"), "device_name": target.get("device_name"), "dtype": placement["dtype"],
+        "model": model,
+        "status": "ok",
+        "reason": None,
+        "device": target.get("device"),
+        "device_name": target.get("device_name"),
+        "dtype": placement["dtype"],
         # CPU latencies are only comparable at equal thread counts: the count torch really used.
-        "threads": None, "threads_requested": settings.get("threads"), "job_cores": job_cores,
-        "warmup": settings["warmup"], "settings": settings, "param_bytes": None, "results": [], "baseline": None,
+        "threads": None,
+        "threads_requested": settings.get("threads"),
+        "job_cores": job_cores,
+        "warmup": settings["warmup"],
+        "settings": settings,
+        "param_bytes": None,
+        "results": [],
+        "baseline": None,
         "stability_rule": {"cv_pct_max": STABLE_CV_PCT, "drift_pct_max": STABLE_DRIFT_PCT},
-        "host": host_info(), "load_average": {"start": devices.load_average(), "end": None},  # 1, 5 and 15 min
-    }  # fmt: skip
+        "host": host_info(),
+        "load_average": {"start": devices.load_average(), "end": None},  # 1, 5 and 15 min
+    }
     samples: list[dict] = []
     try:
         check_upstream(target=target)
@@ -254,10 +358,20 @@ def run_benchmark(model: str, entry: dict, manifest: dict, arrays, placement: di
             result["threads"] = torch.get_num_threads()
             with model_step("device"):
                 device = devices.resolve(placement["device"])
-            devices.apply_precision(devices.kind_of(device), placement.get("precision", "default"))  # as the target dump ran
+            devices.apply_precision(
+                devices.kind_of(device), placement.get("precision", "default")
+            )  # as the target dump ran
             loaded = LoadedModel(entry, manifest, device, placement["dtype"], base_dir)
             result.update(device=device, device_name=devices.device_name(device), param_bytes=param_bytes(loaded.model))
-            log.info("%s on %s (%s) %s, %d threads, batch sizes %s", model, device, result["device_name"], placement["dtype"], result["threads"], settings["batch_sizes"])
+            log.info(
+                "%s on %s (%s) %s, %d threads, batch sizes %s",
+                model,
+                device,
+                result["device_name"],
+                placement["dtype"],
+                result["threads"],
+                settings["batch_sizes"],
+            )
             result["results"] = benchmark_model(loaded, arrays, settings, samples=samples)
             # A target on the CPU in float32 is the baseline's model too (built once per job);
             # any other target's copy is freed before the baseline loads its own.
@@ -269,9 +383,15 @@ def run_benchmark(model: str, entry: dict, manifest: dict, arrays, placement: di
             # Out of memory even at the smallest batch size: the model cannot run here. (A
             # batch size over the time budget is a setting to raise, not a model failure.)
             raise ModelBlocked(f"no batch size fits in device memory; {first['reason']}")
-        result["baseline"] = cpu_baseline(entry, manifest, arrays, settings, result["results"], base_dir, reusable, samples)
+        result["baseline"] = cpu_baseline(
+            entry, manifest, arrays, settings, result["results"], base_dir, reusable, samples
+        )
     except ModelBlocked as blocked:
-        result.update(status=blocked.status, reason=str(blocked), baseline=no_baseline("skipped", f"the target benchmark is {blocked.status}"))
+        result.update(
+            status=blocked.status,
+            reason=str(blocked),
+            baseline=no_baseline("skipped", f"the target benchmark is {blocked.status}"),
+        )
         log.error("%s blocked: %s", model, blocked)
     result["load_average"]["end"] = devices.load_average()
     return result, samples

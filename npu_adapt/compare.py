@@ -82,7 +82,9 @@ def integrity_problem(*listed: tuple[Path, dict | None]) -> str | None:
     return INTEGRITY + "; ".join(problems) if problems else None
 
 
-def compare_indexes(reference_index: Path, target_index: Path, criteria: dict, default_kind: str = "hidden") -> tuple[dict, list[str]]:
+def compare_indexes(
+    reference_index: Path, target_index: Path, criteria: dict, default_kind: str = "hidden"
+) -> tuple[dict, list[str]]:
     """Compare every tensor listed in two index.json files, matched by name, in the
     reference's order (targets-only tensors last). Returns ``(outputs, problems)``: each
     output's metrics and status, and ``name: reason`` for every output that did not pass."""
@@ -127,10 +129,18 @@ def target_criteria_class(target: dict) -> str:
     """The default criteria's class for a target dump: its compute dtype, and for float32
     whether its precision modes allowed TF32/HF32."""
     modes = target.get("precision_modes") or {}
-    return criteria_class(target.get("compute_dtype") or target.get("dtype") or "float32", bool(modes.get("reduced_float32")))
+    return criteria_class(
+        target.get("compute_dtype") or target.get("dtype") or "float32", bool(modes.get("reduced_float32"))
+    )
 
 
-def compare_dumps(model: str, reference_index: Path, target_index: Path, config_criteria: dict | None = None, model_criteria: dict | None = None) -> dict:
+def compare_dumps(
+    model: str,
+    reference_index: Path,
+    target_index: Path,
+    config_criteria: dict | None = None,
+    model_criteria: dict | None = None,
+) -> dict:
     """compare.json for one model (docs/design.md "JSON shapes"). ``config_criteria``: the global
     ``accuracy:`` block; ``model_criteria``: the model's own; both over the dtype defaults."""
     reference, target = read_json(reference_index), read_json(target_index)

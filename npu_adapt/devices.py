@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 KINDS = ("npu", "cuda", "cpu")
@@ -49,7 +49,7 @@ def _torch():
     return torch
 
 
-@lru_cache(maxsize=None)
+@cache
 def _import_torch_npu() -> str | None:
     """Import torch_npu (registers the ``npu`` device with torch). Returns the error if any."""
     if importlib.util.find_spec("torch_npu") is None:
@@ -216,7 +216,9 @@ def acquire_device(kind: str):
         yield None
         return
     if _runtime_started(kind):
-        raise RuntimeError(f"acquire_device({kind!r}) called after the {kind} runtime started: {VISIBLE_DEVICES_ENV[kind]} can no longer take effect")
+        raise RuntimeError(
+            f"acquire_device({kind!r}) called after the {kind} runtime started: {VISIBLE_DEVICES_ENV[kind]} can no longer take effect"
+        )
     directory = lock_dir()
     directory.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -228,7 +230,15 @@ def acquire_device(kind: str):
     variable = VISIBLE_DEVICES_ENV[kind]
     previous = os.environ.get(variable)
     os.environ[variable] = device_id
-    log.info("took %s device %s of %s (%s=%s) after %.1f s", kind, device_id, ",".join(ids), variable, device_id, time.monotonic() - started)
+    log.info(
+        "took %s device %s of %s (%s=%s) after %.1f s",
+        kind,
+        device_id,
+        ",".join(ids),
+        variable,
+        device_id,
+        time.monotonic() - started,
+    )
     try:
         yield int(device_id) if device_id.isdigit() else device_id
     finally:
@@ -477,7 +487,9 @@ def check_fake_oom(batch_size: int) -> None:
     """Test seam: simulate the device running out of memory at large batch sizes."""
     limit = os.environ.get("NPU_ADAPT_FAKE_OOM_BATCH")
     if limit and batch_size >= int(limit):
-        raise DeviceOutOfMemory(f"simulated out of memory at batch size {batch_size} (NPU_ADAPT_FAKE_OOM_BATCH={limit})")
+        raise DeviceOutOfMemory(
+            f"simulated out of memory at batch size {batch_size} (NPU_ADAPT_FAKE_OOM_BATCH={limit})"
+        )
 
 
 def device_name(device: str) -> str:
@@ -489,7 +501,7 @@ def device_name(device: str) -> str:
     return str(module.get_device_name(index))
 
 
-@lru_cache(maxsize=None)
+@cache
 def cpu_model_name() -> str:
     try:
         with open("/proc/cpuinfo") as handle:
@@ -564,7 +576,9 @@ def environment_report() -> tuple[dict, str]:
         if kind != "cpu" and not available:
             entry["reason"] = why_unavailable(kind)
         if available:
-            entry["names"] = [device_name(kind if kind == "cpu" else f"{kind}:{i}") for i in range(max(entry["count"], 1))]
+            entry["names"] = [
+                device_name(kind if kind == "cpu" else f"{kind}:{i}") for i in range(max(entry["count"], 1))
+            ]
         kinds[kind] = entry
     auto = resolve("auto")
     raw = []

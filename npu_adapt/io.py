@@ -78,7 +78,9 @@ def write_csv(path: str | Path, rows: list[dict], columns: list[str]) -> None:
 
     # dtype=object: each cell keeps its Python type (an integer column with a null must not
     # turn into floats, a float must keep every digit).
-    table = pd.DataFrame([[csv_value(row.get(column)) for column in columns] for row in rows], columns=columns, dtype=object)
+    table = pd.DataFrame(
+        [[csv_value(row.get(column)) for column in columns] for row in rows], columns=columns, dtype=object
+    )
     table.to_csv(path, index=False, na_rep=CSV_NULL)
 
 
@@ -144,11 +146,16 @@ def save_tensor(path: str | Path, name: str, array: np.ndarray, kind: str = "hid
     return entry
 
 
-def dump_tensors(directory: str | Path, tensors: dict[str, np.ndarray], kinds: dict[str, str] | None = None) -> list[dict]:
+def dump_tensors(
+    directory: str | Path, tensors: dict[str, np.ndarray], kinds: dict[str, str] | None = None
+) -> list[dict]:
     """Save each array as ``NAME.npy`` in ``directory``; return the index entries."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    return [save_tensor(directory / f"{name}.npy", name, array, (kinds or {}).get(name, "hidden")) for name, array in tensors.items()]
+    return [
+        save_tensor(directory / f"{name}.npy", name, array, (kinds or {}).get(name, "hidden"))
+        for name, array in tensors.items()
+    ]
 
 
 def load_tensors(index_path: str | Path) -> dict[str, np.ndarray]:
@@ -159,7 +166,4 @@ def load_tensors(index_path: str | Path) -> dict[str, np.ndarray]:
     index_path = Path(index_path)
     index = read_json(index_path)
     verify_dump(index_path, index)
-    return {
-        item["name"]: np.load(index_path.parent / item["file"])
-        for item in index["tensors"]
-    }
+    return {item["name"]: np.load(index_path.parent / item["file"]) for item in index["tensors"]}

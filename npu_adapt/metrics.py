@@ -17,7 +17,7 @@ the config schema, the one place they are defined); a key set in the config wins
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,18 @@ CHUNK_ELEMENTS = 1 << 22  # 4M elements: 32 MB of float64 per operand
 TINY = np.finfo(np.float64).tiny
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
-CRITERIA_KEYS = ("rel_l2_max", "rel_l2_fail", "cosine_min", "cosine_floor", "atol", "rtol", "within_min", "top1", "top5", "token_prefix")
+CRITERIA_KEYS = (
+    "rel_l2_max",
+    "rel_l2_fail",
+    "cosine_min",
+    "cosine_floor",
+    "atol",
+    "rtol",
+    "within_min",
+    "top1",
+    "top5",
+    "token_prefix",
+)
 # Output and model status, best to worst (a model's is its worst output's).
 STATUS_RANK = {"pass": 0, "warn": 1, "fail": 2, "error": 3}
 
@@ -39,7 +50,14 @@ FLOAT_METRICS = (
     "cosine",
     "within_rtol_frac",
 )
-COUNTS = ("nan_target", "inf_target", "nan_reference", "inf_reference", "nonfinite_where_ref_finite", "ref_nonfinite_mismatch")
+COUNTS = (
+    "nan_target",
+    "inf_target",
+    "nan_reference",
+    "inf_reference",
+    "nonfinite_where_ref_finite",
+    "ref_nonfinite_mismatch",
+)
 
 # numpy dtype kinds grouped by the quantity they hold: int64 against int32 token ids is the
 # same quantity, float against integer is not.
@@ -270,12 +288,14 @@ def _fmt(value) -> str:
     return "undefined (no element finite in both)" if value is None else f"{value:.6g}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _dtype_table() -> dict:
     import yaml
 
     if not SCHEMA.is_file():
-        raise FileNotFoundError(f"{SCHEMA}: the config schema (it defines the default accuracy criteria per dtype) is missing")
+        raise FileNotFoundError(
+            f"{SCHEMA}: the config schema (it defines the default accuracy criteria per dtype) is missing"
+        )
     return yaml.safe_load(SCHEMA.read_text())["$defs"]["dtype_criteria"]
 
 
@@ -304,12 +324,17 @@ def criteria_class(compute_dtype: str, reduced_float32: bool = False) -> str:
     return compute_dtype if compute_dtype in _dtype_table() else "float32"
 
 
-def resolve_criteria(criteria_class: str, config: dict | None = None, model: str | None = None, model_overrides: dict | None = None) -> tuple[dict, dict]:
+def resolve_criteria(
+    criteria_class: str, config: dict | None = None, model: str | None = None, model_overrides: dict | None = None
+) -> tuple[dict, dict]:
     """The criteria that apply and where each came from: the dtype default, overridden by the
     global ``accuracy:`` block (``config``), overridden by the model's own block."""
     criteria = dtype_criteria(criteria_class)
     sources = dict.fromkeys(criteria, f"dtype default ({criteria_class})")
-    for layer, where in ((config or {}, "config (accuracy.{key})"), (model_overrides or {}, f"model override (models.{model}.accuracy.{{key}})")):
+    for layer, where in (
+        (config or {}, "config (accuracy.{key})"),
+        (model_overrides or {}, f"model override (models.{model}.accuracy.{{key}})"),
+    ):
         for key, value in layer.items():
             criteria[key] = value
             sources[key] = where.format(key=key)
@@ -321,7 +346,13 @@ def worst_status(statuses) -> str:
     return max(statuses, key=STATUS_RANK.__getitem__, default="pass")
 
 
-def compare_output(target: np.ndarray, reference: np.ndarray, kind: str, criteria: dict, compute_dtypes: tuple[str | None, str | None] = (None, None)) -> dict:
+def compare_output(
+    target: np.ndarray,
+    reference: np.ndarray,
+    kind: str,
+    criteria: dict,
+    compute_dtypes: tuple[str | None, str | None] = (None, None),
+) -> dict:
     """Every metric for one output, its Ascend verdict, and its status with the reason.
 
     ``kind`` is the adapter's declaration: ``hidden`` (error metrics), ``class_scores``
@@ -344,7 +375,9 @@ def compare_output(target: np.ndarray, reference: np.ndarray, kind: str, criteri
         shape_target=list(target.shape),
         shape_reference=list(reference.shape),
         dtype_target=compute_target if dtype_class(target.dtype) == "float" else str(target.dtype),
-        dtype_reference=(compute_dtypes[1] or str(reference.dtype)) if dtype_class(reference.dtype) == "float" else str(reference.dtype),
+        dtype_reference=(compute_dtypes[1] or str(reference.dtype))
+        if dtype_class(reference.dtype) == "float"
+        else str(reference.dtype),
         stored_dtype_target=str(target.dtype),
         stored_dtype_reference=str(reference.dtype),
     )
@@ -375,7 +408,9 @@ def compare_output(target: np.ndarray, reference: np.ndarray, kind: str, criteri
             if not criteria[f"top{k}"] or agreement["match"] == 1.0:
                 continue
             if agreement["mismatches"]:
-                failures.append(f"top{k} disagrees on {agreement['mismatches']} row(s) beyond the near-tie band (first at row {agreement['first_hard_row']})")
+                failures.append(
+                    f"top{k} disagrees on {agreement['mismatches']} row(s) beyond the near-tie band (first at row {agreement['first_hard_row']})"
+                )
             if agreement["near_ties"]:
                 warnings.append(
                     f"top{k} disagrees on {agreement['near_ties']} near-tied row(s): reference margin <= {agreement['max_tie_margin']:.3g}, "

@@ -37,17 +37,41 @@ def benchmark_plot(rows: list[dict], title: str, path: str | Path, baseline: dic
             latency_ax.fill_between(x, p25, p75, color=color, alpha=0.15, linewidth=0)
             # Error bars too: a band is invisible at a single batch size.
             spread = [[mid - low for low, mid in zip(p25, p50)], [high - mid for mid, high in zip(p50, p75)]]
-            latency_ax.errorbar(x, p50, yerr=spread, marker="o", color=color, linestyle=style, capsize=4, label=f"{label}: p50, p25-p75")
+            latency_ax.errorbar(
+                x, p50, yerr=spread, marker="o", color=color, linestyle=style, capsize=4, label=f"{label}: p50, p25-p75"
+            )
             methods = sorted({row.get("throughput_method") or "p50" for row in ok})
-            throughput_ax.plot(x, [row["throughput"] for row in ok], marker="s", color=color, linestyle=style, label=f"{label} ({', '.join(methods)})")
+            throughput_ax.plot(
+                x,
+                [row["throughput"] for row in ok],
+                marker="s",
+                color=color,
+                linestyle=style,
+                label=f"{label} ({', '.join(methods)})",
+            )
             unstable = [(row["batch_size"], row["p50_ms"]) for row in ok if row.get("stable") is False]
             if unstable:
-                latency_ax.scatter(*zip(*unstable), s=160, facecolors="none", edgecolors="tab:red", zorder=3, label=f"{label}: unstable (cv > 10% or drift)")
+                latency_ax.scatter(
+                    *zip(*unstable),
+                    s=160,
+                    facecolors="none",
+                    edgecolors="tab:red",
+                    zorder=3,
+                    label=f"{label}: unstable (cv > 10% or drift)",
+                )
         for row in rows:
             if row.get("status") != "ok":  # oom / over_budget / skipped: a labelled mark on the axis
                 for axis in (latency_ax, throughput_ax):
                     axis.axvline(row["batch_size"], color="tab:red", alpha=0.4, linestyle=":")
-                    axis.annotate(row["status"], (row["batch_size"], 0.97), xycoords=("data", "axes fraction"), color="tab:red", rotation=90, ha="right", va="top")
+                    axis.annotate(
+                        row["status"],
+                        (row["batch_size"], 0.97),
+                        xycoords=("data", "axes fraction"),
+                        color="tab:red",
+                        rotation=90,
+                        ha="right",
+                        va="top",
+                    )
         for axis in (latency_ax, throughput_ax):
             axis.set_xscale("log", base=2)
             axis.set_xticks(sizes, [batch_label(size) for size in sizes])
@@ -64,7 +88,15 @@ def benchmark_plot(rows: list[dict], title: str, path: str | Path, baseline: dic
     else:
         reason = next((row["reason"] for row in rows if row.get("reason")), "no batch size was measured")
         for axis in (latency_ax, throughput_ax):
-            axis.text(0.5, 0.5, "no successful batch size\n" + reason[:80], ha="center", va="center", transform=axis.transAxes, wrap=True)
+            axis.text(
+                0.5,
+                0.5,
+                "no successful batch size\n" + reason[:80],
+                ha="center",
+                va="center",
+                transform=axis.transAxes,
+                wrap=True,
+            )
     latency_ax.set(xlabel="batch size", ylabel="latency per call (ms)", title="latency")
     throughput_ax.set(xlabel="batch size", ylabel="items / s", title="throughput")
     fig.suptitle(title)

@@ -77,7 +77,12 @@ BENCHMARK_COLUMN_NOTES = {
 HARDWARE = {"npu": "NPU", "cuda": "GPU", "cpu": "CPU"}
 # Tags the Ascend model hubs index NPU ports by; only a card whose target ran on an NPU has them.
 ASCEND_TAGS = ["NPU", "Ascend", "ascend-npu", "#+NPU"]
-LIBRARY = {"hf_encoder": "transformers", "hf_seq2seq": "transformers", "hf_causal_lm": "transformers", "timm_image": "timm"}
+LIBRARY = {
+    "hf_encoder": "transformers",
+    "hf_seq2seq": "transformers",
+    "hf_causal_lm": "transformers",
+    "timm_image": "timm",
+}
 # Sources whose name is a hub id; the card's base_model then needs no config key.
 HUB_SCHEMES = {"hf": "", "modelscope": "", "timm": "timm/"}
 
@@ -89,16 +94,26 @@ TRACEBACK_MARK = " | traceback tail:"
 
 def workflow_commit(directory: Path) -> str | None:
     try:
-        done = subprocess.run(["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        done = subprocess.run(
+            ["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
-def overall_status(manifest: dict, reference: dict, target: dict, compare: dict, benchmark: dict) -> tuple[str, str | None]:
+def overall_status(
+    manifest: dict, reference: dict, target: dict, compare: dict, benchmark: dict
+) -> tuple[str, str | None]:
     """The model's status (STATUS_ORDER) and why: the first stage that blocked, else the
     comparison's (pass / self-check / warn / fail / error)."""
-    stages = (("weights", manifest), ("reference", reference), ("target", target), ("compare", compare), ("benchmark", benchmark))
+    stages = (
+        ("weights", manifest),
+        ("reference", reference),
+        ("target", target),
+        ("compare", compare),
+        ("benchmark", benchmark),
+    )
     for stage, document in stages:
         if document.get("status") in ("blocked", "error"):  # error: that stage's evidence is bad
             return document["status"], f"{stage}: {document.get('reason')}"
@@ -219,7 +234,8 @@ def build_summary(
         "env": {
             "target_requested": target.get("requested_device") or (config or {}).get("target", {}).get("device"),
             **_placement("target", target),
-            "reference_requested": reference.get("requested_device") or (config or {}).get("reference", {}).get("device"),
+            "reference_requested": reference.get("requested_device")
+            or (config or {}).get("reference", {}).get("device"),
             **_placement("reference", reference),
             "auto_device": env.get("auto_device"),
             "accelerator": env.get("accelerator"),
@@ -275,7 +291,9 @@ def leaderboard_row(summary: dict) -> dict:
         "stable": all(row.get("stable") for row in rows) if rows else None,
         "best_throughput": best["throughput"] if best else None,
         "best_batch": best["batch_size"] if best else None,
-        "peak_host_rss_mb": max((row["peak_host_rss_mb"] for row in rows if row.get("peak_host_rss_mb") is not None), default=None),
+        "peak_host_rss_mb": max(
+            (row["peak_host_rss_mb"] for row in rows if row.get("peak_host_rss_mb") is not None), default=None
+        ),
         "peak_device_mem_mb": max(device_peaks, default=None),
         "param_bytes": summary["benchmark"].get("param_bytes"),
         **{column: bs1.get(column) if bs1 else None for column in LLM_COLUMNS},
@@ -289,7 +307,9 @@ def null_reasons(row: dict, summary: dict) -> dict:
     has_class_scores = any(m.get("top1_match") is not None for m in summary["accuracy"].get("outputs", {}).values())
     results = summary["benchmark"].get("results", [])
     sizes = [r["batch_size"] for r in results]
-    unmeasured = next((f"{r['status']}: {short_reason(r.get('reason'))}" for r in results if r.get("status") != "ok"), None)
+    unmeasured = next(
+        (f"{r['status']}: {short_reason(r.get('reason'))}" for r in results if r.get("status") != "ok"), None
+    )
     for column, value in row.items():
         if value is not None:
             continue
@@ -315,7 +335,14 @@ def null_reasons(row: dict, summary: dict) -> dict:
 def ranked(rows: list[dict]) -> list[dict]:
     """By status (STATUS_ORDER: pass, self-check, warn, fail, error, blocked); faster
     (batch-1 latency) first within each."""
-    return sorted(rows, key=lambda row: (STATUS_ORDER.get(row["status"], 3), row["latency_p50_ms_bs1"] if row["latency_p50_ms_bs1"] is not None else float("inf"), row["model"]))
+    return sorted(
+        rows,
+        key=lambda row: (
+            STATUS_ORDER.get(row["status"], 3),
+            row["latency_p50_ms_bs1"] if row["latency_p50_ms_bs1"] is not None else float("inf"),
+            row["model"],
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------- formatting
@@ -402,7 +429,11 @@ def hardware_of(summary: dict) -> str:
 def front_matter(summary: dict) -> dict:
     """The card's YAML metadata (model hubs read it): license and base_model only when known."""
     hardware = hardware_of(summary)
-    tags = (ASCEND_TAGS if hardware == "NPU" else [hardware]) + [t for t in (summary["task"], summary["library"]) if t] + ["npu-adapt"]
+    tags = (
+        (ASCEND_TAGS if hardware == "NPU" else [hardware])
+        + [t for t in (summary["task"], summary["library"]) if t]
+        + ["npu-adapt"]
+    )
     data = {"hardware": hardware, "tags": tags}
     if summary["license"]:
         data["license"] = summary["license"]
@@ -450,10 +481,19 @@ def _model_blocks(summary: dict) -> list:
     blocks.append(Heading("Weights provenance / 权重来源", 3))
     if weights["files"]:
         if weights.get("dir"):
-            blocks.append(Text(f"Directory: `{weights['dir']}`. Full provenance in the weights manifest (see Evidence files)."))
+            blocks.append(
+                Text(f"Directory: `{weights['dir']}`. Full provenance in the weights manifest (see Evidence files).")
+            )
         # Manifest paths are relative to the weights directory (absolute in older manifests).
         base = weights.get("dir")
-        files = [[os.path.relpath(f["path"], base) if base and os.path.isabs(f["path"]) else f["path"], format_cell(f["bytes"]), f["sha256"]] for f in weights["files"]]
+        files = [
+            [
+                os.path.relpath(f["path"], base) if base and os.path.isabs(f["path"]) else f["path"],
+                format_cell(f["bytes"]),
+                f["sha256"],
+            ]
+            for f in weights["files"]
+        ]
         blocks.append(Table(["file / 文件", "bytes / 字节", "sha256"], files))
     else:
         blocks.append(Text(f"n/a (no weight files: {short_reason(weights['reason'])})"))
@@ -492,9 +532,17 @@ def _reproduce_blocks(summary: dict) -> list:
     config_file = f"{model}.yaml"  # beside the checkout's own config.yaml, whose settings it overrides
     blocks = [Heading("How to reproduce / 复现方法")]
     if summary["workflow_commit"]:
-        blocks.append(Text(f"Check out npu-adapt at commit `{summary['workflow_commit']}`, save the configuration below as `{config_file}` and run the command (on an Ascend machine, in the `envs/npu.yaml` environment). 在 Ascend 机器上检出上述提交，保存下列配置并运行命令。"))
+        blocks.append(
+            Text(
+                f"Check out npu-adapt at commit `{summary['workflow_commit']}`, save the configuration below as `{config_file}` and run the command (on an Ascend machine, in the `envs/npu.yaml` environment). 在 Ascend 机器上检出上述提交，保存下列配置并运行命令。"
+            )
+        )
     else:
-        blocks.append(Text(f"Save the configuration below as `{config_file}` in an npu-adapt checkout and run the command (the commit is unknown: the workflow was not a git checkout). 保存下列配置并运行命令。"))
+        blocks.append(
+            Text(
+                f"Save the configuration below as `{config_file}` in an npu-adapt checkout and run the command (the commit is unknown: the workflow was not a git checkout). 保存下列配置并运行命令。"
+            )
+        )
     if summary["config"]:
         blocks.append(Code(config_yaml(summary), "yaml"))
     else:
@@ -508,7 +556,11 @@ def _accuracy_blocks(summary: dict) -> list:
     accuracy, env = summary["accuracy"], summary["env"]
     criteria, outputs = accuracy.get("criteria", {}), accuracy.get("outputs", {})
     blocks = [Heading("Accuracy / 精度对比")]
-    blocks.append(Text(f"Target {_device(env, 'target')} {shown(env['target_dtype'], 'n/a')} against the reference {_device(env, 'reference')} {shown(env['reference_dtype'], 'n/a')}; metrics computed in float64 over the flattened outputs. 目标设备输出与参考（CPU）输出逐张量对比。"))
+    blocks.append(
+        Text(
+            f"Target {_device(env, 'target')} {shown(env['target_dtype'], 'n/a')} against the reference {_device(env, 'reference')} {shown(env['reference_dtype'], 'n/a')}; metrics computed in float64 over the flattened outputs. 目标设备输出与参考（CPU）输出逐张量对比。"
+        )
+    )
     status = accuracy["status"]
     if status == "blocked":
         verdict = f"n/a: the comparison did not run ({short_reason(accuracy['reason'])})"
@@ -533,7 +585,10 @@ def _accuracy_blocks(summary: dict) -> list:
     blocks.append(Text(basis, label="Basis / 依据:"))
     sources = accuracy.get("criteria_source") or {}
     unset = {"within_min": "not judged, reported only", "token_prefix": "tokens must agree at every position"}
-    rows = [[name, shown(value, unset.get(name, "not set")), sources.get(name, "n/a (not recorded)")] for name, value in criteria.items()]
+    rows = [
+        [name, shown(value, unset.get(name, "not set")), sources.get(name, "n/a (not recorded)")]
+        for name, value in criteria.items()
+    ]
     blocks.append(Table(["criterion / 判据", "threshold / 阈值", "from / 来源"], rows))
     blocks.append(Text(precision_text(accuracy.get("target") or {}), label="Target precision modes / 精度模式:"))
     if not outputs:
@@ -544,27 +599,68 @@ def _accuracy_blocks(summary: dict) -> list:
     for name in error:
         m = outputs[name]
         topk_na = "not a class-score output" if m.get("kind") != "class_scores" else na
-        rows.append([
-            name,
-            format_cell(m.get("shape_target")) if m.get("shape_target") else "n/a (not recorded)",
-            shown(m["max_abs_diff"], na),
-            shown(m["mean_abs_diff"], na),
-            shown(m["rel_l2"], na),
-            shown(m["cosine"], na),
-            shown(m["top1_match"], topk_na),
-            shown(m["top5_match"], topk_na),
-            m["ascend_verdict"],
-            output_verdict(m),
-        ])  # fmt: skip
+        rows.append(
+            [
+                name,
+                format_cell(m.get("shape_target")) if m.get("shape_target") else "n/a (not recorded)",
+                shown(m["max_abs_diff"], na),
+                shown(m["mean_abs_diff"], na),
+                shown(m["rel_l2"], na),
+                shown(m["cosine"], na),
+                shown(m["top1_match"], topk_na),
+                shown(m["top5_match"], topk_na),
+                m["ascend_verdict"],
+                output_verdict(m),
+            ]
+        )
     if rows:
-        blocks.append(Table(["output", "shape", "max_abs_diff", "mean_abs_diff", "rel_l2", "cosine", "top1_match", "top5_match", "ascend_verdict", "status"], rows))
-        more = [[name, shown(outputs[name]["rmse"], na), shown(outputs[name]["max_rel_diff"], na), shown(outputs[name]["within_rtol_frac"], na), format_cell(outputs[name]["nan_target"]), format_cell(outputs[name]["inf_target"])] for name in error]
-        blocks.append(Text(f"More metrics per output (within_rtol_frac: |t − r| ≤ atol + rtol·|r| with atol = {format_cell(criteria.get('atol'))}, rtol = {format_cell(criteria.get('rtol'))}):"))
+        blocks.append(
+            Table(
+                [
+                    "output",
+                    "shape",
+                    "max_abs_diff",
+                    "mean_abs_diff",
+                    "rel_l2",
+                    "cosine",
+                    "top1_match",
+                    "top5_match",
+                    "ascend_verdict",
+                    "status",
+                ],
+                rows,
+            )
+        )
+        more = [
+            [
+                name,
+                shown(outputs[name]["rmse"], na),
+                shown(outputs[name]["max_rel_diff"], na),
+                shown(outputs[name]["within_rtol_frac"], na),
+                format_cell(outputs[name]["nan_target"]),
+                format_cell(outputs[name]["inf_target"]),
+            ]
+            for name in error
+        ]
+        blocks.append(
+            Text(
+                f"More metrics per output (within_rtol_frac: |t − r| ≤ atol + rtol·|r| with atol = {format_cell(criteria.get('atol'))}, rtol = {format_cell(criteria.get('rtol'))}):"
+            )
+        )
         blocks.append(Table(["output", "rmse", "max_rel_diff", "within_rtol_frac", "nan_target", "inf_target"], more))
     blocks += _layer_blocks(accuracy.get("layers"))
     tokens = [name for name in outputs if name not in error]
     if tokens:
-        token_rows = [[name, format_cell(outputs[name].get("exact_match")), shown(outputs[name].get("token_agreement"), "not compared"), shown(outputs[name].get("first_mismatch"), "none: identical"), output_verdict(outputs[name])] for name in tokens]
+        token_rows = [
+            [
+                name,
+                format_cell(outputs[name].get("exact_match")),
+                shown(outputs[name].get("token_agreement"), "not compared"),
+                shown(outputs[name].get("first_mismatch"), "none: identical"),
+                output_verdict(outputs[name]),
+            ]
+            for name in tokens
+        ]
         blocks.append(Text("Generated token ids (compared by exact match):"))
         blocks.append(Table(["output", "exact_match", "token_agreement", "first_mismatch", "status"], token_rows))
     return blocks
@@ -576,8 +672,16 @@ def precision_text(target: dict) -> str:
     if not modes:
         return "n/a (not recorded by the target dump)"
     npu = modes.get("npu")
-    npu_text = ", ".join(f"npu {key} {format_cell(value)}" for key, value in npu.items()) if npu else f"npu n/a ({modes.get('npu_reason')})"
-    reduced = "float32 may run in TF32/HF32 (a ten-bit mantissa)" if modes.get("reduced_float32") else "float32 runs in float32"
+    npu_text = (
+        ", ".join(f"npu {key} {format_cell(value)}" for key, value in npu.items())
+        if npu
+        else f"npu n/a ({modes.get('npu_reason')})"
+    )
+    reduced = (
+        "float32 may run in TF32/HF32 (a ten-bit mantissa)"
+        if modes.get("reduced_float32")
+        else "float32 runs in float32"
+    )
     return (
         f"`target.precision: {target.get('precision') or 'default'}`; {reduced}: float32 matmul precision {modes.get('float32_matmul_precision')}, "
         f"cuda matmul allow_tf32 {format_cell(modes.get('cuda_matmul_allow_tf32'))}, cudnn allow_tf32 {format_cell(modes.get('cudnn_allow_tf32'))}, {npu_text}."
@@ -601,13 +705,19 @@ def _layer_blocks(layers: dict | None) -> list:
     rows = [
         ["capture", shown(layers.get("mode"), "tensors")],
         ["localisation", shown(layers.get("localisation"), "tensor-level")],
-        ["modules compared", shown(layers.get("modules"), f"{layers.get('status')}: {short_reason(layers.get('reason'))}")],
+        [
+            "modules compared",
+            shown(layers.get("modules"), f"{layers.get('status')}: {short_reason(layers.get('reason'))}"),
+        ],
         ["torch API calls compared", shown(layers.get("apis"), "not captured")],
         ["rows over the threshold", shown(layers.get("diverged"), f"{layers.get('status')}")],
     ]
     if first:
         rows += [
-            ["first divergent row", f"{first['name']} ({first.get('type')}, {first.get('kind') or 'module'} in {first.get('module') or 'the model'})"],
+            [
+                "first divergent row",
+                f"{first['name']} ({first.get('type')}, {first.get('kind') or 'module'} in {first.get('module') or 'the model'})",
+            ],
             ["its rel_l2", shown(first.get("rel_l2"), "not measured (statistics only)")],
             ["its rel_l2 lower bound (statistics)", shown(first.get("rel_l2_lower_bound"), "not a statistics capture")],
             ["its cosine", shown(first.get("cosine"), "not measured (statistics only)")],
@@ -623,9 +733,25 @@ def _layer_blocks(layers: dict | None) -> list:
 
 
 BENCHMARK_TABLE = [
-    "batch", "status", "stable", "warm-up", "runs", "first_call_ms", "p50_ms", "cv_pct", "iqr_ms", "p90_ms", "p99_ms", "mean_ms",
-    "throughput (items/s)", "throughput from", "peak_host_rss_mb", "peak_device_mem_mb", "speedup_vs_cpu", "elapsed_s",
-]  # fmt: skip
+    "batch",
+    "status",
+    "stable",
+    "warm-up",
+    "runs",
+    "first_call_ms",
+    "p50_ms",
+    "cv_pct",
+    "iqr_ms",
+    "p90_ms",
+    "p99_ms",
+    "mean_ms",
+    "throughput (items/s)",
+    "throughput from",
+    "peak_host_rss_mb",
+    "peak_device_mem_mb",
+    "speedup_vs_cpu",
+    "elapsed_s",
+]
 
 
 def _stable_cell(row: dict) -> str:
@@ -633,14 +759,18 @@ def _stable_cell(row: dict) -> str:
         return f"n/a ({row['status']})"
     if row["stable"]:
         return "yes" + (" (measured twice)" if row.get("remeasured") else "")
-    return f"NO (cv {format_cell(row.get('cv_pct'))}%, drift {format_cell(row.get('drift_pct'))}%" + (", measured twice)" if row.get("remeasured") else ")")
+    return f"NO (cv {format_cell(row.get('cv_pct'))}%, drift {format_cell(row.get('drift_pct'))}%" + (
+        ", measured twice)" if row.get("remeasured") else ")"
+    )
 
 
 def benchmark_table(bench: dict) -> tuple[list[str], list[list[str]]]:
     """The card's benchmark table (also printed by ``npu-adapt bench``): one row per batch
     size of benchmark.json, ``n/a (why)`` where a value does not exist."""
     baseline = bench.get("baseline") or {}
-    no_speedup = short_reason(baseline.get("reason")) if baseline.get("status") not in (None, "ok") else "no CPU baseline"
+    no_speedup = (
+        short_reason(baseline.get("reason")) if baseline.get("status") not in (None, "ok") else "no CPU baseline"
+    )
     rows = []
     for row in bench.get("results", []):
         why = row["status"]
@@ -649,14 +779,28 @@ def benchmark_table(bench: dict) -> tuple[list[str], list[list[str]]]:
         elapsed = shown(row.get("elapsed_s"), why)
         if row.get("budget_overrun_s"):
             elapsed += f" ({format_cell(row['budget_overrun_s'])} s over budget)"
-        rows.append([
-            format_cell(row["batch_size"]), status, _stable_cell(row), shown(row.get("warmup_runs"), why), shown(row.get("runs"), why),
-            shown(row.get("first_call_ms"), why), shown(row.get("p50_ms"), why), shown(row.get("cv_pct"), why), shown(row.get("iqr_ms"), few),
-            shown(row.get("p90_ms"), few), shown(row.get("p99_ms"), few), shown(row.get("mean_ms"), why), shown(row.get("throughput"), why),
-            shown(row.get("throughput_method"), why), shown(row.get("peak_host_rss_mb"), why),
-            shown(row.get("peak_device_mem_mb"), row.get("peak_device_mem_reason") or why),
-            shown(row.get("speedup_vs_cpu"), why if row["status"] != "ok" else no_speedup), elapsed,
-        ])  # fmt: skip
+        rows.append(
+            [
+                format_cell(row["batch_size"]),
+                status,
+                _stable_cell(row),
+                shown(row.get("warmup_runs"), why),
+                shown(row.get("runs"), why),
+                shown(row.get("first_call_ms"), why),
+                shown(row.get("p50_ms"), why),
+                shown(row.get("cv_pct"), why),
+                shown(row.get("iqr_ms"), few),
+                shown(row.get("p90_ms"), few),
+                shown(row.get("p99_ms"), few),
+                shown(row.get("mean_ms"), why),
+                shown(row.get("throughput"), why),
+                shown(row.get("throughput_method"), why),
+                shown(row.get("peak_host_rss_mb"), why),
+                shown(row.get("peak_device_mem_mb"), row.get("peak_device_mem_reason") or why),
+                shown(row.get("speedup_vs_cpu"), why if row["status"] != "ok" else no_speedup),
+                elapsed,
+            ]
+        )
     return BENCHMARK_TABLE, rows
 
 
@@ -709,15 +853,28 @@ def _llm_blocks(bench: dict) -> list:
     rows = []
     for row in results:
         why = row["status"]
-        rows.append([format_cell(row["batch_size"])] + [shown(row.get(key), why) for key in ("prompt_len", "new_tokens", "ttft_ms", "decode_ms_per_token", "decode_tokens_per_s")])
+        rows.append(
+            [format_cell(row["batch_size"])]
+            + [
+                shown(row.get(key), why)
+                for key in ("prompt_len", "new_tokens", "ttft_ms", "decode_ms_per_token", "decode_tokens_per_s")
+            ]
+        )
     return [
-        Text("Generation (KV cache on): time to first token = p50 of the prompt's prefill with its first token; decode = p50 over the new tokens, one step each. 首字延迟与逐字解码速度。"),
+        Text(
+            "Generation (KV cache on): time to first token = p50 of the prompt's prefill with its first token; decode = p50 over the new tokens, one step each. 首字延迟与逐字解码速度。"
+        ),
         Table(["batch", "prompt_len", "new_tokens", "ttft_ms", "decode_ms_per_token", "decode_tokens_per_s"], rows),
     ]
 
 
 def _evidence_blocks(summary: dict, card_dir: str) -> list:
-    blocks = [Heading("Evidence files / 证据文件"), Text("Every number above is read from these files (paths relative to this card); logs of each job are under `logs/`. 以上所有数字均来自下列文件。")]
+    blocks = [
+        Heading("Evidence files / 证据文件"),
+        Text(
+            "Every number above is read from these files (paths relative to this card); logs of each job are under `logs/`. 以上所有数字均来自下列文件。"
+        ),
+    ]
     if not summary["evidence"]:
         blocks.append(Text("n/a (no evidence list recorded in summary.json)"))
         return blocks
@@ -742,7 +899,9 @@ def card_blocks(summary: dict, card_dir: str | None = None) -> list:
         weights = "no weights"
     return [
         Heading(f"{summary['model']} on {hardware_of(summary)}", 1),
-        Text("Generated by npu-adapt from the JSON files of this run; do not edit by hand. 本文件由 npu-adapt 根据本次运行的 JSON 文件自动生成，请勿手工修改。"),
+        Text(
+            "Generated by npu-adapt from the JSON files of this run; do not edit by hand. 本文件由 npu-adapt 根据本次运行的 JSON 文件自动生成，请勿手工修改。"
+        ),
         Text(f"{status}; {weights}", label="Status / 状态:"),
         *_model_blocks(summary),
         *_environment_blocks(summary),
@@ -812,4 +971,12 @@ def leaderboard_markdown(rows: list[dict], reasons: dict[str, dict] | None = Non
         body.append([Link(cells[0], f"{row['model']}/README.md"), *cells[1:]])
     intro = "Generated by npu-adapt from each model's summary.json; worst case over a model's outputs in the error columns. 由 npu-adapt 自动生成。"
     notes = "\n".join(f"- `{column}`: {note}" for column, note in BENCHMARK_COLUMN_NOTES.items())
-    return "# Leaderboard / 排行榜\n\n" + intro + "\n\n" + markdown_table(LEADERBOARD_COLUMNS, body) + "\n\nBenchmark columns:\n\n" + notes + "\n"
+    return (
+        "# Leaderboard / 排行榜\n\n"
+        + intro
+        + "\n\n"
+        + markdown_table(LEADERBOARD_COLUMNS, body)
+        + "\n\nBenchmark columns:\n\n"
+        + notes
+        + "\n"
+    )

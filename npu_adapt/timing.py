@@ -64,7 +64,12 @@ def sample_stats(samples_ms: list[float]) -> dict:
     if count < 2:
         raise ValueError(f"need at least 2 samples for a standard deviation, got {count}")
     mean, std = float(values.mean()), float(values.std(ddof=1))
-    stats = {"mean_ms": mean, "std_ms": std, "cv_pct": 100.0 * std / mean if mean > 0 else None, "min_ms": float(values.min())}
+    stats = {
+        "mean_ms": mean,
+        "std_ms": std,
+        "cv_pct": 100.0 * std / mean if mean > 0 else None,
+        "min_ms": float(values.min()),
+    }
     for q, value in zip(PERCENTILES, np.percentile(values, PERCENTILES)):
         stats[f"p{q}_ms"] = float(value) if count >= PERCENTILE_MIN_RUNS[q] else None
     stats["max_ms"] = float(values.max())
@@ -73,7 +78,10 @@ def sample_stats(samples_ms: list[float]) -> dict:
     drift = float(np.median(values[count - half :]) - np.median(values[:half]))
     stats["drift_pct"] = 100.0 * drift / stats["p50_ms"] if stats["p50_ms"] > 0 else None
     stats["stable"] = bool(
-        stats["cv_pct"] is not None and stats["cv_pct"] <= STABLE_CV_PCT and stats["drift_pct"] is not None and abs(stats["drift_pct"]) <= STABLE_DRIFT_PCT
+        stats["cv_pct"] is not None
+        and stats["cv_pct"] <= STABLE_CV_PCT
+        and stats["drift_pct"] is not None
+        and abs(stats["drift_pct"]) <= STABLE_DRIFT_PCT
     )
     return stats
 
@@ -87,7 +95,9 @@ def timed_call(call: Callable[[], object], device: str) -> float:
     return (time.perf_counter() - start) * 1000.0
 
 
-def _timed_runs(call, device, *, min_runs: int, max_runs: int, min_seconds: float, deadline: float) -> tuple[list[float], float, bool]:
+def _timed_runs(
+    call, device, *, min_runs: int, max_runs: int, min_seconds: float, deadline: float
+) -> tuple[list[float], float, bool]:
     """Timed calls until both min_runs and min_seconds are met, capped by max_runs and the
     deadline (checked before each call). Returns the samples, the seconds they took and
     whether the deadline ended them."""
@@ -131,7 +141,15 @@ def measure(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     samples: list[tuple[str, int, float]] = []
-    row = {"batch_size": batch_size, "status": "ok", "reason": None, "runs": 0, "warmup_runs": 0, "remeasured": False, "budget_exhausted": False}
+    row = {
+        "batch_size": batch_size,
+        "status": "ok",
+        "reason": None,
+        "runs": 0,
+        "warmup_runs": 0,
+        "remeasured": False,
+        "budget_exhausted": False,
+    }
     try:
         start = time.perf_counter()
         last_ms = row["first_call_ms"] = timed_call(call, device)
@@ -150,14 +168,21 @@ def measure(
         stats = None
         if row["warmup_runs"] < warmup:
             needed = (time.perf_counter() - budget_start) + (warmup - row["warmup_runs"] + min_runs) * last_ms / 1000
-            row.update(status="over_budget", reason=(
-                f"warm-up did not finish within max_seconds={max_seconds:g}: {row['warmup_runs']} of {warmup} warm-up calls, "
-                f"last call {last_ms / 1000:.3g} s; warm-up and {min_runs} timed runs need about {needed:.3g} s (raise benchmark.max_seconds)"
-            ))  # fmt: skip
+            row.update(
+                status="over_budget",
+                reason=(
+                    f"warm-up did not finish within max_seconds={max_seconds:g}: {row['warmup_runs']} of {warmup} warm-up calls, "
+                    f"last call {last_ms / 1000:.3g} s; warm-up and {min_runs} timed runs need about {needed:.3g} s (raise benchmark.max_seconds)"
+                ),
+            )
         else:
             timing = {"min_runs": min_runs, "max_runs": max_runs, "min_seconds": min_seconds, "deadline": deadline}
             runs, took, cut = _timed_runs(call, device, **timing)
-            if len(runs) >= 2 and not (stats := sample_stats(runs))["stable"] and deadline - time.perf_counter() >= took:
+            if (
+                len(runs) >= 2
+                and not (stats := sample_stats(runs))["stable"]
+                and deadline - time.perf_counter() >= took
+            ):
                 samples += [("rejected", index, ms) for index, ms in enumerate(runs)]
                 row.update(remeasured=True, first_attempt_cv_pct=stats["cv_pct"], first_attempt_p50_ms=stats["p50_ms"])
                 runs, took, cut = _timed_runs(call, device, **timing)
@@ -165,7 +190,10 @@ def measure(
             samples += [("timed", index, ms) for index, ms in enumerate(runs)]
             row["runs"] = len(runs)
             if len(runs) < 2:
-                row.update(status="over_budget", reason=f"{len(runs)} timed run(s) within max_seconds={max_seconds:g} after the warm-up (a call takes about {last_ms / 1000:.3g} s; raise benchmark.max_seconds)")
+                row.update(
+                    status="over_budget",
+                    reason=f"{len(runs)} timed run(s) within max_seconds={max_seconds:g} after the warm-up (a call takes about {last_ms / 1000:.3g} s; raise benchmark.max_seconds)",
+                )
             else:
                 stats = sample_stats(runs)
         if stats is not None:
@@ -178,7 +206,7 @@ def measure(
                 notes.append(
                     f"unstable: cv {_pct(stats['cv_pct'])}, drift {_pct(stats['drift_pct'])} (stable: cv <= {STABLE_CV_PCT:g}% and |drift| <= {STABLE_DRIFT_PCT:g}%)"
                     + ("; measured twice" if row["remeasured"] else "; no budget left to measure again")
-                )  # fmt: skip
+                )
             if pipelined and row["throughput_method"] != "pipelined":
                 notes.append("no budget left for the pipelined throughput: throughput from the p50")
             row["reason"] = "; ".join(notes) or None
@@ -189,7 +217,9 @@ def measure(
             gc.enable()
     row["budget_overrun_s"] = max(0.0, end - budget_start - max_seconds)
     # The deadline ended a phase: the warm-up, the timed runs or the pipelined throughput.
-    row["budget_exhausted"] = row["status"] != "ok" or row["budget_exhausted"] or (pipelined and row["throughput_method"] != "pipelined")
+    row["budget_exhausted"] = (
+        row["status"] != "ok" or row["budget_exhausted"] or (pipelined and row["throughput_method"] != "pipelined")
+    )
     row["peak_host_rss_mb"], rss_scope = devices.peak_host_rss_mb()
     row["peak_host_rss_scope"] = "batch_size" if rss_reset and rss_scope == "window" else "process_lifetime"
     row["peak_device_mem_mb"], row["peak_device_mem_reason"] = devices.peak_device_mem_mb(device)
@@ -208,7 +238,14 @@ def _throughput(call, device: str, batch_size: int, stats: dict, calls: int, dea
     """Items per second: from ``calls`` back-to-back calls and one synchronisation (as many
     as the budget left allows at the p50's pace), else from the p50."""
     sync_throughput = batch_size * 1000.0 / stats["p50_ms"]
-    result = {"throughput": sync_throughput, "throughput_method": "p50", "throughput_sync": sync_throughput, "pipelined_calls": None, "pipelined_ms_per_call": None, "pipelined_clock": None}
+    result = {
+        "throughput": sync_throughput,
+        "throughput_method": "p50",
+        "throughput_sync": sync_throughput,
+        "pipelined_calls": None,
+        "pipelined_ms_per_call": None,
+        "pipelined_clock": None,
+    }
     calls = min(calls, int((deadline - time.perf_counter()) * 1000.0 / stats["p50_ms"]))
     if calls < 2:
         return result
@@ -218,5 +255,11 @@ def _throughput(call, device: str, batch_size: int, stats: dict, calls: int, dea
         call()
     per_call_ms = clock.stop() / calls
     samples.append(("pipelined", 0, per_call_ms))
-    result.update(throughput=batch_size * 1000.0 / per_call_ms, throughput_method="pipelined", pipelined_calls=calls, pipelined_ms_per_call=per_call_ms, pipelined_clock=clock.kind)
+    result.update(
+        throughput=batch_size * 1000.0 / per_call_ms,
+        throughput_method="pipelined",
+        pipelined_calls=calls,
+        pipelined_ms_per_call=per_call_ms,
+        pipelined_clock=clock.kind,
+    )
     return result

@@ -90,14 +90,24 @@ def download_errors() -> tuple[type[BaseException], ...]:
     import httpx2
     from huggingface_hub import errors
 
-    classes = [OSError, httpx2.HTTPError, DownloadError, WeightsMismatch, errors.HFValidationError, errors.EntryNotFoundError, errors.XetDownloadError]
+    classes = [
+        OSError,
+        httpx2.HTTPError,
+        DownloadError,
+        WeightsMismatch,
+        errors.HFValidationError,
+        errors.EntryNotFoundError,
+        errors.XetDownloadError,
+    ]
     if importlib.util.find_spec("modelscope") is not None:
         from modelscope.hub import errors as modelscope_errors
 
         classes += [
             value
             for value in vars(modelscope_errors).values()
-            if isinstance(value, type) and issubclass(value, Exception) and value.__module__ == modelscope_errors.__name__
+            if isinstance(value, type)
+            and issubclass(value, Exception)
+            and value.__module__ == modelscope_errors.__name__
         ]
     return tuple(classes)
 
@@ -113,7 +123,7 @@ class Source:
     revision: str | None
 
     @classmethod
-    def parse(cls, text: str) -> "Source":
+    def parse(cls, text: str) -> Source:
         scheme, sep, rest = text.partition(":")
         if not sep or scheme not in SCHEMES or not rest:
             raise ValueError(f"source {text!r}: expected hf:, modelscope:, timm:, local: or pkg: and a name")
@@ -238,13 +248,23 @@ def failure_kind(exc: BaseException) -> str:
     for error in _chain(exc):
         status = _status(error)
         if status:
-            words = {401: "authentication required", 403: "access denied", 404: "not found", 408: "timed out", 429: "rate limited"}
+            words = {
+                401: "authentication required",
+                403: "access denied",
+                404: "not found",
+                408: "timed out",
+                429: "rate limited",
+            }
             return f"{words.get(status, 'server error' if status >= 500 else 'HTTP error')} (HTTP {status})"
         if isinstance(error, httpx2.TimeoutException):
             return "timed out"
         if isinstance(error, httpx2.ConnectError):
             text = str(error).lower()
-            return "DNS lookup failed" if "name" in text and ("resolution" in text or "not known" in text) else "connection failed"
+            return (
+                "DNS lookup failed"
+                if "name" in text and ("resolution" in text or "not known" in text)
+                else "connection failed"
+            )
         if isinstance(error, httpx2.TransportError):
             return "connection broken"
     return "failed"
@@ -364,7 +384,9 @@ def fetch_hub(source: Source, dest: Path, entry: dict, settings: dict) -> dict:
         raise FileNotFoundError(f"{repo}@{info.sha}: no file matches {patterns_of(entry)} (it has {sorted(listing)})")
     _remove_unwanted(dest, wanted)
     total = sum((listing[name].lfs.size if listing[name].lfs else listing[name].size) or 0 for name in wanted)
-    log.info("%s@%s = commit %s from %s: %d files, %.1f MB", repo, revision, info.sha, endpoint, len(wanted), total / 1e6)
+    log.info(
+        "%s@%s = commit %s from %s: %d files, %.1f MB", repo, revision, info.sha, endpoint, len(wanted), total / 1e6
+    )
 
     def download(name: str, force: bool) -> None:
         with_retries(
@@ -394,10 +416,23 @@ def fetch_hub(source: Source, dest: Path, entry: dict, settings: dict) -> dict:
             described = describe_file(dest, name)
             if problem := source_problem(described, listing[name], dest / name):
                 raise WeightsMismatch(f"{dest / name}: {problem}, even freshly downloaded from {endpoint}")
-        log.info("[%d/%d] %s: %d bytes, sha256 %s, matches the source (%.1f s)", position, len(wanted), name, described["bytes"], described["sha256"], time.monotonic() - started)
+        log.info(
+            "[%d/%d] %s: %d bytes, sha256 %s, matches the source (%.1f s)",
+            position,
+            len(wanted),
+            name,
+            described["bytes"],
+            described["sha256"],
+            time.monotonic() - started,
+        )
         files.append(described)
     checked = "sha256 (LFS) or git blob id" if all(listing[n].lfs or listing[n].blob_id for n in wanted) else "size"
-    return {"commit": info.sha, "endpoint": endpoint, "files": files, "verification": f"every file's {checked} matches the source's listing"}
+    return {
+        "commit": info.sha,
+        "endpoint": endpoint,
+        "files": files,
+        "verification": f"every file's {checked} matches the source's listing",
+    }
 
 
 def modelscope_endpoint() -> str:
@@ -439,13 +474,19 @@ def fetch_modelscope(source: Source, dest: Path, entry: dict, settings: dict, _r
 
     endpoint, revision = modelscope_endpoint(), source.revision or "master"
     listing = with_retries(
-        lambda: {item.path: item for item in HubApi(endpoint=endpoint).list_repo_files(source.name, "model", revision=revision) if not item.is_dir},
+        lambda: {
+            item.path: item
+            for item in HubApi(endpoint=endpoint).list_repo_files(source.name, "model", revision=revision)
+            if not item.is_dir
+        },
         f"modelscope {source.name}@{revision} from {endpoint}",
         settings,
     )
     wanted = select_files(list(listing), patterns_of(entry))
     if not wanted:
-        raise FileNotFoundError(f"modelscope {source.name}@{revision}: no file matches {patterns_of(entry)} (it has {sorted(listing)})")
+        raise FileNotFoundError(
+            f"modelscope {source.name}@{revision}: no file matches {patterns_of(entry)} (it has {sorted(listing)})"
+        )
     _remove_unwanted(dest, wanted)
     # The client keeps a file it already has when its size matches: drop a changed one first.
     for name in wanted:
@@ -453,7 +494,14 @@ def fetch_modelscope(source: Source, dest: Path, entry: dict, settings: dict, _r
         if path.is_file() and listed.sha256 and sha256_file(path) != listed.sha256:
             log.warning("%s differs from the source's sha256; downloading it again", path)
             path.unlink()
-    log.info("modelscope %s@%s from %s: %d files, %.1f MB", source.name, revision, endpoint, len(wanted), sum(listing[n].size or 0 for n in wanted) / 1e6)
+    log.info(
+        "modelscope %s@%s from %s: %d files, %.1f MB",
+        source.name,
+        revision,
+        endpoint,
+        len(wanted),
+        sum(listing[n].size or 0 for n in wanted) / 1e6,
+    )
     started = time.monotonic()
     with_retries(
         lambda: snapshot_download(
@@ -477,13 +525,20 @@ def fetch_modelscope(source: Source, dest: Path, entry: dict, settings: dict, _r
         if listed.size is not None and described["bytes"] != listed.size:
             problems.append(f"{dest / name}: {described['bytes']} bytes, the source lists {listed.size}")
         elif listed.sha256 and described["sha256"] != listed.sha256:
-            problems.append(f"{dest / name}: sha256 {described['sha256'][:16]}..., the source lists {listed.sha256[:16]}...")
+            problems.append(
+                f"{dest / name}: sha256 {described['sha256'][:16]}..., the source lists {listed.sha256[:16]}..."
+            )
         files.append(described)
     if problems:
         raise WeightsMismatch("; ".join(problems) + f" (freshly downloaded from {endpoint})")
     log.info("%d files, every sha256 matches the source's listing (%.1f s)", len(files), time.monotonic() - started)
     checked = "sha256" if all(listing[n].sha256 for n in wanted) else "size"
-    return {"commit": None, "endpoint": endpoint, "files": files, "verification": f"every file's {checked} matches the source's listing"}
+    return {
+        "commit": None,
+        "endpoint": endpoint,
+        "files": files,
+        "verification": f"every file's {checked} matches the source's listing",
+    }
 
 
 def _remove_unwanted(dest: Path, wanted: list[str]) -> None:
@@ -505,11 +560,21 @@ def use_cache(dest: Path, record: dict | None, entry: dict, why: str) -> dict:
                 f"is reachable, then copy {dest.parent} here)"
             )
         log.warning("%s: no record of an earlier fetch in %s; hashing the files as found", why, dest)
-        return {"commit": None, "endpoint": None, "files": list_files(dest), "verification": "none: no record of an earlier fetch (cache prepared elsewhere); files hashed as found"}
+        return {
+            "commit": None,
+            "endpoint": None,
+            "files": list_files(dest),
+            "verification": "none: no record of an earlier fetch (cache prepared elsewhere); files hashed as found",
+        }
     if record.get("source") != entry["source"]:
         raise WeightsMismatch(f"{why}, and {dest} holds weights of {record.get('source')}, not {entry['source']}")
     files = verify_files(dest, record["files"], always_hash=True)
-    log.info("%s: using %d cached files of %s, sha256 verified against the last fetch's record", why, len(files), entry["source"])
+    log.info(
+        "%s: using %d cached files of %s, sha256 verified against the last fetch's record",
+        why,
+        len(files),
+        entry["source"],
+    )
     return {
         "commit": record.get("commit"),
         "endpoint": record.get("endpoint"),
@@ -558,7 +623,9 @@ def resolve_installed(source: Source) -> tuple[Path, dict]:
         if not path.exists():
             raise FileNotFoundError(f"local:{source.name}: {path} does not exist")
         if not path.is_dir():
-            raise NotADirectoryError(f"local:{source.name}: {path} is a file; name the directory holding config.json and the weights")
+            raise NotADirectoryError(
+                f"local:{source.name}: {path} is a file; name the directory holding config.json and the weights"
+            )
         return path, {}
     package, _, subdir = source.name.partition("/")
     spec = importlib.util.find_spec(package) if all(p.isidentifier() for p in package.split(".")) else None
@@ -621,7 +688,11 @@ def fetch(model: str, entry: dict, weights_root: Path, settings: dict, seed: int
     try:
         if source.scheme in ("local", "pkg"):
             directory, provenance = resolve_installed(source)
-            manifest.update(provenance, files=list_files(directory), verification="installed files hashed as found (nothing to compare them with)")
+            manifest.update(
+                provenance,
+                files=list_files(directory),
+                verification="installed files hashed as found (nothing to compare them with)",
+            )
             if provenance.get("package", {}).get("version"):
                 manifest["revision"] = provenance["package"]["version"]
         else:
@@ -652,11 +723,23 @@ def fetch(model: str, entry: dict, weights_root: Path, settings: dict, seed: int
             verification=f"materialised here from seed {seed}",
         )
     manifest["dir"] = str(directory)
-    log.info("%d weight files, %.1f MB, in %s", len(manifest["files"]), sum(f["bytes"] for f in manifest["files"]) / 1e6, directory)
+    log.info(
+        "%d weight files, %.1f MB, in %s",
+        len(manifest["files"]),
+        sum(f["bytes"] for f in manifest["files"]) / 1e6,
+        directory,
+    )
     return manifest
 
 
-ENVIRONMENT_KINDS = ("timed out", "connection failed", "DNS lookup failed", "connection broken", "server error", "rate limited")
+ENVIRONMENT_KINDS = (
+    "timed out",
+    "connection failed",
+    "DNS lookup failed",
+    "connection broken",
+    "server error",
+    "rate limited",
+)
 
 
 def failure_reason(exc: Exception, stage: str) -> str:
@@ -669,6 +752,8 @@ def failure_reason(exc: Exception, stage: str) -> str:
         if problem := disk_problem(error):
             return f"{problem} ({stage})"
     environment = ENVIRONMENT if failure_kind(exc).startswith(ENVIRONMENT_KINDS) else ""
-    if isinstance(exc, (DownloadError, WeightsMismatch, FileNotFoundError, NotADirectoryError, ModuleNotFoundError, SourceError)):
+    if isinstance(
+        exc, (DownloadError, WeightsMismatch, FileNotFoundError, NotADirectoryError, ModuleNotFoundError, SourceError)
+    ):
         return f"{environment}{stage}: {type(exc).__name__}: {_one_line(exc, 2000)}"
     return environment + describe_exception(exc, stage)

@@ -33,7 +33,9 @@ def main(smk):
     result["samples_file"] = smk.output.samples
     write_json(smk.output.json, result)
     llm = any(row.get("ttft_ms") is not None for row in result["results"])
-    write_csv(smk.output.csv, result["results"], CSV_COLUMNS[:-1] + list(LLM_KEYS) + CSV_COLUMNS[-1:] if llm else CSV_COLUMNS)
+    write_csv(
+        smk.output.csv, result["results"], CSV_COLUMNS[:-1] + list(LLM_KEYS) + CSV_COLUMNS[-1:] if llm else CSV_COLUMNS
+    )
     write_csv(smk.output.samples, samples, list(SAMPLE_COLUMNS))
     title = f"{model} on {result['device_name'] or result['device']} ({placement['dtype']})"
     if result["status"] == "blocked":

@@ -15,17 +15,28 @@ def main(smk):
     log = setup_logging(smk.log[0])
     integrity.configure(smk.config)  # the dumps are checked against their sha256 before use
     overrides = json.loads(smk.params.criteria)  # the global and the model's accuracy: blocks
-    result = compare_dumps(smk.wildcards.model, Path(smk.input.reference), Path(smk.input.target), overrides["config"], overrides["model"])
+    result = compare_dumps(
+        smk.wildcards.model, Path(smk.input.reference), Path(smk.input.target), overrides["config"], overrides["model"]
+    )
     layers = compare_layers(smk.input.reference_layers, smk.input.target_layers, result["criteria"])
     write_json(smk.output.layers_json, {"model": smk.wildcards.model, **layers})
     write_csv(smk.output.layers_csv, layers["rows"], columns(layers["mode"]))
     result["layers"] = layer_summary(layers)
     write_json(smk.output.json, result)
-    write_csv(smk.output.csv, [{"output": name, **metrics} for name, metrics in result["outputs"].items()], OUTPUT_COLUMNS)
+    write_csv(
+        smk.output.csv, [{"output": name, **metrics} for name, metrics in result["outputs"].items()], OUTPUT_COLUMNS
+    )
     log.info("%s: %s %s", smk.wildcards.model, result["status"], result["reason"] or "")
     log.info("criteria (%s): %s", result["criteria_class"], result["criteria"])
     for name, metrics in result["outputs"].items():
-        log.info("  %s: %s rel_l2=%s cosine=%s max_abs_diff=%s", name, metrics["status"], metrics["rel_l2"], metrics["cosine"], metrics["max_abs_diff"])
+        log.info(
+            "  %s: %s rel_l2=%s cosine=%s max_abs_diff=%s",
+            name,
+            metrics["status"],
+            metrics["rel_l2"],
+            metrics["cosine"],
+            metrics["max_abs_diff"],
+        )
     if layers["enabled"]:
         counts = (layers["mode"], layers["modules"], layers["apis"], layers["diverged"])
         log.info("layers (%s): %s module and %s API rows, %d failing", *counts)

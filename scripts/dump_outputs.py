@@ -41,9 +41,20 @@ def main(smk):
     clear_dump(layer_directory)  # a previous run's rows must never be compared with this one's
     capture = None
     layer = {"mode": None, "mode_reason": None, "status": None, "reason": None, "estimated_bytes": None}
-    index = {"model": model, "role": role, "device": placement["device"], "device_name": None, "dtype": placement["dtype"], "status": "ok", "reason": None, "tensors": []}
+    index = {
+        "model": model,
+        "role": role,
+        "device": placement["device"],
+        "device_name": None,
+        "dtype": placement["dtype"],
+        "status": "ok",
+        "reason": None,
+        "tensors": [],
+    }
     # What the model computed in (the .npy of a bfloat16 output stores it widened to float32).
-    index.update(compute_dtype=placement["dtype"], precision=placement.get("precision", "default"), precision_modes=None)
+    index.update(
+        compute_dtype=placement["dtype"], precision=placement.get("precision", "default"), precision_modes=None
+    )
     try:
         check_upstream(weights=manifest, inputs=inputs_index)
         # A device of this job's own (several jobs share the machine's devices); taken
@@ -56,7 +67,9 @@ def main(smk):
             devices.apply_precision(devices.kind_of(device), index["precision"])
             index["precision_modes"] = devices.precision_modes(devices.kind_of(device))
             log.info("%s %s on %s (%s), %s", model, role, device, index["device_name"], placement["dtype"])
-            loaded = LoadedModel(entry, manifest, device, placement["dtype"], Path(smk.scriptdir).parent)  # logs the build
+            loaded = LoadedModel(
+                entry, manifest, device, placement["dtype"], Path(smk.scriptdir).parent
+            )  # logs the build
             if perturbation := apply_test_perturbation(loaded.model, role):
                 index["test_perturbation"] = perturbation
                 log.warning("TEST SEAM: target output perturbed (%s)", perturbation)
@@ -75,7 +88,11 @@ def main(smk):
                 index["tensors"] = dump_tensors(Path(smk.output.index).parent, arrays, loaded.adapter.output_kinds())
             for entry in index["tensors"]:  # integer outputs (token ids) are what they store
                 entry["compute_dtype"] = placement["dtype"] if entry["dtype"].startswith("float") else entry["dtype"]
-            log.info("forward %.3f s; outputs %s", index["forward_seconds"], {t["name"]: t["shape"] for t in index["tensors"]})
+            log.info(
+                "forward %.3f s; outputs %s",
+                index["forward_seconds"],
+                {t["name"]: t["shape"] for t in index["tensors"]},
+            )
     except ModelBlocked as blocked:
         index.update(status=blocked.status, reason=str(blocked))
         log.error("%s %s blocked: %s", model, role, blocked)
@@ -104,7 +121,9 @@ def layer_capture(loaded, inputs, entry, layer_scope, directory, layer, log):
         layer["estimated_bytes"] = probe.bytes
         log.info("layers: tensors: %d rows, an estimated %d bytes", len(probe.entries), probe.bytes)
         if refusal := size_refusal(probe.bytes, entry):
-            layer.update(status="blocked", reason=refusal, mode_reason=f"{layer['mode_reason']}; refused by the size guard")
+            layer.update(
+                status="blocked", reason=refusal, mode_reason=f"{layer['mode_reason']}; refused by the size guard"
+            )
             log.warning("%s", refusal)
             return None
     layer["mode"] = mode
@@ -113,7 +132,14 @@ def layer_capture(loaded, inputs, entry, layer_scope, directory, layer, log):
         return None
     capture = LayerCapture(loaded.model, directory, mode, **layer_scope)
     apis = " and torch API calls" if "api" in layer_scope["kinds"] else ""
-    log.info("layers: %s: capturing %d leaf modules%s (scope %s) into %s", mode, len(capture.modules()), apis, layer_scope, directory)
+    log.info(
+        "layers: %s: capturing %d leaf modules%s (scope %s) into %s",
+        mode,
+        len(capture.modules()),
+        apis,
+        layer_scope,
+        directory,
+    )
     return capture
 
 

@@ -28,7 +28,9 @@ def main(smk):
         base_dir=Path(smk.scriptdir).parent,
     )
     write_json(smk.output.manifest, manifest)
-    log.info("%s: pretrained=%s status=%s %s", model, manifest["pretrained"], manifest["status"], manifest["reason"] or "")
+    log.info(
+        "%s: pretrained=%s status=%s %s", model, manifest["pretrained"], manifest["status"], manifest["reason"] or ""
+    )
 
 
 if __name__ == "__main__":

@@ -9,10 +9,14 @@ from npu_adapt.jobs import setup_logging
 
 def main(smk):
     log = setup_logging(smk.log[0])
-    artifacts = sorted({path for path in Path("results").rglob("*") if path.is_file() and path != Path(smk.output.manifest)})
+    artifacts = sorted(
+        {path for path in Path("results").rglob("*") if path.is_file() and path != Path(smk.output.manifest)}
+    )
     manifest = {
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "artifacts": [{"path": str(path), "bytes": path.stat().st_size, "sha256": sha256_file(path)} for path in artifacts],
+        "artifacts": [
+            {"path": str(path), "bytes": path.stat().st_size, "sha256": sha256_file(path)} for path in artifacts
+        ],
     }
     write_json(smk.output.manifest, manifest)
     log.info("%d artifacts in results/", len(artifacts))

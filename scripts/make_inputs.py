@@ -3,9 +3,9 @@
 import json
 from pathlib import Path
 
+from npu_adapt import integrity
 from npu_adapt.adapters import get_adapter
 from npu_adapt.io import dump_tensors, read_json, write_json
-from npu_adapt import integrity
 from npu_adapt.jobs import ModelBlocked, check_upstream, disk_step, model_step, setup_logging
 from npu_adapt.weights import verified_dir
 
@@ -16,7 +16,16 @@ def main(smk):
     model = smk.wildcards.model
     entry = json.loads(smk.params.model)
     manifest = read_json(smk.input.manifest)
-    index = {"model": model, "role": "inputs", "device": "cpu", "device_name": "host", "dtype": None, "status": "ok", "reason": None, "tensors": []}
+    index = {
+        "model": model,
+        "role": "inputs",
+        "device": "cpu",
+        "device_name": "host",
+        "dtype": None,
+        "status": "ok",
+        "reason": None,
+        "tensors": [],
+    }
     try:
         check_upstream(weights=manifest)
         adapter = get_adapter(entry, Path(smk.scriptdir).parent)

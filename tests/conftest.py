@@ -24,7 +24,14 @@ def tiny_config(**overrides) -> dict:
     return config
 
 
-def run_snakemake(workdir: Path, *args: str, config: dict | None = None, env: dict | None = None, check: bool = True, max_file_bytes: int | None = None) -> subprocess.CompletedProcess:
+def run_snakemake(
+    workdir: Path,
+    *args: str,
+    config: dict | None = None,
+    env: dict | None = None,
+    check: bool = True,
+    max_file_bytes: int | None = None,
+) -> subprocess.CompletedProcess:
     """Run the workflow of this repository in ``workdir`` (its results/, weights/, logs/).
     ``max_file_bytes``: no process of the run may write a larger file (RLIMIT_FSIZE: the
     write fails with EFBIG, as a full disk fails with ENOSPC)."""
@@ -36,17 +43,24 @@ def run_snakemake(workdir: Path, *args: str, config: dict | None = None, env: di
         # --configfile takes several values: keep it before the other options and targets.
         command += ["--configfile", str(config_path)]
     command += ["--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "1"]
+
     def limit_file_size():
         import resource
 
         resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
 
     done = subprocess.run(
-        command + list(args), capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=1800,
+        command + list(args),
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=1800,
         preexec_fn=limit_file_size if max_file_bytes else None,
-    )  # fmt: skip
+    )
     if check and done.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-8000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-8000:]}"
+        )
     return done
 
 

@@ -86,9 +86,13 @@ class HubServer:
     def downloads(self, repo_id: str, name: str) -> int:
         """How many GETs of one file the server answered (successful or not)."""
         prefix = f"/{repo_id}/resolve/"
-        return sum(1 for method, path in self.requests if method == "GET" and path.startswith(prefix) and path.split("/", 5)[-1] == name)
+        return sum(
+            1
+            for method, path in self.requests
+            if method == "GET" and path.startswith(prefix) and path.split("/", 5)[-1] == name
+        )
 
-    def __enter__(self) -> "HubServer":
+    def __enter__(self) -> HubServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -139,7 +143,9 @@ class HubServer:
         if repo is None:
             self._send(handler, 404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"}, head)
         elif revision not in ("main", repo.sha):
-            self._send(handler, 404, {"error": f"Invalid rev id: {revision}"}, {"X-Error-Code": "RevisionNotFound"}, head)
+            self._send(
+                handler, 404, {"error": f"Invalid rev id: {revision}"}, {"X-Error-Code": "RevisionNotFound"}, head
+            )
             repo = None
         return repo
 
@@ -162,7 +168,13 @@ class HubServer:
         if repo is None:
             return
         if name not in repo.files:
-            self._send(handler, 404, {"error": "Entry not found"}, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": repo.sha}, head)
+            self._send(
+                handler,
+                404,
+                {"error": "Entry not found"},
+                {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": repo.sha},
+                head,
+            )
             return
         with self._lock:
             failures = self.fail_downloads.get((repo_id, name), 0)

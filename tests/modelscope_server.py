@@ -76,12 +76,14 @@ class ModelScopeServer:
     def downloads(self, repo_id: str, name: str | None = None) -> int:
         """How many file downloads (of one file, or of any) the server answered."""
         prefix = f"/api/v1/models/{repo_id}/repo?"
-        return sum(1 for _, path in self.requests if path.startswith(prefix) and (name is None or f"FilePath={name}" in path))
+        return sum(
+            1 for _, path in self.requests if path.startswith(prefix) and (name is None or f"FilePath={name}" in path)
+        )
 
     def listings(self, repo_id: str) -> int:
         return sum(1 for _, path in self.requests if path.startswith(f"/api/v1/models/{repo_id}/repo/files"))
 
-    def __enter__(self) -> "ModelScopeServer":
+    def __enter__(self) -> ModelScopeServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -136,7 +138,9 @@ class ModelScopeServer:
             if failures:
                 self._send(handler, 503, {"Code": 503, "Message": "Service temporarily unavailable"}, head)
             else:
-                self._send(handler, 200, {"Code": 200, "Data": {"Files": repo.listing(revision)}, "Success": True}, head)
+                self._send(
+                    handler, 200, {"Code": 200, "Data": {"Files": repo.listing(revision)}, "Success": True}, head
+                )
         elif len(segments) == 6 and query.get("FilePath") in repo.files:
             self._file(handler, repo_id, repo, query["FilePath"], head)
         else:

@@ -30,15 +30,15 @@ def missing_reason() -> str | None:
     """Why no cluster can be started here, or None."""
     absent = [name for name in DAEMONS if shutil.which(name) is None]
     if absent:
-        return f"SLURM/munge not installed (no {', '.join(absent)}): apt-get install slurmctld slurmd slurm-client munge"
+        return (
+            f"SLURM/munge not installed (no {', '.join(absent)}): apt-get install slurmctld slurmd slurm-client munge"
+        )
     if os.geteuid() != 0:
         return "a local SLURM cluster needs root (slurmd starts jobs as their user)"
     for port in PORTS:
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return (
-                    f"port {port} is taken: a SLURM daemon already runs on this machine"
-                )
+                return f"port {port} is taken: a SLURM daemon already runs on this machine"
     return None
 
 
@@ -46,9 +46,7 @@ def node_hardware() -> dict[str, int]:
     """CPUs and RealMemory (MB) of this machine, as slurmd itself measures them."""
     fields = dict(
         item.split("=", 1)
-        for item in subprocess.run(
-            ["slurmd", "-C"], capture_output=True, text=True, check=True
-        ).stdout.split()
+        for item in subprocess.run(["slurmd", "-C"], capture_output=True, text=True, check=True).stdout.split()
         if "=" in item
     )
     return {"cpus": int(fields["CPUs"]), "memory_mb": int(fields["RealMemory"])}
@@ -106,9 +104,7 @@ class Cluster:
 
     def _spawn(self, name: str, command: list[str], **kwargs) -> subprocess.Popen:
         with open(self.state / f"{name}.out", "wb") as log:
-            process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, **kwargs
-            )
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, **kwargs)
         self.processes.append(process)
         return process
 
@@ -116,10 +112,7 @@ class Cluster:
         encode = subprocess.run(["munge", "-n"], capture_output=True, check=False)
         return (
             encode.returncode == 0
-            and subprocess.run(
-                ["unmunge"], input=encode.stdout, capture_output=True, check=False
-            ).returncode
-            == 0
+            and subprocess.run(["unmunge"], input=encode.stdout, capture_output=True, check=False).returncode == 0
         )
 
     def start(self, timeout: float = 60) -> None:
@@ -139,13 +132,9 @@ class Cluster:
             if not Path("/etc/munge/munge.key").exists():
                 subprocess.run(["mungekey", "--create"], check=True)
                 shutil.chown("/etc/munge/munge.key", "munge", "munge")
-            self._spawn(
-                "munged", ["munged", "--foreground"], user="munge", group="munge"
-            )
+            self._spawn("munged", ["munged", "--foreground"], user="munge", group="munge")
             self._wait(self._munge_works, timeout, "munged to answer")
-        self._write_etc(
-            SLURM_CONF, slurm_conf(self.state, self.hostname, self.cpus, self.memory_mb)
-        )
+        self._write_etc(SLURM_CONF, slurm_conf(self.state, self.hostname, self.cpus, self.memory_mb))
         self._write_etc(GRES_CONF, f"NodeName={self.hostname} Name=npu Count={NPUS}\n")
         self._spawn("slurmctld", ["slurmctld", "-D", "-c", "-i"])
         self._spawn("slurmd", ["slurmd", "-D", "-N", self.hostname])
@@ -163,16 +152,11 @@ class Cluster:
     def _wait(self, ready, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
         while not ready():
-            dead = [
-                process.args[0]
-                for process in self.processes
-                if process.poll() is not None
-            ]
+            dead = [process.args[0] for process in self.processes if process.poll() is not None]
             if dead or time.monotonic() > deadline:
                 logs = "".join(
                     f"\n--- {path.name}\n{path.read_text(errors='replace')[-2000:]}"
-                    for path in sorted(self.state.glob("*.out"))
-                    + sorted(self.state.glob("*.log"))
+                    for path in sorted(self.state.glob("*.out")) + sorted(self.state.glob("*.log"))
                 )
                 raise RuntimeError(
                     f"SLURM test cluster: waited for {what}; {'exited: ' + ', '.join(dead) if dead else f'{timeout} s passed'}{logs}"
@@ -198,9 +182,7 @@ class Cluster:
         return jobs
 
     def stop(self) -> None:
-        subprocess.run(
-            ["scancel", "--full", "--user", "root"], capture_output=True, check=False
-        )
+        subprocess.run(["scancel", "--full", "--user", "root"], capture_output=True, check=False)
         for process in reversed(self.processes):
             if process.poll() is None:
                 process.terminate()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO, load, run_snakemake, tiny_config
+
 from npu_adapt.__main__ import main as cli
 from npu_adapt.metrics import dtype_criteria
 
@@ -19,7 +19,10 @@ def expected_status(metrics: dict, criteria: dict) -> str:
     """The verdict, recomputed here from the metrics and the criteria."""
     if metrics["rel_l2"] > criteria["rel_l2_fail"] or metrics["cosine"] < criteria["cosine_floor"]:
         return "fail"
-    return "warn" if metrics["rel_l2"] > criteria["rel_l2_max"] or metrics["cosine"] < criteria["cosine_min"] else "pass"
+    return (
+        "warn" if metrics["rel_l2"] > criteria["rel_l2_max"] or metrics["cosine"] < criteria["cosine_min"] else "pass"
+    )
+
 
 TINY_T5 = {
     "source": "hf:npu-adapt/tiny-t5",
@@ -50,7 +53,9 @@ def perturbed_run(tmp_path_factory) -> Path:
     config = tiny_config(target={"device": "cpu", "dtype": "float32"})
     config["models"] = {"tiny-bert": {**config["models"]["tiny-bert"], "layers": True, "layer_pattern": r"^encoder\."}}
     workdir = tmp_path_factory.mktemp("perturbed_run")
-    run_snakemake(workdir, "results/tiny-bert/compare.json", config=config, env={"NPU_ADAPT_PERTURB_LAYER": f"{PERTURBED}:1.5"})
+    run_snakemake(
+        workdir, "results/tiny-bert/compare.json", config=config, env={"NPU_ADAPT_PERTURB_LAYER": f"{PERTURBED}:1.5"}
+    )
     return workdir
 
 
@@ -97,7 +102,13 @@ def test_low_precision_metrics_are_reproduced_by_numpy(bf16_run):
         assert metrics["status"] == expected_status(expected, BF16)
         assert metrics["dtype_target"] == rows[name]["dtype_target"] == "bfloat16"
         assert metrics["nan_target"] == 0 and metrics["top1_match"] is None
-        verdict = "No" if (expected["cosine"] < 0.99 and expected["max_abs_diff"] > 0.001) or expected["cosine"] < 0.9 or expected["max_abs_diff"] > 1 else "Yes"
+        verdict = (
+            "No"
+            if (expected["cosine"] < 0.99 and expected["max_abs_diff"] > 0.001)
+            or expected["cosine"] < 0.9
+            or expected["max_abs_diff"] > 1
+            else "Yes"
+        )
         assert metrics["ascend_verdict"] == verdict
     statuses = {m["status"] for m in compare["outputs"].values()}
     assert compare["status"] == next(s for s in ("fail", "warn", "pass") if s in statuses)
@@ -159,7 +170,12 @@ def test_layer_dumps_cover_every_leaf_module_in_execution_order(bf16_run):
     assert [row["name"] for row in table] == names
     assert [row["dtype_target"] for row in table] == [entry["compute_dtype"] for entry in target["tensors"]]
     for row, ref_entry, tgt_entry in zip(table, reference["tensors"], target["tensors"]):
-        expected = numpy_metrics(np.load(layers / "target" / tgt_entry["file"]), np.load(layers / "reference" / ref_entry["file"]), 1e-5, 1e-2)
+        expected = numpy_metrics(
+            np.load(layers / "target" / tgt_entry["file"]),
+            np.load(layers / "reference" / ref_entry["file"]),
+            1e-5,
+            1e-2,
+        )
         for key in ("rel_l2", "cosine", "max_abs_diff", "mean_abs_diff"):
             assert float(row[key]) == pytest.approx(expected[key], rel=1e-9, abs=1e-12), (row["name"], key)
         assert row["status"] == expected_status(expected, BF16), row["name"]
@@ -203,7 +219,10 @@ def test_perturbed_layer_is_named_as_the_first_divergence(perturbed_run):
 def test_inspect_prints_the_model_and_its_layer_table(perturbed_run, capsys):
     assert cli(["inspect", str(perturbed_run / "results/tiny-bert"), "--layers"]) == 2  # the perturbed model fails
     text = capsys.readouterr().out
-    assert f"first divergence: #{json.loads((perturbed_run / 'results/tiny-bert/layers/compare.json').read_text())['first_divergence']['order']} {PERTURBED} (Linear)" in text
+    assert (
+        f"first divergence: #{json.loads((perturbed_run / 'results/tiny-bert/layers/compare.json').read_text())['first_divergence']['order']} {PERTURBED} (Linear)"
+        in text
+    )
     assert f"TEST PERTURBATION {PERTURBED}:1.5" in text
     for name in ("last_hidden_state", "sentence_embedding", "encoder.layer.0.attention.self.query", "input_ids"):
         assert name in text
@@ -258,7 +277,16 @@ def write_layer_dump(directory, tensors: dict, status="ok", reason=None):
     entries = []
     for order, (name, array) in enumerate(tensors.items()):
         np.save(directory / f"{order:05d}_{name}.npy", array)
-        entries.append({"name": name, "file": f"{order:05d}_{name}.npy", "module": name, "type": "Linear", "order": order, "shape": list(array.shape)})
+        entries.append(
+            {
+                "name": name,
+                "file": f"{order:05d}_{name}.npy",
+                "module": name,
+                "type": "Linear",
+                "order": order,
+                "shape": list(array.shape),
+            }
+        )
     (directory / "index.json").write_text(json.dumps({"status": status, "reason": reason, "tensors": entries}))
 
 
@@ -267,8 +295,14 @@ def test_layer_comparison_names_the_first_module_over_the_threshold(tmp_path):
 
     a = np.arange(1, 9, dtype=np.float32)
     write_layer_dump(tmp_path / "layers/reference", {"l0": a, "l1": a, "l2": a, "l3": a})
-    write_layer_dump(tmp_path / "layers/target", {"l0": a, "l1": a * 1.001, "l2": a * 1.02, "l3": np.full(8, np.nan, np.float32)})
-    result = compare_layers(tmp_path / "layers/reference/index.json", tmp_path / "layers/target/index.json", {"rel_l2_max": 0.01, "rel_l2_fail": 0.015, "cosine_min": 0.99})
+    write_layer_dump(
+        tmp_path / "layers/target", {"l0": a, "l1": a * 1.001, "l2": a * 1.02, "l3": np.full(8, np.nan, np.float32)}
+    )
+    result = compare_layers(
+        tmp_path / "layers/reference/index.json",
+        tmp_path / "layers/target/index.json",
+        {"rel_l2_max": 0.01, "rel_l2_fail": 0.015, "cosine_min": 0.99},
+    )
     assert [row["status"] for row in result["rows"]] == ["pass", "pass", "fail", "fail"]
     assert result["first_divergence"]["name"] == "l2" and result["first_divergence"]["order"] == 2
     assert result["first_divergence"]["rel_l2"] == pytest.approx(0.02, rel=1e-5)

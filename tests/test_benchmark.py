@@ -20,24 +20,70 @@ from npu_adapt.reports import LEADERBOARD_COLUMNS, format_cell
 from npu_adapt.timing import STABLE_CV_PCT, STABLE_DRIFT_PCT, measure, sample_stats
 
 TOP_KEYS = (
-    "model", "status", "reason", "device", "device_name", "dtype", "warmup", "results", "threads", "threads_requested",
-    "load_average", "host", "param_bytes", "stability_rule", "baseline", "samples_file",
-)  # fmt: skip
-BENCH = {"batch_sizes": [4, 1, 2], "warmup": 2, "min_runs": 3, "min_seconds": 0.2, "max_runs": 100000, "max_seconds": 2, "baseline": "cpu"}
+    "model",
+    "status",
+    "reason",
+    "device",
+    "device_name",
+    "dtype",
+    "warmup",
+    "results",
+    "threads",
+    "threads_requested",
+    "load_average",
+    "host",
+    "param_bytes",
+    "stability_rule",
+    "baseline",
+    "samples_file",
+)
+BENCH = {
+    "batch_sizes": [4, 1, 2],
+    "warmup": 2,
+    "min_runs": 3,
+    "min_seconds": 0.2,
+    "max_runs": 100000,
+    "max_seconds": 2,
+    "baseline": "cpu",
+}
 
 
 def test_sample_stats_match_hand_computed_values():
     stats = sample_stats([5.0, 1.0, 4.0, 2.0, 3.0])
     # numpy's linear interpolation: position q/100 * (n - 1) in the sorted samples; the
     # halves are [5, 1] (median 3) and [2, 3] (median 2.5).
-    assert stats == pytest.approx({
-        "mean_ms": 3.0, "std_ms": math.sqrt(2.5), "cv_pct": 100 * math.sqrt(2.5) / 3, "min_ms": 1.0, "max_ms": 5.0,
-        "p10_ms": None, "p25_ms": 2.0, "p50_ms": 3.0, "p75_ms": 4.0, "p90_ms": None, "p95_ms": None, "p99_ms": None,
-        "iqr_ms": 2.0, "drift_pct": 100 * (2.5 - 3.0) / 3.0, "stable": False,
-    })  # fmt: skip
+    assert stats == pytest.approx(
+        {
+            "mean_ms": 3.0,
+            "std_ms": math.sqrt(2.5),
+            "cv_pct": 100 * math.sqrt(2.5) / 3,
+            "min_ms": 1.0,
+            "max_ms": 5.0,
+            "p10_ms": None,
+            "p25_ms": 2.0,
+            "p50_ms": 3.0,
+            "p75_ms": 4.0,
+            "p90_ms": None,
+            "p95_ms": None,
+            "p99_ms": None,
+            "iqr_ms": 2.0,
+            "drift_pct": 100 * (2.5 - 3.0) / 3.0,
+            "stable": False,
+        }
+    )
     steady = sample_stats([10.0 + 0.01 * (i % 7) for i in range(120)])
     assert steady["stable"] and steady["cv_pct"] < 1 and abs(steady["drift_pct"]) < 1
-    assert steady["min_ms"] <= steady["p10_ms"] <= steady["p25_ms"] <= steady["p50_ms"] <= steady["p75_ms"] <= steady["p90_ms"] <= steady["p95_ms"] <= steady["p99_ms"] <= steady["max_ms"]
+    assert (
+        steady["min_ms"]
+        <= steady["p10_ms"]
+        <= steady["p25_ms"]
+        <= steady["p50_ms"]
+        <= steady["p75_ms"]
+        <= steady["p90_ms"]
+        <= steady["p95_ms"]
+        <= steady["p99_ms"]
+        <= steady["max_ms"]
+    )
     # A machine that gets 30% slower halfway: each half is tight, the drift is not.
     drifting = sample_stats([10.0] * 20 + [13.0] * 20)
     assert drifting["drift_pct"] == pytest.approx(100 * 3.0 / 11.5) and not drifting["stable"]  # of the overall median
@@ -78,7 +124,9 @@ def test_the_budget_ends_the_timed_runs_of_a_heavy_call(one_thread):
     row, samples = measure(call, "cpu", 1, warmup=2, min_runs=3, max_runs=10**6, min_seconds=60, max_seconds=1.5)
     assert row["status"] == "ok" and row["warmup_runs"] == 2 and row["budget_exhausted"] is True
     assert within_budget(row, samples, 1.5)
-    assert row["budget_overrun_s"] == pytest.approx(max(0.0, row["elapsed_s"] - row["first_call_ms"] / 1000 - 1.5), abs=0.1)
+    assert row["budget_overrun_s"] == pytest.approx(
+        max(0.0, row["elapsed_s"] - row["first_call_ms"] / 1000 - 1.5), abs=0.1
+    )
     timed = [ms for phase, _, ms in samples if phase == "timed"]
     assert phases(samples)[:3] == ["first_call", "warmup", "warmup"] and len(timed) == row["runs"] >= 2
     assert row["p50_ms"] == pytest.approx(statistics.median(timed), rel=1e-12)
@@ -89,7 +137,10 @@ def test_a_warm_up_that_cannot_finish_is_reported_and_never_timed(one_thread):
     call = matmul(one_thread, 768)
     row, samples = measure(call, "cpu", 1, warmup=50, min_runs=3, max_runs=100, max_seconds=0.3)
     assert row["status"] == "over_budget" and row["runs"] == 0 and 1 <= row["warmup_runs"] < 50
-    assert "warm-up did not finish within max_seconds=0.3" in row["reason"] and "raise benchmark.max_seconds" in row["reason"]
+    assert (
+        "warm-up did not finish within max_seconds=0.3" in row["reason"]
+        and "raise benchmark.max_seconds" in row["reason"]
+    )
     assert set(phases(samples)) == {"first_call", "warmup"}  # no timed sample from a half warm device
     assert row.get("p50_ms") is None and within_budget(row, samples, 0.3)
 
@@ -140,7 +191,9 @@ def test_the_accelerator_path_synchronises_once_for_the_pipelined_calls(one_thre
     assert len(syncs) == 2 * (1 + 2 + 40 * attempts) + 2
     pipelined = [ms for phase, _, ms in samples if phase == "pipelined"]
     assert len(pipelined) == 1 and row["pipelined_ms_per_call"] == pipelined[0]
-    assert row["throughput"] == pytest.approx(8 * 1000 / pipelined[0]) and row["throughput_sync"] == pytest.approx(8 * 1000 / row["p50_ms"])
+    assert row["throughput"] == pytest.approx(8 * 1000 / pipelined[0]) and row["throughput_sync"] == pytest.approx(
+        8 * 1000 / row["p50_ms"]
+    )
     # Back to back on a synchronous device, no call can be much faster than the fastest alone.
     assert row["pipelined_ms_per_call"] >= 0.5 * row["min_ms"]
 
@@ -192,7 +245,10 @@ def read_samples(path) -> list[dict]:
     with open(path) as handle:
         reader = csv.DictReader(handle)
         assert tuple(reader.fieldnames) == SAMPLE_COLUMNS
-        return [{"batch_size": int(r["batch_size"]), "phase": r["phase"], "run": int(r["run"]), "ms": float(r["ms"])} for r in reader]
+        return [
+            {"batch_size": int(r["batch_size"]), "phase": r["phase"], "run": int(r["run"]), "ms": float(r["ms"])}
+            for r in reader
+        ]
 
 
 @pytest.mark.e2e
@@ -214,11 +270,23 @@ def test_benchmark_rule_records_every_key_with_consistent_statistics(bench_runs)
         assert row["status"] == "ok" and row["warmup_runs"] == 2 and row["cv_pct"] >= 0 and row["iqr_ms"] >= 0
         assert isinstance(row["stable"], bool) and (row["reason"] is not None or row["stable"])
         assert row["min_ms"] <= row["p25_ms"] <= row["p50_ms"] <= row["p75_ms"] <= row["max_ms"]
-        assert row["throughput"] == pytest.approx(row["batch_size"] * 1000 / row["p50_ms"], rel=1e-9) and row["throughput_method"] == "p50"
+        assert (
+            row["throughput"] == pytest.approx(row["batch_size"] * 1000 / row["p50_ms"], rel=1e-9)
+            and row["throughput_method"] == "p50"
+        )
         # Runs until 0.2 s of timed calls, or the 2 s budget after the first call.
-        assert 3 <= row["runs"] < 100000 and row["elapsed_s"] - row["first_call_ms"] / 1000 <= 2 + row["max_ms"] / 1000 + 0.25
-        assert (row["peak_mem_kind"], row["peak_mem_scope"], row["peak_host_rss_scope"]) == ("process_peak_rss", "batch_size", "batch_size")
-        assert row["peak_host_rss_mb"] > 50 and row["peak_mem_mb"] == row["peak_host_rss_mb"]  # the process: Python, torch and the model
+        assert (
+            3 <= row["runs"] < 100000
+            and row["elapsed_s"] - row["first_call_ms"] / 1000 <= 2 + row["max_ms"] / 1000 + 0.25
+        )
+        assert (row["peak_mem_kind"], row["peak_mem_scope"], row["peak_host_rss_scope"]) == (
+            "process_peak_rss",
+            "batch_size",
+            "batch_size",
+        )
+        assert (
+            row["peak_host_rss_mb"] > 50 and row["peak_mem_mb"] == row["peak_host_rss_mb"]
+        )  # the process: Python, torch and the model
         assert row["peak_device_mem_mb"] is None and "no device memory" in row["peak_device_mem_reason"]
         # The raw samples behind the row: its first call, warm-up and every timed run.
         mine = [s for s in samples if s["batch_size"] == row["batch_size"] and not s["phase"].startswith("baseline_")]
@@ -270,10 +338,29 @@ def test_out_of_memory_keeps_smaller_batches_and_skips_larger(bench_runs):
 
 
 def test_plot_marks_unmeasured_and_unstable_batch_sizes(tmp_path):
-    ok = {"batch_size": 1, "status": "ok", "p25_ms": 1.0, "p50_ms": 1.5, "p75_ms": 2.0, "throughput": 666.0, "stable": False, "throughput_method": "p50"}
-    few = {"batch_size": 2, "status": "ok", "p25_ms": None, "p50_ms": 2.5, "p75_ms": None, "throughput": 800.0, "stable": True}
+    ok = {
+        "batch_size": 1,
+        "status": "ok",
+        "p25_ms": 1.0,
+        "p50_ms": 1.5,
+        "p75_ms": 2.0,
+        "throughput": 666.0,
+        "stable": False,
+        "throughput_method": "p50",
+    }
+    few = {
+        "batch_size": 2,
+        "status": "ok",
+        "p25_ms": None,
+        "p50_ms": 2.5,
+        "p75_ms": None,
+        "throughput": 800.0,
+        "stable": True,
+    }
     path = tmp_path / "plot.png"
-    benchmark_plot([ok, few, {"batch_size": 4, "status": "over_budget", "reason": "warm-up did not finish"}], "tiny", path)
+    benchmark_plot(
+        [ok, few, {"batch_size": 4, "status": "over_budget", "reason": "warm-up did not finish"}], "tiny", path
+    )
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
     benchmark_plot([{"batch_size": 1, "status": "oom", "reason": "out of memory"}], "tiny", tmp_path / "none.png")
     assert (tmp_path / "none.png").stat().st_size > 5_000
@@ -323,7 +410,22 @@ def test_bench_command_prints_the_cards_table_without_the_workflow(tmp_path):
 
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config()))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "npu_adapt", "bench", "tiny-convnext", "--configfile", "tiny.yaml", "--batch-sizes", "1", "2", "--threads", "1", "--out", "out"]
+    command = [
+        sys.executable,
+        "-m",
+        "npu_adapt",
+        "bench",
+        "tiny-convnext",
+        "--configfile",
+        "tiny.yaml",
+        "--batch-sizes",
+        "1",
+        "2",
+        "--threads",
+        "1",
+        "--out",
+        "out",
+    ]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     bench = load(tmp_path / "out/benchmark.json")
@@ -333,5 +435,12 @@ def test_bench_command_prints_the_cards_table_without_the_workflow(tmp_path):
     for line, row in zip(table, bench["results"]):
         assert format_cell(row["p50_ms"]) in line and format_cell(row["first_call_ms"]) in line
     assert len(read_samples(tmp_path / "out/benchmark_samples.csv")) >= 2 * (1 + 1 + 3)
-    typo = subprocess.run([*command[:4], "tiny-convnxt", *command[5:7]], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
+    typo = subprocess.run(
+        [*command[:4], "tiny-convnxt", *command[5:7]],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert typo.returncode == 2 and "no model 'tiny-convnxt' in the config; did you mean tiny-convnext?" in typo.stderr

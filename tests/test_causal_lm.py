@@ -26,7 +26,14 @@ from npu_adapt.io import read_csv
 pytestmark = pytest.mark.e2e
 
 TEXT = "the npu runs the model and the cpu checks it"
-GPT2_ENTRY = {"source": "modelscope:npu-adapt/tiny-gpt2", "family": "hf_causal_lm", "task": "text-generation", "arch_config": "npu_adapt/model_configs/tiny-gpt2.json", "fallback": "random-init", "inputs": {"seq_len": 10, "max_new_tokens": 4}}
+GPT2_ENTRY = {
+    "source": "modelscope:npu-adapt/tiny-gpt2",
+    "family": "hf_causal_lm",
+    "task": "text-generation",
+    "arch_config": "npu_adapt/model_configs/tiny-gpt2.json",
+    "fallback": "random-init",
+    "inputs": {"seq_len": 10, "max_new_tokens": 4},
+}
 
 
 def save_tiny_llama(directory: Path, with_tokenizer: bool) -> Path:
@@ -36,10 +43,19 @@ def save_tiny_llama(directory: Path, with_tokenizer: bool) -> Path:
 
     torch.manual_seed(7)
     config = LlamaConfig(
-        vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=256, rope_theta=10000.0, bos_token_id=1, eos_token_id=2,
-        initializer_range=0.2, tie_word_embeddings=False,
-    )  # fmt: skip
+        vocab_size=512,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        rope_theta=10000.0,
+        bos_token_id=1,
+        eos_token_id=2,
+        initializer_range=0.2,
+        tie_word_embeddings=False,
+    )
     LlamaForCausalLM(config).eval().save_pretrained(directory)
     if with_tokenizer:
         from tokenizers import Tokenizer, models, pre_tokenizers
@@ -49,7 +65,9 @@ def save_tiny_llama(directory: Path, with_tokenizer: bool) -> Path:
         vocab = {"[UNK]": 0, "<s>": 1, "</s>": 2, **{word: 3 + i for i, word in enumerate(words)}}
         backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
         backend.pre_tokenizer = pre_tokenizers.Whitespace()
-        PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", bos_token="<s>", eos_token="</s>").save_pretrained(directory)
+        PreTrainedTokenizerFast(
+            tokenizer_object=backend, unk_token="[UNK]", bos_token="<s>", eos_token="</s>"
+        ).save_pretrained(directory)
     return directory
 
 
@@ -106,15 +124,26 @@ def llm_run(tmp_path_factory):
     gpt2.save(gpt2.random_init(3), root / "hub" / "tiny-gpt2")
     config = tiny_config(
         download={"offline": False, "retries": 1, "backoff": 0.05, "timeout": 10},
-        benchmark={"batch_sizes": [1, 2], "warmup": 1, "min_runs": 3, "max_runs": 5, "max_seconds": 1, "prompt_len": 20, "new_tokens": 5},
+        benchmark={
+            "batch_sizes": [1, 2],
+            "warmup": 1,
+            "min_runs": 3,
+            "max_runs": 5,
+            "max_seconds": 1,
+            "prompt_len": 20,
+            "new_tokens": 5,
+        },
         models={
             "tiny-llama": {
-                "source": f"local:{llama_dir}", "family": "hf_causal_lm", "task": "text-generation",
-                "target": {"device": "cpu", "dtype": "bfloat16"}, "inputs": {"text": TEXT, "max_new_tokens": 6},
+                "source": f"local:{llama_dir}",
+                "family": "hf_causal_lm",
+                "task": "text-generation",
+                "target": {"device": "cpu", "dtype": "bfloat16"},
+                "inputs": {"text": TEXT, "max_new_tokens": 6},
             },
             "tiny-gpt2": GPT2_ENTRY,
         },
-    )  # fmt: skip
+    )
     with ModelScopeServer() as hub:
         hub.add_repo("npu-adapt/tiny-gpt2", root / "hub" / "tiny-gpt2")
         env = {"MODELSCOPE_ENDPOINT": hub.url, "MODELSCOPE_CACHE": str(root / "modelscope_cache")}
@@ -135,7 +164,9 @@ def test_llm_outputs_are_compared_as_logits_and_generated_tokens(llm_run):
     # The reference's greedy tokens are transformers' own (float32, KV cache).
     model = LlamaForCausalLM.from_pretrained(str(llama_dir)).eval()
     with torch.inference_mode():
-        expected = model.generate(torch.from_numpy(inputs), max_new_tokens=6, do_sample=False, use_cache=True, pad_token_id=2)
+        expected = model.generate(
+            torch.from_numpy(inputs), max_new_tokens=6, do_sample=False, use_cache=True, pad_token_id=2
+        )
     reference = np.load(work / "results/tiny-llama/reference/generated_ids.npy")
     assert reference.tolist() == expected[:, inputs.shape[1] :].tolist()
 
@@ -177,7 +208,9 @@ def test_prefill_and_decode_figures_per_batch_size(llm_run):
         for row in bench["results"]:
             assert row["status"] == "ok" and row["prompt_len"] == 20 and row["new_tokens"] == 5
             assert 0 < row["ttft_ms"] and 0 < row["decode_ms_per_token"]
-            assert row["decode_tokens_per_s"] == pytest.approx(row["batch_size"] * 1000 / row["decode_ms_per_token"], rel=1e-12)
+            assert row["decode_tokens_per_s"] == pytest.approx(
+                row["batch_size"] * 1000 / row["decode_ms_per_token"], rel=1e-12
+            )
         table = read_csv(work / f"results/{model}/benchmark.csv")
         assert table["ttft_ms"].tolist() == [row["ttft_ms"] for row in bench["results"]]
         assert table["decode_tokens_per_s"].dtype == np.float64 and table["prompt_len"].dtype == np.int64
@@ -187,7 +220,10 @@ def test_prefill_and_decode_figures_per_batch_size(llm_run):
     board = read_csv(work / "results/leaderboard.csv").set_index("model")
     for model in ("tiny-llama", "tiny-gpt2"):
         bs1 = load(work / f"results/{model}/benchmark.json")["results"][0]
-        assert board.loc[model, "ttft_ms"] == bs1["ttft_ms"] and board.loc[model, "decode_tokens_per_s"] == bs1["decode_tokens_per_s"]
+        assert (
+            board.loc[model, "ttft_ms"] == bs1["ttft_ms"]
+            and board.loc[model, "decode_tokens_per_s"] == bs1["decode_tokens_per_s"]
+        )
     markdown = (work / "results/leaderboard.md").read_text()
     assert "ttft_ms" in markdown and "decode_tokens_per_s" in markdown
     assert json.loads((work / "results/tiny-llama/summary.json").read_text())["family"] == "hf_causal_lm"

@@ -123,7 +123,9 @@ def test_device_jobs_declare_the_resource_and_each_records_its_own_device(tmp_pa
     config = tiny_config(target={"device": "npu", "dtype": "float16"})
     targets = [f"results/{model}/target/index.json" for model in ("tiny-bert", "tiny-convnext")]
 
-    plan = run_snakemake(tmp_path, "-n", *targets, "results/tiny-bert/reference/index.json", config=config, env=env).stdout
+    plan = run_snakemake(
+        tmp_path, "-n", *targets, "results/tiny-bert/reference/index.json", config=config, env=env
+    ).stdout
     declared = dict(re.findall(r"rule (\w+):(?:\n    .*)*?\n    resources: .*?npu=(\d)", plan))
     assert declared == {"dump_target": "1", "dump_reference": "0"}  # the reference runs on the CPU
 
@@ -132,7 +134,9 @@ def test_device_jobs_declare_the_resource_and_each_records_its_own_device(tmp_pa
         index = load(tmp_path / f"results/{model}/target/index.json")
         assert index["device_index"] in (0, 1)
         log = (tmp_path / f"logs/{model}/dump_target.log").read_text()
-        assert f"took npu device {index['device_index']} of 0,1 (ASCEND_RT_VISIBLE_DEVICES={index['device_index']})" in log
+        assert (
+            f"took npu device {index['device_index']} of 0,1 (ASCEND_RT_VISIBLE_DEVICES={index['device_index']})" in log
+        )
         assert f"released npu device {index['device_index']}" in log
         if find_spec("torch_npu") is None:
             assert index["status"] == "blocked" and "torch_npu is not installed" in index["reason"]

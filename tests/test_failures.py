@@ -31,7 +31,14 @@ DISK_FULL = "disk-full"
 # Bigger than any file of the other models, smaller than CoaT's 23 MB of weights.
 MAX_FILE_BYTES = 4 << 20
 # Artifacts of one model, in the order the stages write them.
-STAGES = ("inputs/index.json", "reference/index.json", "target/index.json", "compare.json", "benchmark.json", "summary.json")
+STAGES = (
+    "inputs/index.json",
+    "reference/index.json",
+    "target/index.json",
+    "compare.json",
+    "benchmark.json",
+    "summary.json",
+)
 
 
 def broken_config() -> dict:
@@ -50,7 +57,13 @@ def broken_config() -> dict:
         # hidden_size 30 with 4 attention heads: the config cannot build a model.
         BAD_CONFIG: {**bert, "arch_config": "tests/data/tiny-bert-bad-heads.json"},
         # CoaT (modules sharing weights), whose 23 MB of weights do not fit in MAX_FILE_BYTES.
-        DISK_FULL: {"source": "timm:coat_lite_tiny", "family": "timm_image", "task": "image-classification", "fallback": "random-init", "benchmark": {"batch_sizes": [1]}},
+        DISK_FULL: {
+            "source": "timm:coat_lite_tiny",
+            "family": "timm_image",
+            "task": "image-classification",
+            "fallback": "random-init",
+            "benchmark": {"batch_sizes": [1]},
+        },
     }
     return config
 
@@ -59,7 +72,15 @@ def broken_config() -> dict:
 def broken_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("broken_run")
     # check=True: `snakemake --cores 2 results/all` exits 0 although three models failed.
-    run_snakemake(workdir, "results/all", "--cores", "2", config=broken_config(), env={"NPU_ADAPT_FAKE_OOM_BATCH": "4"}, max_file_bytes=MAX_FILE_BYTES)
+    run_snakemake(
+        workdir,
+        "results/all",
+        "--cores",
+        "2",
+        config=broken_config(),
+        env={"NPU_ADAPT_FAKE_OOM_BATCH": "4"},
+        max_file_bytes=MAX_FILE_BYTES,
+    )
     return workdir
 
 
@@ -163,7 +184,13 @@ def test_every_model_gets_a_leaderboard_row_beside_the_broken_ones(broken_run):
 
 @pytest.mark.e2e
 def test_an_unknown_architecture_or_unbuildable_config_blocks_its_model_with_the_cause(broken_run):
-    for model, cause in ((TYPO_ARCH, "random-init: RuntimeError: Unknown model (convnxt_atto)"), (BAD_CONFIG, "random-init: ValueError: The hidden size (30) is not a multiple of the number of attention heads (4)")):
+    for model, cause in (
+        (TYPO_ARCH, "random-init: RuntimeError: Unknown model (convnxt_atto)"),
+        (
+            BAD_CONFIG,
+            "random-init: ValueError: The hidden size (30) is not a multiple of the number of attention heads (4)",
+        ),
+    ):
         manifest = load(broken_run / f"weights/{model}/manifest.json")
         assert manifest["status"] == "blocked" and manifest["files"] == [] and manifest["dir"] is None
         assert manifest["reason"].startswith(cause), manifest["reason"]
@@ -187,7 +214,9 @@ def test_a_full_disk_blocks_only_the_model_being_written_and_says_it_is_the_envi
 
 def test_disk_full_while_writing_a_dump_is_an_environment_block(tmp_path):
     (tmp_path / "x.npy").symlink_to("/dev/full")  # every write there fails with ENOSPC
-    with pytest.raises(ModelBlocked, match=r"^environment: disk full \(ENOSPC\).*: No space left on device \(writing the dump\)$"):
+    with pytest.raises(
+        ModelBlocked, match=r"^environment: disk full \(ENOSPC\).*: No space left on device \(writing the dump\)$"
+    ):
         with disk_step("writing the dump"):
             dump_tensors(tmp_path, {"x": np.zeros(1000, dtype=np.float32)})
     with pytest.raises(ModelBlocked, match=r"^environment: disk full \(ENOSPC\)"):
@@ -212,7 +241,10 @@ def test_a_bug_in_our_download_code_fails_instead_of_becoming_random_init(monkey
 
 
 def blocked_stage_files(workdir) -> dict:
-    return {path: path.stat().st_mtime_ns for path in sorted(workdir.glob("results/*/*.json")) + sorted(workdir.glob("results/*/*/index.json"))}
+    return {
+        path: path.stat().st_mtime_ns
+        for path in sorted(workdir.glob("results/*/*.json")) + sorted(workdir.glob("results/*/*/index.json"))
+    }
 
 
 def models_run(done) -> set:
@@ -226,7 +258,10 @@ def test_retry_blocked_reruns_the_blocked_models_and_nothing_else(broken_run, tm
     config = broken_config()
     before = blocked_stage_files(workdir)
     dry = run_snakemake(workdir, "results/all", "-n", "--config", "retry_blocked=true", config=config)
-    assert f"weights/{DISK_FULL}/manifest.json" in dry.stdout + dry.stderr and "a real run re-runs" in dry.stdout + dry.stderr
+    assert (
+        f"weights/{DISK_FULL}/manifest.json" in dry.stdout + dry.stderr
+        and "a real run re-runs" in dry.stdout + dry.stderr
+    )
     assert blocked_stage_files(workdir) == before  # a dry run moves nothing
     # The disk has room again (no file size limit) and the device memory too (no fake OOM).
     done = run_snakemake(workdir, "results/all", "--cores", "2", "--config", "retry_blocked=true", config=config)
@@ -252,7 +287,12 @@ def test_shared_and_tied_tensors_are_saved_once_and_load_back_identically(tmp_pa
 
     entries = {
         "coat": {"source": "timm:coat_lite_tiny", "family": "timm_image", "task": "image-classification", "inputs": {}},
-        "t5": {"source": "hf:x/t5", "family": "hf_seq2seq", "arch_config": "tests/data/tiny-t5.json", "inputs": {"seq_len": 8, "decoder_len": 4, "max_new_tokens": 3}},
+        "t5": {
+            "source": "hf:x/t5",
+            "family": "hf_seq2seq",
+            "arch_config": "tests/data/tiny-t5.json",
+            "inputs": {"seq_len": 8, "decoder_len": 4, "max_new_tokens": 3},
+        },
     }
     for name, entry in entries.items():
         adapter = get_adapter(entry, REPO)
@@ -287,17 +327,31 @@ def test_a_tampered_dump_or_weight_file_is_an_error_never_a_pass(tiny_run, tmp_p
     data[-1] ^= 0x01
     safetensors.write_bytes(bytes(data))
     os.utime(safetensors, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    run_snakemake(workdir, "results/all", "-R", "results/tiny-convnext/compare.json", "results/tiny-bert/reference/index.json", config=tiny_config())
+    run_snakemake(
+        workdir,
+        "results/all",
+        "-R",
+        "results/tiny-convnext/compare.json",
+        "results/tiny-bert/reference/index.json",
+        config=tiny_config(),
+    )
     compare = load(workdir / "results/tiny-convnext/compare.json")
     assert compare["status"] == "error"
-    assert compare["reason"].startswith("logits: integrity: ") and f"{reference.relative_to(workdir)}: sha256 " in compare["reason"] and "(changed)" in compare["reason"]
+    assert (
+        compare["reason"].startswith("logits: integrity: ")
+        and f"{reference.relative_to(workdir)}: sha256 " in compare["reason"]
+        and "(changed)" in compare["reason"]
+    )
     assert compare["outputs"]["logits"]["pass"] is False and compare["outputs"]["features"]["pass"] is True
     bert = load(workdir / "results/tiny-bert/reference/index.json")
     assert bert["status"] == "error" and bert["tensors"] == []
     assert bert["reason"].startswith("load: WeightsMismatch: ") and "model.safetensors: sha256 " in bert["reason"]
     assert "--forcerun weights/tiny-bert/manifest.json" in bert["reason"]  # the per-model fix
     rows = leaderboard(workdir)
-    assert rows["tiny-convnext"]["status"] == "error" and "reference/logits.npy: sha256 " in rows["tiny-convnext"]["reason"]
+    assert (
+        rows["tiny-convnext"]["status"] == "error"
+        and "reference/logits.npy: sha256 " in rows["tiny-convnext"]["reason"]
+    )
     assert rows["tiny-bert"]["status"] == "error" and rows["tiny-bert"]["reason"].startswith("reference: load:")
     # inspect checks the same records and says so.
     from npu_adapt.__main__ import main
@@ -328,10 +382,16 @@ def test_inspect_reports_integrity(tiny_run, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("models:\n  all: {source: 'timm:test_convnext', family: timm_image}\n", "Error validating config file: models: the name 'all' is not allowed: it is a file of the whole run under results/"),
+        (
+            "models:\n  all: {source: 'timm:test_convnext', family: timm_image}\n",
+            "Error validating config file: models: the name 'all' is not allowed: it is a file of the whole run under results/",
+        ),
         ("models:\n", "Error validating config file: `models:` is empty; list at least one model under it"),
         ("seed: 1\n", "Error validating config file: 'models' is a required property"),
-        ("models:\n  a: {source: 'timm:x'\n  b: 1\n", "config.yaml: YAML syntax error at line 3, column 3: while parsing a flow mapping: expected ',' or '}'"),
+        (
+            "models:\n  a: {source: 'timm:x'\n  b: 1\n",
+            "config.yaml: YAML syntax error at line 3, column 3: while parsing a flow mapping: expected ',' or '}'",
+        ),
     ],
 )
 def test_config_errors_are_one_sentence_naming_the_problem(tmp_path, text, expected):
@@ -360,7 +420,10 @@ def test_integrity_hashes_small_files_always_and_large_ones_when_their_mtime_mov
         assert integrity.file_problem(path, record) is None  # the documented blind spot: large, stat unchanged
         assert "sha256" in integrity.file_problem(path, record, always_hash=True)
         integrity.configure({"integrity": {"full_hash_below_mb": 4}})  # now under the threshold: always hashed
-        assert re.fullmatch(r".*weights\.bin: sha256 \w{16}\.\.\., expected \w{16}\.\.\. \(changed\)", integrity.file_problem(path, record))
+        assert re.fullmatch(
+            r".*weights\.bin: sha256 \w{16}\.\.\., expected \w{16}\.\.\. \(changed\)",
+            integrity.file_problem(path, record),
+        )
         integrity.configure({"integrity": {"full_hash_below_mb": 1}})
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))  # the mtime moved: hashed although large
         assert "(changed)" in integrity.file_problem(path, record)

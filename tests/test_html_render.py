@@ -52,7 +52,9 @@ def render(page: Path, fragment: str = "") -> tuple[str, str]:
             timeout=120,
         )
     assert done.returncode == 0, done.stderr[-3000:]
-    console_errors = [line for line in done.stderr.splitlines() if "CONSOLE" in line and ("Uncaught" in line or "Error" in line)]
+    console_errors = [
+        line for line in done.stderr.splitlines() if "CONSOLE" in line and ("Uncaught" in line or "Error" in line)
+    ]
     assert not console_errors, console_errors
     return done.stdout, done.stderr
 

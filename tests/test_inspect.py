@@ -6,14 +6,16 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import REPO, load
+
 from npu_adapt.__main__ import main as cli
 
 
 def run_cli(*args: str) -> tuple[int, str]:
     """The real command line, as a user types it."""
-    done = subprocess.run([sys.executable, "-m", "npu_adapt", "inspect", *args], capture_output=True, text=True, cwd=REPO)
+    done = subprocess.run(
+        [sys.executable, "-m", "npu_adapt", "inspect", *args], capture_output=True, text=True, cwd=REPO
+    )
     return done.returncode, done.stdout + done.stderr
 
 
@@ -36,7 +38,16 @@ def test_two_dumps_are_compared_with_every_metric(tmp_path):
     assert "FAIL: rel_l2 0.182574 > rel_l2_fail 0.001; cosine 0.993999 < cosine_min 0.99999" in text
     code, text = run_cli(str(tmp_path / "far.npy"), str(tmp_path / "ref.npy"), "--rel-l2-fail", "0.5")
     assert code == 1 and "WARN: rel_l2 0.182574 > rel_l2_max 0.0001" in text  # warn
-    code, text = run_cli(str(tmp_path / "far.npy"), str(tmp_path / "ref.npy"), "--rel-l2-max", "0.5", "--rel-l2-fail", "0.5", "--cosine-min", "0.99")
+    code, text = run_cli(
+        str(tmp_path / "far.npy"),
+        str(tmp_path / "ref.npy"),
+        "--rel-l2-max",
+        "0.5",
+        "--rel-l2-fail",
+        "0.5",
+        "--cosine-min",
+        "0.99",
+    )
     assert code == 0, text
     (tmp_path / "bad.npy").write_bytes(b"not a numpy file")
     code, text = run_cli(str(tmp_path / "bad.npy"), str(tmp_path / "ref.npy"))

@@ -30,7 +30,9 @@ def saved_timm(tmp_path, source: str) -> tuple[TimmImageAdapter, object]:
 def conventional_load(weights_dir):
     """What a timm user writes: build (randomly initialised), then copy the weights in."""
     config = load(weights_dir / "config.json")
-    model = timm.create_model(config["architecture"], num_classes=config["num_classes"], pretrained_cfg_overlay=config["pretrained_cfg"])
+    model = timm.create_model(
+        config["architecture"], num_classes=config["num_classes"], pretrained_cfg_overlay=config["pretrained_cfg"]
+    )
     model.load_state_dict(load_file(str(weights_dir / "model.safetensors")))
     return model.eval()
 
@@ -49,7 +51,10 @@ def test_timm_load_equals_the_conventional_load_bit_for_bit(tmp_path, source):
     size = load(weights_dir / "config.json")["pretrained_cfg"]["input_size"][-1]
     pixels = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 3, size, size), dtype=np.float32))
     with torch.inference_mode():
-        outputs, expected = adapter.run(model, {"pixel_values": pixels}), adapter.run(reference, {"pixel_values": pixels})
+        outputs, expected = (
+            adapter.run(model, {"pixel_values": pixels}),
+            adapter.run(reference, {"pixel_values": pixels}),
+        )
     assert outputs.keys() == expected.keys() == {"features", "logits"}
     assert all(torch.equal(outputs[name], expected[name]) for name in outputs)
 
@@ -66,9 +71,13 @@ def test_benchmark_model_leaves_the_garbage_collector_as_it_found_it(tmp_path):
 
 
 def test_each_model_job_builds_the_model_once_with_the_cpu_baseline_on(tmp_path):
-    config = tiny_config(benchmark={"batch_sizes": [1], "warmup": 0, "min_runs": 2, "max_runs": 2, "max_seconds": 30, "baseline": "cpu"})
+    config = tiny_config(
+        benchmark={"batch_sizes": [1], "warmup": 0, "min_runs": 2, "max_runs": 2, "max_seconds": 30, "baseline": "cpu"}
+    )
     config["models"] = {"tiny-convnext": config["models"]["tiny-convnext"]}
-    run_snakemake(tmp_path, "results/tiny-convnext/benchmark.json", "results/tiny-convnext/reference/index.json", config=config)
+    run_snakemake(
+        tmp_path, "results/tiny-convnext/benchmark.json", "results/tiny-convnext/reference/index.json", config=config
+    )
     bench = load(tmp_path / "results/tiny-convnext/benchmark.json")
     # The target runs on the CPU in float32 here: the baseline measures that same model.
     assert (bench["device"], bench["dtype"], bench["baseline"]["status"]) == ("cpu", "float32", "ok")

@@ -9,9 +9,23 @@ import pytest
 
 from npu_adapt import metrics
 from npu_adapt.compare import compare_dumps
-from npu_adapt.metrics import ascend_verdict, compare_output, float_metrics, streamed_stats, token_agreement, topk_agreement
+from npu_adapt.metrics import (
+    ascend_verdict,
+    compare_output,
+    float_metrics,
+    streamed_stats,
+    token_agreement,
+    topk_agreement,
+)
 
-CRITERIA = {"rel_l2_max": 0.01, "rel_l2_fail": 0.05, "cosine_min": 0.999, "cosine_floor": 0.99, "atol": 0.0, "rtol": 0.1}
+CRITERIA = {
+    "rel_l2_max": 0.01,
+    "rel_l2_fail": 0.05,
+    "cosine_min": 0.999,
+    "cosine_floor": 0.99,
+    "atol": 0.0,
+    "rtol": 0.1,
+}
 
 
 def test_every_float_metric_matches_hand_computation():
@@ -28,7 +42,9 @@ def test_every_float_metric_matches_hand_computation():
 
 
 def test_three_levels_pass_warn_fail_at_the_band_and_the_fail_limit():
-    at_limit = compare_output(np.array([0.0, 8.125]), np.array([0.0, 8.0]), "hidden", {**CRITERIA, "rel_l2_max": 0.015625})
+    at_limit = compare_output(
+        np.array([0.0, 8.125]), np.array([0.0, 8.0]), "hidden", {**CRITERIA, "rel_l2_max": 0.015625}
+    )
     assert at_limit["rel_l2"] == 0.015625  # 0.125 / 8, exact in binary: the band's edge still passes
     assert at_limit["status"] == "pass" and at_limit["reason"] is None
     r = np.array([3.0, 4.0])  # ||r|| = 5
@@ -41,8 +57,14 @@ def test_three_levels_pass_warn_fail_at_the_band_and_the_fail_limit():
     assert beyond["reason"] == "rel_l2 0.1 > rel_l2_fail 0.05; cosine 0.99846 < cosine_min 0.999"
     looser = compare_output(np.array([3.0, 4.1]), r, "hidden", {**CRITERIA, "rel_l2_max": 0.05})
     assert looser["status"] == "pass"
-    orthogonal = compare_output(np.array([0.0, 1.0]), np.array([1.0, 0.0]), "hidden", {**CRITERIA, "rel_l2_max": 2, "rel_l2_fail": 2})
-    assert orthogonal["cosine"] == 0.0 and orthogonal["status"] == "fail" and orthogonal["reason"] == "cosine 0 < cosine_floor 0.99"
+    orthogonal = compare_output(
+        np.array([0.0, 1.0]), np.array([1.0, 0.0]), "hidden", {**CRITERIA, "rel_l2_max": 2, "rel_l2_fail": 2}
+    )
+    assert (
+        orthogonal["cosine"] == 0.0
+        and orthogonal["status"] == "fail"
+        and orthogonal["reason"] == "cosine 0 < cosine_floor 0.99"
+    )
 
 
 def test_default_criteria_come_from_the_schema_per_compute_dtype():
@@ -51,7 +73,9 @@ def test_default_criteria_come_from_the_schema_per_compute_dtype():
     table = yaml.safe_load(metrics.SCHEMA.read_text())["$defs"]["dtype_criteria"]
     assert metrics.criteria_classes() == ["float32", "float32_tf32", "float16", "bfloat16"]
     for klass, entry in table.items():
-        assert metrics.dtype_criteria(klass) == entry["criteria"] and set(entry["criteria"]) == set(metrics.CRITERIA_KEYS)
+        assert metrics.dtype_criteria(klass) == entry["criteria"] and set(entry["criteria"]) == set(
+            metrics.CRITERIA_KEYS
+        )
         assert entry["rationale"]
     # tighter where the format keeps more bits: float32 < float32_tf32 <= float16 < bfloat16
     limits = [table[k]["criteria"]["rel_l2_max"] for k in ("float32", "float32_tf32", "float16", "bfloat16")]
@@ -142,7 +166,9 @@ def test_dtype_target_is_the_compute_dtype_and_the_stored_one_is_kept():
     r = np.arange(4, dtype=np.float32)
     m = compare_output(r, r, "hidden", {}, ("bfloat16", "float32"))  # a bfloat16 output is stored widened
     assert (m["dtype_target"], m["stored_dtype_target"], m["dtype_reference"]) == ("bfloat16", "float32", "float32")
-    ids = compare_output(np.zeros((1, 3), dtype=np.int64), np.zeros((1, 3), dtype=np.int64), "token_ids", {}, ("bfloat16", "float32"))
+    ids = compare_output(
+        np.zeros((1, 3), dtype=np.int64), np.zeros((1, 3), dtype=np.int64), "token_ids", {}, ("bfloat16", "float32")
+    )
     assert ids["dtype_target"] == "int64"  # token ids are what they store
 
 
@@ -155,7 +181,10 @@ def test_token_ids_exact_agreement_and_first_differing_token():
     assert differ["status"] == "fail" and differ["reason"] == "generated tokens differ from position 2 (row 0)"
     assert differ["ascend_verdict"] == "No"
     late = compare_output(np.array([[0, 5, 7, 9]]), r, "token_ids", {**CRITERIA, "token_prefix": 2})
-    assert late["status"] == "warn" and late["reason"] == "generated tokens differ from position 2 (row 0), at or after token_prefix 2"
+    assert (
+        late["status"] == "warn"
+        and late["reason"] == "generated tokens differ from position 2 (row 0), at or after token_prefix 2"
+    )
     early = compare_output(np.array([[0, 5, 7, 9]]), r, "token_ids", {**CRITERIA, "token_prefix": 3})
     assert early["status"] == "fail" and early["reason"].endswith("before token_prefix 3")
 
@@ -193,7 +222,9 @@ def test_top1_and_top5_agreement_per_row():
     assert (top1["mismatches"], top1["near_ties"], top1["first_hard_row"]) == (1, 0, 1)
     m = compare_output(target, reference, "class_scores", {**LOOSE, "rel_l2_max": 0.1})
     assert m["top1_match"] == pytest.approx(2 / 3) and m["top1_first_mismatch_row"] == 1
-    assert m["status"] == "fail" and m["reason"].startswith("top1 disagrees on 1 row(s) beyond the near-tie band (first at row 1)")
+    assert m["status"] == "fail" and m["reason"].startswith(
+        "top1 disagrees on 1 row(s) beyond the near-tie band (first at row 1)"
+    )
     no_top1 = compare_output(target, reference, "class_scores", {**LOOSE, "rel_l2_max": 10, "top1": False})
     assert no_top1["status"] == "pass"
 
@@ -204,7 +235,10 @@ def test_a_near_tied_class_disagreement_is_a_warn_stating_the_margin():
     target = np.array([[0.998, 1.0, -1.0, 0.5]])
     m = compare_output(target, reference, "class_scores", {**LOOSE, "rel_l2_max": 0.01})  # band 2 * 0.01 * 0.901
     assert m["status"] == "warn" and m["top1_near_ties"] == 1 and m["top1_max_tie_margin"] == pytest.approx(0.001)
-    assert m["reason"] == "top1 disagrees on 1 near-tied row(s): reference margin <= 0.001, within the band 0.018 (2 x rel_l2_max x the row's RMS)"
+    assert (
+        m["reason"]
+        == "top1 disagrees on 1 near-tied row(s): reference margin <= 0.001, within the band 0.018 (2 x rel_l2_max x the row's RMS)"
+    )
     clear = np.array([[1.0, 0.5, -1.0, 0.9]])  # margin 0.5: no tie, a real disagreement
     flipped = np.array([[0.5, 1.0, -1.0, 0.9]])
     assert compare_output(flipped, clear, "class_scores", {**LOOSE, "rel_l2_max": 0.01})["status"] == "fail"
@@ -217,14 +251,23 @@ def test_top5_set_disagreement():
     assert (top5["match"], top5["first_mismatch_row"], top5["mismatches"]) == (0.0, 0, 1)
     assert topk_agreement(target, reference, 1)["match"] == 1.0
     m = compare_output(target, reference, "class_scores", {**LOOSE, "rel_l2_max": 0.01, "top5": True})
-    assert m["status"] == "fail" and "top5 disagrees on 1 row(s) beyond the near-tie band (first at row 0)" in m["reason"]
+    assert (
+        m["status"] == "fail" and "top5 disagrees on 1 row(s) beyond the near-tie band (first at row 0)" in m["reason"]
+    )
     tied = topk_agreement(target, reference, 5, band=1.0)  # band 1 x RMS 6.52 >= margin 6
     assert (tied["near_ties"], tied["max_tie_margin"]) == (1, 6.0)
 
 
 @pytest.mark.parametrize(
     ("cosine", "max_abs_diff", "verdict"),
-    [(0.995, 0.002, "Yes"), (0.98, 0.002, "No"), (0.98, 0.0005, "Yes"), (0.89, 0.0, "No"), (0.9999, 1.5, "No"), (None, 0.0, "No")],
+    [
+        (0.995, 0.002, "Yes"),
+        (0.98, 0.002, "No"),
+        (0.98, 0.0005, "Yes"),
+        (0.89, 0.0, "No"),
+        (0.9999, 1.5, "No"),
+        (None, 0.0, "No"),
+    ],
 )
 def test_ascend_verdict_is_cann_precision_compare_rule(cosine, max_abs_diff, verdict):
     assert ascend_verdict(cosine, max_abs_diff) == verdict
@@ -281,8 +324,26 @@ def write_dump(directory, role, tensors: dict, status="ok", reason=None, kinds=N
     entries = []
     for name, array in tensors.items():
         np.save(directory / f"{name}.npy", array)
-        entries.append({"name": name, "file": f"{name}.npy", "shape": list(array.shape), "dtype": str(array.dtype), "kind": (kinds or {}).get(name, "hidden")})
-    index = {"model": "m", "role": role, "device": "cpu", "device_name": "cpu", "dtype": "float32", "status": status, "reason": reason, "tensors": entries, **header}
+        entries.append(
+            {
+                "name": name,
+                "file": f"{name}.npy",
+                "shape": list(array.shape),
+                "dtype": str(array.dtype),
+                "kind": (kinds or {}).get(name, "hidden"),
+            }
+        )
+    index = {
+        "model": "m",
+        "role": role,
+        "device": "cpu",
+        "device_name": "cpu",
+        "dtype": "float32",
+        "status": status,
+        "reason": reason,
+        "tensors": entries,
+        **header,
+    }
     (directory / "index.json").write_text(json.dumps(index))
     return directory / "index.json"
 
@@ -295,7 +356,10 @@ def test_compare_dumps_reports_every_problem_as_a_failed_output(tmp_path):
     result = compare_dumps("m", reference, target, {"rel_l2_max": 0.02})
     assert result["status"] == "error"  # an unreadable dump: the evidence itself is bad
     assert result["criteria"] == {**metrics.dtype_criteria("float32"), "rel_l2_max": 0.02}
-    assert result["criteria_source"]["rel_l2_max"] == "config (accuracy.rel_l2_max)" and result["criteria_class"] == "float32"
+    assert (
+        result["criteria_source"]["rel_l2_max"] == "config (accuracy.rel_l2_max)"
+        and result["criteria_class"] == "float32"
+    )
     outputs = result["outputs"]
     assert outputs["a"]["status"] == "pass" and outputs["a"]["rel_l2"] == 0.0
     assert outputs["b"]["status"] == "fail" and outputs["b"]["reason"] == "missing from target"
@@ -304,13 +368,23 @@ def test_compare_dumps_reports_every_problem_as_a_failed_output(tmp_path):
     assert outputs["extra"]["reason"] == "in target but not in reference"
     for name in ("b", "c", "d", "extra"):
         assert f"{name}: " in result["reason"]
-        assert set(outputs[name]) >= {"max_abs_diff", "rel_l2", "cosine", "top1_match", "nan_target", "ascend_verdict", "status"}
+        assert set(outputs[name]) >= {
+            "max_abs_diff",
+            "rel_l2",
+            "cosine",
+            "top1_match",
+            "nan_target",
+            "ascend_verdict",
+            "status",
+        }
 
 
 def test_same_placement_is_a_self_check_and_a_failure_stays_a_failure(tmp_path):
     good = np.arange(6, dtype=np.float32).reshape(2, 3)
     modes = {"float32_matmul_precision": "highest", "reduced_float32": False}
-    reference = write_dump(tmp_path / "reference", "reference", {"a": good}, compute_dtype="float32", precision_modes=modes)
+    reference = write_dump(
+        tmp_path / "reference", "reference", {"a": good}, compute_dtype="float32", precision_modes=modes
+    )
     same = write_dump(tmp_path / "same", "target", {"a": good}, compute_dtype="float32", precision_modes=modes)
     result = compare_dumps("m", reference, same)
     assert result["status"] == "self-check" and result["self_check"] is True
@@ -320,7 +394,13 @@ def test_same_placement_is_a_self_check_and_a_failure_stays_a_failure(tmp_path):
     low = write_dump(tmp_path / "low", "target", {"a": good}, compute_dtype="bfloat16", precision_modes=modes)
     result = compare_dumps("m", reference, low)
     assert result["status"] == "pass" and result["self_check"] is False and result["criteria_class"] == "bfloat16"
-    tf32 = write_dump(tmp_path / "tf32", "target", {"a": good}, compute_dtype="float32", precision_modes={**modes, "reduced_float32": True})
+    tf32 = write_dump(
+        tmp_path / "tf32",
+        "target",
+        {"a": good},
+        compute_dtype="float32",
+        precision_modes={**modes, "reduced_float32": True},
+    )
     result = compare_dumps("m", reference, tf32, None, {"top5": True})
     assert (result["status"], result["criteria_class"]) == ("pass", "float32_tf32")
     assert result["criteria_source"]["top5"] == "model override (models.m.accuracy.top5)"
@@ -337,8 +417,12 @@ def test_compare_dumps_carries_a_blocked_upstream(tmp_path):
 
 def test_compare_dumps_uses_the_kind_declared_in_the_index(tmp_path):
     ids = np.array([[0, 3, 4, 1]])
-    reference = write_dump(tmp_path / "reference", "reference", {"generated_ids": ids}, kinds={"generated_ids": "token_ids"})
-    target = write_dump(tmp_path / "target", "target", {"generated_ids": np.array([[0, 3, 5, 1]])}, kinds={"generated_ids": "token_ids"})
+    reference = write_dump(
+        tmp_path / "reference", "reference", {"generated_ids": ids}, kinds={"generated_ids": "token_ids"}
+    )
+    target = write_dump(
+        tmp_path / "target", "target", {"generated_ids": np.array([[0, 3, 5, 1]])}, kinds={"generated_ids": "token_ids"}
+    )
     result = compare_dumps("m", reference, target, {})
     generated = result["outputs"]["generated_ids"]
     assert generated["kind"] == "token_ids" and generated["first_mismatch"] == 2

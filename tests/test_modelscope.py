@@ -73,13 +73,17 @@ def test_download_manifest_sha256_revision_and_repair(endpoint, tmp_path, caplog
     entry = {**GPT2_ENTRY, "source": "modelscope:npu-adapt/tiny-gpt2@v1.0"}
     with caplog.at_level("INFO", logger="npu_adapt"):
         manifest = fetch("gpt2", entry, tmp_path, QUICK, 0, REPO)
-    assert any(m.startswith("download model.safetensors: 100%") for m in caplog.messages), caplog.messages  # progress in the log
+    assert any(m.startswith("download model.safetensors: 100%") for m in caplog.messages), (
+        caplog.messages
+    )  # progress in the log
     assert manifest["status"] == "ok" and manifest["pretrained"] is True and manifest["reason"] is None
     assert manifest["endpoint"] == hub.url and manifest["revision"] == "v1.0"
     assert manifest["verification"] == "every file's sha256 matches the source's listing"
     served = hub.repos["npu-adapt/tiny-gpt2"].files
     # Safetensors and config only: no README (not a default pattern), no pickle beside safetensors.
-    assert {f["path"]: f["sha256"] for f in manifest["files"]} == {name: sha256(served[name]) for name in ("config.json", "model.safetensors")}
+    assert {f["path"]: f["sha256"] for f in manifest["files"]} == {
+        name: sha256(served[name]) for name in ("config.json", "model.safetensors")
+    }
     assert all("Revision=v1.0" in path for _, path in hub.requests if path.startswith("/api/v1/models/"))
     directory = verified_dir(manifest)
     assert directory == tmp_path / "gpt2" / "download" and (directory / RECORD).is_file()
@@ -110,11 +114,17 @@ def test_not_found_is_blocked_or_falls_back_without_retries(endpoint, tmp_path):
     assert blocked["status"] == "blocked" and blocked["pretrained"] is False and blocked["files"] == []
     assert "not found (HTTP 404)" in blocked["reason"] and "gave up after 1 attempt]" in blocked["reason"]
     assert hub.listings("npu-adapt/no-such-model") == 1  # a 404 is never retried
-    assert fetch("rev", {**GPT2_ENTRY, "source": "modelscope:npu-adapt/tiny-gpt2@v9"}, tmp_path, QUICK, 0, REPO)["status"] == "blocked"
+    assert (
+        fetch("rev", {**GPT2_ENTRY, "source": "modelscope:npu-adapt/tiny-gpt2@v9"}, tmp_path, QUICK, 0, REPO)["status"]
+        == "blocked"
+    )
 
     fallback = fetch("missing", {**missing, "fallback": "random-init"}, tmp_path, QUICK, 5, REPO)
     assert fallback["status"] == "ok" and fallback["pretrained"] is False and fallback["seed"] == 5
-    assert fallback["reason"].startswith("random-init (seed 5) because download: DownloadError") and "HTTP 404" in fallback["reason"]
+    assert (
+        fallback["reason"].startswith("random-init (seed 5) because download: DownloadError")
+        and "HTTP 404" in fallback["reason"]
+    )
     assert {f["path"] for f in fallback["files"]} == {"config.json", "model.safetensors"}
     config = (tmp_path / "missing" / "random-init" / "config.json").read_text()
     assert config == (REPO / "npu_adapt/model_configs/tiny-gpt2.json").read_text()
@@ -130,6 +140,10 @@ def test_failing_listing_is_retried_then_gives_up(endpoint, tmp_path):
     hub.requests.clear()
     hub.fail_listing["npu-adapt/tiny-gpt2"] = 10
     gone = fetch("gpt2-blocked", GPT2_ENTRY, tmp_path, {**QUICK, "retries": 1}, 0, REPO)
-    assert gone["status"] == "blocked" and "server error (HTTP 503)" in gone["reason"] and "gave up after 2 attempts" in gone["reason"]
+    assert (
+        gone["status"] == "blocked"
+        and "server error (HTTP 503)" in gone["reason"]
+        and "gave up after 2 attempts" in gone["reason"]
+    )
     assert hub.listings("npu-adapt/tiny-gpt2") == 2
     hub.fail_listing.clear()

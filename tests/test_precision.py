@@ -18,7 +18,11 @@ class NpuBackend(SimpleNamespace):
     ships them by default: HF32 on for convolutions, off for matmul, jit_compile off."""
 
     def __init__(self, jit_compile_false: bool = True):
-        super().__init__(matmul=SimpleNamespace(allow_hf32=False), conv=SimpleNamespace(allow_hf32=True), config=SimpleNamespace(allow_internal_format=False))
+        super().__init__(
+            matmul=SimpleNamespace(allow_hf32=False),
+            conv=SimpleNamespace(allow_hf32=True),
+            config=SimpleNamespace(allow_internal_format=False),
+        )
         self._jit_false = jit_compile_false
 
     def is_jit_compile_false(self):
@@ -27,7 +31,11 @@ class NpuBackend(SimpleNamespace):
 
 @pytest.fixture
 def restore_torch_flags():
-    saved = (torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    saved = (
+        torch.get_float32_matmul_precision(),
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+    )
     yield
     torch.set_float32_matmul_precision(saved[0])
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved[1], saved[2]
@@ -35,14 +43,24 @@ def restore_torch_flags():
 
 def test_npu_flags_are_read_and_strict_turns_hf32_off():
     npu = NpuBackend()
-    assert devices.npu_precision_modes(npu) == {"matmul_allow_hf32": False, "conv_allow_hf32": True, "jit_compile": False, "allow_internal_format": False}
+    assert devices.npu_precision_modes(npu) == {
+        "matmul_allow_hf32": False,
+        "conv_allow_hf32": True,
+        "jit_compile": False,
+        "allow_internal_format": False,
+    }
     devices.set_npu_strict(npu)
     assert devices.npu_precision_modes(npu)["conv_allow_hf32"] is False and npu.matmul.allow_hf32 is False
 
 
 def test_a_flag_an_older_torch_npu_lacks_is_null():
     npu = SimpleNamespace(matmul=SimpleNamespace(allow_hf32=True), conv=SimpleNamespace(allow_hf32=True))
-    assert devices.npu_precision_modes(npu) == {"matmul_allow_hf32": True, "conv_allow_hf32": True, "jit_compile": None, "allow_internal_format": None}
+    assert devices.npu_precision_modes(npu) == {
+        "matmul_allow_hf32": True,
+        "conv_allow_hf32": True,
+        "jit_compile": None,
+        "allow_internal_format": None,
+    }
 
 
 def test_cpu_modes_name_why_npu_flags_are_null(restore_torch_flags):
@@ -64,7 +82,11 @@ def test_strict_precision_sets_float32_everywhere(restore_torch_flags):
     assert torch.get_float32_matmul_precision() == "high"
     devices.apply_precision("cuda", "strict")
     modes = devices.precision_modes("cuda")
-    assert (modes["float32_matmul_precision"], modes["cuda_matmul_allow_tf32"], modes["cudnn_allow_tf32"]) == ("highest", False, False)
+    assert (modes["float32_matmul_precision"], modes["cuda_matmul_allow_tf32"], modes["cudnn_allow_tf32"]) == (
+        "highest",
+        False,
+        False,
+    )
     assert modes["reduced_float32"] is False
     with pytest.raises(ValueError, match="unknown precision 'fast'"):
         devices.apply_precision("cpu", "fast")

@@ -136,7 +136,14 @@ def check_card(workdir: Path, model: str) -> tuple[dict, list]:
     if ran_on == "auto":  # blocked before the device was chosen: the machine's auto device
         ran_on = load(workdir / "results/env.json")["auto_device"]
     assert meta["hardware"] == {"cpu": "CPU", "cuda": "GPU", "npu": "NPU"}[ran_on.split(":")[0]]
-    for heading in ("## Model information / 模型信息", "## Environment / 运行环境", "## How to reproduce / 复现方法", "## Accuracy / 精度对比", "## Performance / 性能", "## Evidence files / 证据文件"):
+    for heading in (
+        "## Model information / 模型信息",
+        "## Environment / 运行环境",
+        "## How to reproduce / 复现方法",
+        "## Accuracy / 精度对比",
+        "## Performance / 性能",
+        "## Evidence files / 证据文件",
+    ):
         assert heading in body, heading
     assert f"snakemake --cores 1 results/{model}/README.md --configfile {model}.yaml" in body
     # The configuration printed for reproduction is exactly the one summary.json recorded.
@@ -145,7 +152,9 @@ def check_card(workdir: Path, model: str) -> tuple[dict, list]:
 
     outputs = load(workdir / f"results/{model}/compare.json")["outputs"]
     accuracy = table_with(tables, "output", "rel_l2", "cosine") if outputs else [[]]
-    assert [row["output"] for row in as_dicts(accuracy)] == [name for name, m in outputs.items() if m["kind"] != "token_ids"]
+    assert [row["output"] for row in as_dicts(accuracy)] == [
+        name for name, m in outputs.items() if m["kind"] != "token_ids"
+    ]
     for row in as_dicts(accuracy):
         metrics = outputs[row["output"]]
         for key in ("max_abs_diff", "mean_abs_diff", "rel_l2", "cosine", "top1_match", "top5_match"):
@@ -162,10 +171,14 @@ def check_card(workdir: Path, model: str) -> tuple[dict, list]:
         assert [int(row["batch"]) for row in perf] == [r["batch_size"] for r in bench["results"]]
         for row, result in zip(perf, bench["results"]):
             if result["status"] == "ok":
-                assert row["mean_ms"] == format_cell(result["mean_ms"]) and row["throughput (items/s)"] == format_cell(result["throughput"])
+                assert row["mean_ms"] == format_cell(result["mean_ms"]) and row["throughput (items/s)"] == format_cell(
+                    result["throughput"]
+                )
 
     evidence = as_dicts(table_with(tables, "evidence file / 证据文件", "sha256"))
-    assert [(link_text(row["evidence file / 证据文件"]), row["sha256"]) for row in evidence] == [(os.path.relpath(item["path"], f"results/{model}"), item["sha256"]) for item in summary["evidence"]]
+    assert [(link_text(row["evidence file / 证据文件"]), row["sha256"]) for row in evidence] == [
+        (os.path.relpath(item["path"], f"results/{model}"), item["sha256"]) for item in summary["evidence"]
+    ]
     for row in evidence:
         path = workdir / f"results/{model}" / link_text(row["evidence file / 证据文件"])
         assert hashlib.sha256(path.read_bytes()).hexdigest() == row["sha256"], f"evidence {row} does not match its file"
@@ -193,7 +206,11 @@ def check_leaderboard(workdir: Path) -> list[dict]:
     for row in rows:
         model = link_text(row["model"])
         # Each row's numbers come from that model's own JSON files.
-        check_report_text("| " + " | ".join(row.values()) + " |", known_numbers(model_json_files(workdir, model)), f"leaderboard.md row {model}")
+        check_report_text(
+            "| " + " | ".join(row.values()) + " |",
+            known_numbers(model_json_files(workdir, model)),
+            f"leaderboard.md row {model}",
+        )
         for column in LEADERBOARD_COLUMNS[1:]:
             expected = csv_rows[model][column]
             if expected == "null":
@@ -201,7 +218,10 @@ def check_leaderboard(workdir: Path) -> list[dict]:
             elif column != "reason":  # the Markdown reason drops the traceback tail
                 assert row[column] == report_spelling(expected), (model, column, row[column], expected)
     order = {"pass": 0, "self-check": 1, "warn": 2, "fail": 3, "error": 4, "blocked": 5}
-    keys = [(order[row["status"]], float(row["latency_p50_ms_bs1"]) if row["latency_p50_ms_bs1"][0].isdigit() else math.inf) for row in rows]
+    keys = [
+        (order[row["status"]], float(row["latency_p50_ms_bs1"]) if row["latency_p50_ms_bs1"][0].isdigit() else math.inf)
+        for row in rows
+    ]
     assert keys == sorted(keys), f"leaderboard.md is not sorted pass first, then by latency: {keys}"
     return rows
 
@@ -213,7 +233,9 @@ def test_model_cards_agree_with_their_json_files(tiny_run):
         assert "NPU" not in meta["tags"], "a CPU run carries no Ascend tags"
         info = dict(table_with(tables, "field / 字段")[1:])
         assert info["weights"].startswith("NOT pretrained: random-init (seed 0)")
-    convnext = {row["output"]: row for row in as_dicts(table_with(check_card(tiny_run, "tiny-convnext")[1], "output", "rel_l2"))}
+    convnext = {
+        row["output"]: row for row in as_dicts(table_with(check_card(tiny_run, "tiny-convnext")[1], "output", "rel_l2"))
+    }
     assert convnext["logits"]["top1_match"] == "1"
     assert convnext["features"]["top1_match"] == "n/a (not a class-score output)"
 
@@ -291,13 +313,20 @@ def test_failing_and_blocked_models_are_reported_with_reasons(tmp_path):
     config = tiny_config(benchmark={"batch_sizes": [1], "warmup": 0, "min_runs": 2, "max_runs": 2, "max_seconds": 30})
     bert = config["models"]["tiny-bert"]
     config["models"] = {
-        "strict-bf16": {**bert, "target": {"device": "cpu", "dtype": "bfloat16"}, "accuracy": {"rel_l2_max": 1.0e-6, "rel_l2_fail": 1.0e-6}},
+        "strict-bf16": {
+            **bert,
+            "target": {"device": "cpu", "dtype": "bfloat16"},
+            "accuracy": {"rel_l2_max": 1.0e-6, "rel_l2_fail": 1.0e-6},
+        },
         "missing": {"source": "hf:npu-adapt/not-there", "family": "hf_encoder", "inputs": {"seq_len": 8}},
     }
     run_snakemake(tmp_path, "results/all", config=config)
 
     rows = check_leaderboard(tmp_path)
-    assert [(link_text(row["model"]), row["status"]) for row in rows] == [("strict-bf16", "fail"), ("missing", "blocked")]
+    assert [(link_text(row["model"]), row["status"]) for row in rows] == [
+        ("strict-bf16", "fail"),
+        ("missing", "blocked"),
+    ]
     blocked = rows[1]
     assert blocked["rel_l2"] == "n/a (model blocked)" and blocked["latency_p50_ms_bs1"] == "n/a (model blocked)"
     assert blocked["reason"].startswith("weights: download: ") and "traceback" not in blocked["reason"]

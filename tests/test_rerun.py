@@ -35,7 +35,18 @@ def config_of(workdir: Path) -> dict:
 def snakemake(workdir: Path, *args: str, config: dict | None = None, snakefile: Path = REPO / "Snakefile") -> str:
     if config is not None:
         (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    command = [SNAKEMAKE, "--configfile", str(workdir / "config.yaml"), "--snakefile", str(snakefile), "--directory", str(workdir), "--cores", "1", *args]
+    command = [
+        SNAKEMAKE,
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "--snakefile",
+        str(snakefile),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "1",
+        *args,
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
@@ -109,7 +120,14 @@ def test_the_target_dtype_reruns_the_target_side_but_never_the_reference(tiny_ru
     workdir = copy_of(tiny_run, tmp_path)
     config = config_of(workdir)
     config["target"] = {"device": "cpu", "dtype": "bfloat16"}
-    assert planned_jobs(workdir, config=config) == {"dump_target": 2, "compare": 2, "benchmark": 2, "summarize": 2, "leaderboard": 1, "all": 1}
+    assert planned_jobs(workdir, config=config) == {
+        "dump_target": 2,
+        "compare": 2,
+        "benchmark": 2,
+        "summarize": 2,
+        "leaderboard": 1,
+        "all": 1,
+    }
 
 
 def test_editing_library_code_reruns_exactly_the_rules_that_import_it(tiny_run, tmp_path):
@@ -134,7 +152,17 @@ def test_editing_library_code_reruns_exactly_the_rules_that_import_it(tiny_run, 
         handle.write("\n# an edit\n")
     jobs = planned_jobs(workdir, snakefile=snakefile)
     assert jobs.pop("check_env", None) is None
-    assert jobs == {"fetch_weights": 2, "make_inputs": 2, "dump_reference": 2, "dump_target": 2, "compare": 2, "benchmark": 2, "summarize": 2, "leaderboard": 1, "all": 1}
+    assert jobs == {
+        "fetch_weights": 2,
+        "make_inputs": 2,
+        "dump_reference": 2,
+        "dump_target": 2,
+        "compare": 2,
+        "benchmark": 2,
+        "summarize": 2,
+        "leaderboard": 1,
+        "all": 1,
+    }
 
 
 def incomplete_outputs(workdir: Path) -> list[str]:
@@ -149,7 +177,18 @@ def test_a_run_killed_during_a_dump_resumes_with_the_same_results(tiny_run, tmp_
     shutil.rmtree(workdir / "results/tiny-bert")
     for name in ("all", "leaderboard.csv", "leaderboard.md", "leaderboard.html"):
         (workdir / "results" / name).unlink(missing_ok=True)
-    command = [SNAKEMAKE, "--configfile", str(workdir / "config.yaml"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "1", "results/all"]
+    command = [
+        SNAKEMAKE,
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "1",
+        "results/all",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:  # kill Snakemake and its job (SIGKILL: no clean-up) as soon as a dump is under way
         deadline = time.monotonic() + 120
@@ -160,7 +199,9 @@ def test_a_run_killed_during_a_dump_resumes_with_the_same_results(tiny_run, tmp_
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
     interrupted = incomplete_outputs(workdir)  # the dump job's outputs: its index.json and its layer index.json
-    assert len(interrupted) == 2 and all(re.search(r"tiny-bert/(layers/)?(reference|target)/index\.json$", path) for path in interrupted)
+    assert len(interrupted) == 2 and all(
+        re.search(r"tiny-bert/(layers/)?(reference|target)/index\.json$", path) for path in interrupted
+    )
 
     # A killed Snakemake leaves its lock: release it, then redo the incomplete dump.
     run_snakemake(workdir, "--unlock")
@@ -170,7 +211,9 @@ def test_a_run_killed_during_a_dump_resumes_with_the_same_results(tiny_run, tmp_
         for role in DUMPS:
             resumed, original = (load(run / f"results/{model}/{role}/index.json") for run in (workdir, tiny_run))
             assert resumed["status"] == "ok"
-            assert [(t["name"], t["sha256"]) for t in resumed["tensors"]] == [(t["name"], t["sha256"]) for t in original["tensors"]]
+            assert [(t["name"], t["sha256"]) for t in resumed["tensors"]] == [
+                (t["name"], t["sha256"]) for t in original["tensors"]
+            ]
         resumed, original = (load(run / f"results/{model}/compare.json") for run in (workdir, tiny_run))
         assert resumed["status"] == original["status"] == "pass"
         assert resumed["outputs"] == original["outputs"]

@@ -74,18 +74,14 @@ def snakemake_command(workdir: Path) -> list[str]:
 def start(workdir: Path, name: str) -> tuple[subprocess.Popen, Path]:
     log = workdir / f"{name}.log"
     with open(log, "w") as out:
-        process = subprocess.Popen(
-            snakemake_command(workdir), stdout=out, stderr=subprocess.STDOUT, text=True
-        )
+        process = subprocess.Popen(snakemake_command(workdir), stdout=out, stderr=subprocess.STDOUT, text=True)
     return process, log
 
 
 def finish(process: subprocess.Popen, log: Path, timeout: float = 900) -> str:
     process.wait(timeout=timeout)
     text = log.read_text()
-    assert process.returncode == 0, (
-        f"{log.name} failed ({process.returncode}):\n{text[-6000:]}"
-    )
+    assert process.returncode == 0, f"{log.name} failed ({process.returncode}):\n{text[-6000:]}"
     return text
 
 
@@ -95,9 +91,7 @@ def run_id(text: str) -> str:
     return match.group(1)
 
 
-def wait_for(
-    condition, timeout: float, what: str, process: subprocess.Popen, log: Path
-):
+def wait_for(condition, timeout: float, what: str, process: subprocess.Popen, log: Path):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = condition()
@@ -122,9 +116,7 @@ def test_tiny_config_runs_on_slurm_with_the_shipped_profile(slurm, tmp_path):
     # 1. Interrupted: SIGINT while a device job runs in SLURM; Snakemake cancels its jobs.
     process, first_log = start(workdir, "interrupted")
     first = wait_for(
-        lambda: (
-            "SLURM run ID" in first_log.read_text() and run_id(first_log.read_text())
-        ),
+        lambda: "SLURM run ID" in first_log.read_text() and run_id(first_log.read_text()),
         120,
         "the SLURM run ID",
         process,
@@ -143,9 +135,7 @@ def test_tiny_config_runs_on_slurm_with_the_shipped_profile(slurm, tmp_path):
             None,
         )
 
-    victim = wait_for(
-        running_device_job, 600, "a running dump_target SLURM job", process, first_log
-    )
+    victim = wait_for(running_device_job, 600, "a running dump_target SLURM job", process, first_log)
     process.send_signal(signal.SIGINT)
     process.wait(timeout=120)
     assert process.returncode != 0
@@ -156,17 +146,14 @@ def test_tiny_config_runs_on_slurm_with_the_shipped_profile(slurm, tmp_path):
         left = [
             (job["Comment"], job["JobState"])
             for job in jobs.values()
-            if job["JobName"] == first
-            and job["JobState"] in ("PENDING", "RUNNING", "COMPLETING")
+            if job["JobName"] == first and job["JobState"] in ("PENDING", "RUNNING", "COMPLETING")
         ]
         if not left or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     assert not left, f"the interrupted run left SLURM jobs behind: {left}"
     assert jobs[victim["JobId"]]["JobState"] == "CANCELLED", jobs[victim["JobId"]]
-    assert not list((workdir / ".snakemake" / "locks").glob("*")), (
-        "the interrupted run left its lock"
-    )
+    assert not list((workdir / ".snakemake" / "locks").glob("*")), "the interrupted run left its lock"
 
     # 2. Resumed: the same command finishes the run; nothing that completed is submitted again.
     process, second_log = start(workdir, "resumed")
@@ -182,24 +169,16 @@ def test_tiny_config_runs_on_slurm_with_the_shipped_profile(slurm, tmp_path):
         (job["Comment"], job["JobState"]) for job in jobs
     ]
     comments = Counter(job["Comment"] for job in completed)
-    assert max(comments.values()) == 1, (
-        f"jobs run twice: {[c for c, n in comments.items() if n > 1]}"
-    )
+    assert max(comments.values()) == 1, f"jobs run twice: {[c for c, n in comments.items() if n > 1]}"
     expected = {"rule_check_env", "rule_leaderboard", "rule_all"} | {
         f"rule_{rule}_wildcards_{model}" for rule in PER_MODEL_RULES for model in models
     }
-    assert expected <= set(comments), (
-        f"not run as SLURM jobs: {expected - set(comments)}"
-    )
+    assert expected <= set(comments), f"not run as SLURM jobs: {expected - set(comments)}"
     # Every Snakemake job was a SLURM job: the resumed run's own job count plus what the first run
     # completed is what SLURM completed, and every submission Snakemake logged is a SLURM job.
     completed_first = sum(job["JobName"] == first for job in completed)
     assert completed_first + resumed_jobs == len(completed)
-    logged = set(
-        re.findall(
-            r"submitted with SLURM jobid (\d+)", first_log.read_text() + second_text
-        )
-    )
+    logged = set(re.findall(r"submitted with SLURM jobid (\d+)", first_log.read_text() + second_text))
     assert logged == {job["JobId"] for job in jobs}
     assert "localrule" not in first_log.read_text() + second_text
 
@@ -209,27 +188,14 @@ def test_tiny_config_runs_on_slurm_with_the_shipped_profile(slurm, tmp_path):
         rule = job["Comment"].removeprefix("rule_").split("_wildcards_")[0]
         device_job = rule in DEVICE_RULES
         assert job["Partition"] == ("npu" if device_job else "cpu"), job
-        assert (
-            bool(re.fullmatch(r"gres[:/]npu:1", job.get("TresPerNode", "")))
-            == device_job
-        ), job
-        assert job["MinMemoryNode"] == f"{settings['default-resources']['mem_mb']}M", (
-            job
-        )
+        assert bool(re.fullmatch(r"gres[:/]npu:1", job.get("TresPerNode", ""))) == device_job, job
+        assert job["MinMemoryNode"] == f"{settings['default-resources']['mem_mb']}M", job
         threads = settings["set-threads"]["benchmark"] if rule == "benchmark" else 1
         assert job["NumCPUs"] == str(threads), job
     sbatch = re.findall(r"sbatch call: (.*)", first_log.read_text() + second_text)
-    assert sbatch and all(
-        "--account" not in line and " -A " not in line for line in sbatch
-    )
-    device_calls = [
-        line
-        for line in sbatch
-        if re.search(r"rule_(dump_target|benchmark)_wildcards", line)
-    ]
-    assert device_calls and all(
-        "-p npu" in line and "--gres=npu:1" in line for line in device_calls
-    ), device_calls
+    assert sbatch and all("--account" not in line and " -A " not in line for line in sbatch)
+    device_calls = [line for line in sbatch if re.search(r"rule_(dump_target|benchmark)_wildcards", line)]
+    assert device_calls and all("-p npu" in line and "--gres=npu:1" in line for line in device_calls), device_calls
 
     # A complete leaderboard, from jobs that ran in SLURM; the benchmark ran on the profile's threads.
     with open(workdir / "results" / "leaderboard.csv", newline="") as table:
@@ -239,10 +205,7 @@ def test_tiny_config_runs_on_slurm_with_the_shipped_profile(slurm, tmp_path):
         assert row["status"] not in ("blocked", "error", "fail"), row
         assert all(value != "" for value in row.values()), row
     for model in models:
-        assert (
-            load(workdir / "results" / model / "benchmark.json")["threads"]
-            == settings["set-threads"]["benchmark"]
-        )
+        assert load(workdir / "results" / model / "benchmark.json")["threads"] == settings["set-threads"]["benchmark"]
 
     # 3. A no-op re-run: nothing planned, nothing submitted.
     before = len(slurm.jobs())
@@ -252,8 +215,7 @@ def test_tiny_config_runs_on_slurm_with_the_shipped_profile(slurm, tmp_path):
     assert "submitted with SLURM jobid" not in third_text
     assert len(slurm.jobs()) == before
     print(
-        f"SLURM test: {len(jobs)} SLURM jobs, {time.monotonic() - started:.0f} s; sbatch calls:\n"
-        + "\n".join(sbatch)
+        f"SLURM test: {len(jobs)} SLURM jobs, {time.monotonic() - started:.0f} s; sbatch calls:\n" + "\n".join(sbatch)
     )
 
 
@@ -275,17 +237,11 @@ def test_a_cluster_run_without_benchmark_threads_stops_before_any_job(tmp_path):
     (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config(), sort_keys=False))
     command = snakemake_command(workdir)
     command[command.index(str(PROFILE))] = str(tmp_path / "profile")
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=300, check=False
-    )
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode != 0
-    assert (
-        "models.tiny-bert: a CPU target's benchmark needs its thread count on a cluster executor"
-        in done.stderr
-    ), done.stderr[-3000:]
+    assert "models.tiny-bert: a CPU target's benchmark needs its thread count on a cluster executor" in done.stderr, (
+        done.stderr[-3000:]
+    )
     assert "benchmark.threads" in done.stderr and "set-threads" in done.stderr
     assert "submitted with SLURM" not in done.stdout + done.stderr
-    assert (
-        not (workdir / "results").exists()
-        and not (workdir / ".snakemake" / "slurm_logs").exists()
-    )
+    assert not (workdir / "results").exists() and not (workdir / ".snakemake" / "slurm_logs").exists()

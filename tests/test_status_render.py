@@ -11,7 +11,14 @@ import pytest
 
 from npu_adapt.__main__ import main as cli
 from npu_adapt.html_report import leaderboard_page, model_page
-from npu_adapt.reports import STATUS_ORDER, build_summary, leaderboard_markdown, leaderboard_row, model_card, null_reasons
+from npu_adapt.reports import (
+    STATUS_ORDER,
+    build_summary,
+    leaderboard_markdown,
+    leaderboard_row,
+    model_card,
+    null_reasons,
+)
 
 REASONS = {
     "pass": None,
@@ -23,22 +30,75 @@ REASONS = {
 
 
 def documents(status: str) -> dict:
-    outputs = {"logits": {"kind": "class_scores", "status": "error" if status == "error" else "pass", "reason": REASONS[status], "rel_l2": 0.1, "cosine": 0.99,
-                          "max_abs_diff": 0.5, "mean_abs_diff": 0.1, "rmse": 0.1, "max_rel_diff": 1.0, "within_rtol_frac": 0.5, "top1_match": 1.0, "top5_match": 1.0,
-                          "nan_target": 0, "inf_target": 0, "ascend_verdict": "Yes", "shape_target": [1, 4]}}  # fmt: skip
-    compare = {"model": f"m-{status}", "status": status, "reason": REASONS[status], "criteria": {"rel_l2_max": 0.04}, "criteria_class": "bfloat16",
-               "criteria_source": {"rel_l2_max": "dtype default (bfloat16)"}, "target": {"precision": "default", "precision_modes": None}, "outputs": outputs}  # fmt: skip
+    outputs = {
+        "logits": {
+            "kind": "class_scores",
+            "status": "error" if status == "error" else "pass",
+            "reason": REASONS[status],
+            "rel_l2": 0.1,
+            "cosine": 0.99,
+            "max_abs_diff": 0.5,
+            "mean_abs_diff": 0.1,
+            "rmse": 0.1,
+            "max_rel_diff": 1.0,
+            "within_rtol_frac": 0.5,
+            "top1_match": 1.0,
+            "top5_match": 1.0,
+            "nan_target": 0,
+            "inf_target": 0,
+            "ascend_verdict": "Yes",
+            "shape_target": [1, 4],
+        }
+    }
+    compare = {
+        "model": f"m-{status}",
+        "status": status,
+        "reason": REASONS[status],
+        "criteria": {"rel_l2_max": 0.04},
+        "criteria_class": "bfloat16",
+        "criteria_source": {"rel_l2_max": "dtype default (bfloat16)"},
+        "target": {"precision": "default", "precision_modes": None},
+        "outputs": outputs,
+    }
     index = {"status": "ok", "device": "cpu", "device_name": "cpu", "dtype": "bfloat16", "tensors": []}
-    bench = {"status": "ok", "results": [{"batch_size": 1, "status": "ok", "mean_ms": 1.5, "p50_ms": 1.5, "cv_pct": 2.0, "stable": True, "peak_host_rss_mb": 10.0, "throughput": 600.0, "peak_mem_mb": 10.0}]}
+    bench = {
+        "status": "ok",
+        "results": [
+            {
+                "batch_size": 1,
+                "status": "ok",
+                "mean_ms": 1.5,
+                "p50_ms": 1.5,
+                "cv_pct": 2.0,
+                "stable": True,
+                "peak_host_rss_mb": 10.0,
+                "throughput": 600.0,
+                "peak_mem_mb": 10.0,
+            }
+        ],
+    }
     manifest = {"source": "local:/m", "pretrained": False, "reason": "random init", "files": []}
-    return build_summary(f"m-{status}", {"task": "t", "family": "timm_image"}, manifest, {"versions": {}, "host": {}}, {"tensors": []}, index, index, compare, bench, None)
+    return build_summary(
+        f"m-{status}",
+        {"task": "t", "family": "timm_image"},
+        manifest,
+        {"versions": {}, "host": {}},
+        {"tensors": []},
+        index,
+        index,
+        compare,
+        bench,
+        None,
+    )
 
 
 @pytest.mark.parametrize("status", ["pass", "self-check", "warn", "fail", "error"])
 def test_each_status_is_stated_with_its_reason_in_card_and_leaderboard(status, tmp_path):
     summary = documents(status)
     assert summary["status"] == status
-    assert summary["reason"] == REASONS[status] or summary["reason"] == f"compare: {REASONS[status]}"  # error names its stage
+    assert (
+        summary["reason"] == REASONS[status] or summary["reason"] == f"compare: {REASONS[status]}"
+    )  # error names its stage
     card = model_card(summary, str(tmp_path))
     assert f"**Status / 状态:** {status}" in card
     if status != "pass":
@@ -48,7 +108,9 @@ def test_each_status_is_stated_with_its_reason_in_card_and_leaderboard(status, t
     assert f"| {status} |" in markdown
     page = model_page(summary, str(tmp_path))
     assert f'<span class="status-{status}"' in page  # coloured by status in the HTML card
-    board = leaderboard_page([row], {summary["model"]: null_reasons(row, summary)}, {summary["model"]: summary}, tmp_path)
+    board = leaderboard_page(
+        [row], {summary["model"]: null_reasons(row, summary)}, {summary["model"]: summary}, tmp_path
+    )
     assert f'<td data-sort="{STATUS_ORDER[status]}"><span class="status-{status}"' in board
     assert f".status-{status} {{" in board  # the page styles the status
 
@@ -57,6 +119,15 @@ def test_inspect_exit_code_follows_the_model_status(tmp_path):
     for status, code in (("pass", 0), ("self-check", 0), ("warn", 1), ("fail", 2), ("error", 3), ("blocked", 3)):
         model_dir = tmp_path / status
         model_dir.mkdir()
-        (model_dir / "compare.json").write_text(json.dumps({"model": status, "status": status, "reason": REASONS.get(status, "upstream target blocked"), "outputs": {}}))
+        (model_dir / "compare.json").write_text(
+            json.dumps(
+                {
+                    "model": status,
+                    "status": status,
+                    "reason": REASONS.get(status, "upstream target blocked"),
+                    "outputs": {},
+                }
+            )
+        )
         assert cli(["inspect", str(model_dir)]) == code, status
     assert cli(["inspect", str(tmp_path / "empty")]) == 3  # no such directory: no evidence

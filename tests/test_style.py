@@ -20,7 +20,9 @@ def test_snakemake_lint_finds_nothing():
 
 
 def test_snakefmt_leaves_every_snakemake_file_unchanged():
-    done = subprocess.run([str(BIN / "snakefmt"), "--check", "Snakefile", "rules"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(BIN / "snakefmt"), "--check", "Snakefile", "rules"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 

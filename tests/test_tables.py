@@ -23,8 +23,29 @@ MODELS = ("tiny-bert", "tiny-convnext")
 def test_convention_round_trips_through_pandas(tmp_path):
     third = 1 / 3
     rows = [
-        {"name": "a", "flag": True, "maybe": np.bool_(False), "count": 3, "sparse": None, "value": third, "tiny": 1e-300, "shape": [1, 3, 224], "reason": "NA"},
-        {"name": "b", "flag": False, "maybe": None, "count": 0, "sparse": 7, "value": math.nan, "tiny": math.inf, "shape": [2], "reason": None, "ignored": "x"},
+        {
+            "name": "a",
+            "flag": True,
+            "maybe": np.bool_(False),
+            "count": 3,
+            "sparse": None,
+            "value": third,
+            "tiny": 1e-300,
+            "shape": [1, 3, 224],
+            "reason": "NA",
+        },
+        {
+            "name": "b",
+            "flag": False,
+            "maybe": None,
+            "count": 0,
+            "sparse": 7,
+            "value": math.nan,
+            "tiny": math.inf,
+            "shape": [2],
+            "reason": None,
+            "ignored": "x",
+        },
     ]
     columns = ["name", "flag", "maybe", "count", "sparse", "value", "tiny", "shape", "reason"]
     path = tmp_path / "t.csv"
@@ -50,7 +71,15 @@ def test_every_csv_reads_back_with_pandas_and_equals_its_json(tiny_run):
     board = read_csv(results / "leaderboard.csv")
     assert board.columns.tolist() == LEADERBOARD_COLUMNS
     assert board["pretrained"].dtype == np.bool_ and board["best_batch"].dtype == np.int64
-    for column in ("params_m", "rel_l2", "cosine", "latency_p50_ms_bs1", "cv_pct", "best_throughput", "peak_host_rss_mb"):
+    for column in (
+        "params_m",
+        "rel_l2",
+        "cosine",
+        "latency_p50_ms_bs1",
+        "cv_pct",
+        "best_throughput",
+        "peak_host_rss_mb",
+    ):
         assert board[column].dtype == np.float64, column
     assert board["ttft_ms"].isna().all() and board["decode_tokens_per_s"].isna().all()  # no causal LM here
     summaries = {model: load(results / f"{model}/summary.json") for model in MODELS}
@@ -61,7 +90,12 @@ def test_every_csv_reads_back_with_pandas_and_equals_its_json(tiny_run):
             if value is None:
                 assert pd.isna(record[column]), (record["model"], column)
             else:
-                assert record[column] == value, (record["model"], column, record[column], value)  # identical, not rounded
+                assert record[column] == value, (
+                    record["model"],
+                    column,
+                    record[column],
+                    value,
+                )  # identical, not rounded
 
     for model in MODELS:
         compare = load(results / f"{model}/compare.json")

@@ -30,7 +30,12 @@ MINILM = {
 TINY_BERT = tiny_config()["models"]["tiny-bert"]
 TINY_CONVNEXT = tiny_config()["models"]["tiny-convnext"]
 # Held out: no other test or issue names this architecture.
-TINY_VIT = {"source": "timm:test_vit.r160_in1k", "family": "timm_image", "task": "image-classification", "inputs": {"image_size": 160}}
+TINY_VIT = {
+    "source": "timm:test_vit.r160_in1k",
+    "family": "timm_image",
+    "task": "image-classification",
+    "inputs": {"image_size": 160},
+}
 
 
 def weights_of(entry: dict, tmp_path_factory, scale: dict[str, float] | None = None):
@@ -57,8 +62,17 @@ def dump(directory, entry: dict, weights_dir, role: str, dtype: str) -> None:
     tensors = dump_tensors(directory, arrays, loaded.adapter.output_kinds())
     for tensor in tensors:
         tensor["compute_dtype"] = dtype if tensor["dtype"].startswith("float") else tensor["dtype"]
-    index = {"model": "m", "role": role, "device": "cpu", "device_name": devices.device_name("cpu"), "dtype": dtype, "compute_dtype": dtype}
-    index.update(precision="default", precision_modes=devices.precision_modes("cpu"), status="ok", reason=None, tensors=tensors)
+    index = {
+        "model": "m",
+        "role": role,
+        "device": "cpu",
+        "device_name": devices.device_name("cpu"),
+        "dtype": dtype,
+        "compute_dtype": dtype,
+    }
+    index.update(
+        precision="default", precision_modes=devices.precision_modes("cpu"), status="ok", reason=None, tensors=tensors
+    )
     if perturbation:
         index["test_perturbation"] = perturbation
     write_json(directory / "index.json", index)
@@ -80,7 +94,11 @@ def worst(compare: dict, key: str) -> float:
     return min(values) if key == "cosine" else max(values)
 
 
-@pytest.mark.parametrize("entry", [MINILM, TINY_BERT, TINY_CONVNEXT, TINY_VIT], ids=["minilm-pretrained", "tiny-bert", "tiny-convnext", "held-out-vit"])
+@pytest.mark.parametrize(
+    "entry",
+    [MINILM, TINY_BERT, TINY_CONVNEXT, TINY_VIT],
+    ids=["minilm-pretrained", "tiny-bert", "tiny-convnext", "held-out-vit"],
+)
 def test_healthy_models_pass_in_bfloat16_and_float16(entry, tmp_path, tmp_path_factory):
     verdicts = judge(tmp_path, entry, weights_of(entry, tmp_path_factory), ["bfloat16", "float16"])
     for dtype, compare in verdicts.items():
@@ -90,8 +108,12 @@ def test_healthy_models_pass_in_bfloat16_and_float16(entry, tmp_path, tmp_path_f
         assert 0 < worst(compare, "rel_l2") <= compare["criteria"]["rel_l2_max"]
         for metrics in compare["outputs"].values():
             # numpy has no bfloat16: stored widened to float32, exactly; float16 is stored as is
-            assert metrics["dtype_target"] == dtype and metrics["stored_dtype_target"] == ("float32" if dtype == "bfloat16" else dtype)
-        print(f"{entry['source']} {dtype}: {compare['status']} rel_l2 {worst(compare, 'rel_l2'):.4g} cosine {worst(compare, 'cosine'):.6f}")
+            assert metrics["dtype_target"] == dtype and metrics["stored_dtype_target"] == (
+                "float32" if dtype == "bfloat16" else dtype
+            )
+        print(
+            f"{entry['source']} {dtype}: {compare['status']} rel_l2 {worst(compare, 'rel_l2'):.4g} cosine {worst(compare, 'cosine'):.6f}"
+        )
 
 
 def test_activations_that_overflow_float16_fail_naming_nan_inf(tmp_path, tmp_path_factory):
@@ -106,7 +128,11 @@ def test_activations_that_overflow_float16_fail_naming_nan_inf(tmp_path, tmp_pat
     assert all(m["nonfinite_where_ref_finite"] == 0 for m in verdicts["bfloat16"]["outputs"].values())
 
 
-@pytest.mark.parametrize("entry, layer", [(MINILM, "encoder.layer.5.output.LayerNorm"), (TINY_CONVNEXT, "head.fc")], ids=["minilm", "tiny-convnext"])
+@pytest.mark.parametrize(
+    "entry, layer",
+    [(MINILM, "encoder.layer.5.output.LayerNorm"), (TINY_CONVNEXT, "head.fc")],
+    ids=["minilm", "tiny-convnext"],
+)
 def test_a_ten_percent_error_in_one_layer_fails_in_every_dtype(entry, layer, tmp_path, tmp_path_factory, monkeypatch):
     monkeypatch.setenv(PERTURB_ENV, f"{layer}:1.1")
     verdicts = judge(tmp_path, entry, weights_of(entry, tmp_path_factory), ["float32", "float16", "bfloat16"])

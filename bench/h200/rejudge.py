@@ -24,7 +24,11 @@ def judge(row: dict, klass: str) -> tuple[str, str]:
     rel_l2, cosine = float(row["rel_l2"]), float(row["cosine"])
     fails, warns = [], []
     if rel_l2 > c["rel_l2_fail"] or cosine < c["cosine_floor"]:
-        fails.append(f"rel_l2 {rel_l2:.3g} > {c['rel_l2_fail']}" if rel_l2 > c["rel_l2_fail"] else f"cosine {cosine:.6f} < {c['cosine_floor']}")
+        fails.append(
+            f"rel_l2 {rel_l2:.3g} > {c['rel_l2_fail']}"
+            if rel_l2 > c["rel_l2_fail"]
+            else f"cosine {cosine:.6f} < {c['cosine_floor']}"
+        )
     if rel_l2 > c["rel_l2_max"] and not fails:
         warns.append(f"rel_l2 {rel_l2:.3g} > rel_l2_max {c['rel_l2_max']}")
     if c["cosine_min"] > cosine >= c["cosine_floor"]:
@@ -42,14 +46,20 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|")
     # torch's CUDA defaults allow TF32 in cuDNN convolutions: float32_tf32 is what that run
     # would record; the strict float32 row shows what target.precision: strict would be held to.
-    classes = (("bfloat16", "bfloat16"), ("float32", criteria_class("float32", reduced_float32=True)), ("float32", "float32"))
+    classes = (
+        ("bfloat16", "bfloat16"),
+        ("float32", criteria_class("float32", reduced_float32=True)),
+        ("float32", "float32"),
+    )
     for dtype, klass in classes:
         with open(HERE / f"leaderboard_{dtype}.csv") as handle:
             for row in csv.DictReader(handle):
                 if klass == "float32" and row["status"] == "blocked":
                     continue
                 status, why = judge(row, klass)
-                print(f"| {dtype} | {klass} | {row['model']} | {row['rel_l2']} | {row['cosine']} | {row['top1_match']} | {row['status']} | **{status}** | {why} |")
+                print(
+                    f"| {dtype} | {klass} | {row['model']} | {row['rel_l2']} | {row['cosine']} | {row['top1_match']} | {row['status']} | **{status}** | {why} |"
+                )
 
 
 if __name__ == "__main__":

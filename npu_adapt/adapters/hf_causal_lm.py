@@ -43,7 +43,9 @@ class HFCausalLMAdapter(HFEncoderAdapter):
             # No tokenizer (random-init fallback): seeded ids, after the BOS token when there is one.
             vocab = int(config["vocab_size"])
             seq_len = int(self.options.get("seq_len", 16))
-            input_ids = np.random.default_rng(seed).integers(min(100, vocab // 2), vocab, size=(1, seq_len), dtype=np.int64)
+            input_ids = np.random.default_rng(seed).integers(
+                min(100, vocab // 2), vocab, size=(1, seq_len), dtype=np.int64
+            )
             if isinstance(config.get("bos_token_id"), int):
                 input_ids[0, 0] = config["bos_token_id"]
         return {"input_ids": input_ids, "attention_mask": np.ones_like(input_ids)}
@@ -63,10 +65,19 @@ class HFCausalLMAdapter(HFEncoderAdapter):
         pad = model.generation_config.pad_token_id
         if pad is None:
             pad = eos[0] if isinstance(eos, list) else eos
-        return GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, use_cache=True, eos_token_id=eos, pad_token_id=pad)
+        return GenerationConfig(
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            num_beams=1,
+            use_cache=True,
+            eos_token_id=eos,
+            pad_token_id=pad,
+        )
 
     def run(self, model, inputs):
-        out = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=False, return_dict=True)
+        out = model(
+            input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=False, return_dict=True
+        )
         generated = model.generate(
             input_ids=inputs["input_ids"],
             attention_mask=inputs["attention_mask"],
