@@ -109,6 +109,15 @@ def download_errors() -> tuple[type[BaseException], ...]:
             and issubclass(value, Exception)
             and value.__module__ == modelscope_errors.__name__
         ]
+    if importlib.util.find_spec("modelscope_hub") is not None:
+        # modelscope >= 1.40 raises its hub client's errors (HubError: 404, 5xx, network).
+        from modelscope_hub.errors import HubError
+
+        classes.append(HubError)
+    if importlib.util.find_spec("requests") is not None:
+        import requests  # the ModelScope client's transport
+
+        classes.append(requests.RequestException)
     return tuple(classes)
 
 
@@ -233,7 +242,10 @@ def _chain(exc: BaseException):
 
 
 def _status(exc: BaseException) -> int | None:
-    return getattr(getattr(exc, "response", None), "status_code", None)
+    """The HTTP status of a failed request: on the response (httpx2, requests), or on the
+    error itself (the ModelScope hub client's APIError)."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return status if status is not None else getattr(exc, "status_code", None)
 
 
 def _one_line(exc: BaseException, limit: int = 300) -> str:
@@ -281,6 +293,8 @@ def is_transient(exc: BaseException) -> bool:
             return status >= 500 or status in (408, 429)
         if isinstance(error, httpx2.TransportError) or "Consistency check failed" in str(error):
             return True
+        if type(error).__name__ in ("NetworkError", "RequestTimeoutError", "ConnectionError", "Timeout"):
+            return True  # the ModelScope client's (modelscope_hub, requests) transport failures
     return False
 
 

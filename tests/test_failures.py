@@ -357,8 +357,8 @@ def test_a_tampered_dump_or_weight_file_is_an_error_never_a_pass(tiny_run, tmp_p
     from npu_adapt.__main__ import main
 
     monkeypatch.chdir(workdir)
-    assert main(["inspect", "results/tiny-convnext"]) == 1
-    assert main(["inspect", str(target.relative_to(workdir)), str(reference.relative_to(workdir))]) == 1
+    assert main(["inspect", "results/tiny-convnext"]) == 3  # error
+    assert main(["inspect", str(target.relative_to(workdir)), str(reference.relative_to(workdir))]) == 3
     assert main(["inspect", "results/tiny-bert/inputs"]) == 0
 
 
@@ -372,10 +372,10 @@ def test_inspect_reports_integrity(tiny_run, tmp_path, capsys):
     assert "integrity: all 3 files match the size and sha256 recorded in index.json" in capsys.readouterr().out
     dump = workdir / "tiny-bert/target/pooler_output.npy"
     dump.write_bytes(dump.read_bytes()[:-4])
-    assert main(["inspect", str(workdir / "tiny-bert")]) == 1
+    assert main(["inspect", str(workdir / "tiny-bert")]) == 3
     out = capsys.readouterr().out
     assert f"integrity ERROR: {dump}: " in out and "bytes, expected" in out and "(truncated or changed)" in out
-    assert main(["inspect", str(workdir / "tiny-bert/target")]) == 1
+    assert main(["inspect", str(workdir / "tiny-bert/target")]) == 3
 
 
 @pytest.mark.e2e

@@ -321,7 +321,7 @@ def test_the_size_guard_refuses_a_tensors_capture_over_the_limit(layers_run):
 
 @pytest.mark.e2e
 def test_inspect_shows_the_first_divergence_with_its_neighbours(layers_run, capsys):
-    assert cli(["inspect", str(layers_run / "results/bert-auto")]) == 0
+    assert cli(["inspect", str(layers_run / "results/bert-auto")]) == 2  # the perturbed model fails (exit 2)
     text = capsys.readouterr().out
     layers = load(layers_run / "results/bert-auto/layers/compare.json")
     order = layers["first_divergence"]["order"]

@@ -59,6 +59,8 @@ def skip_reason(command: str) -> str | None:
         return "make builds the venv these tests run in (and `make test` is this suite)"
     if command.startswith("pip "):
         return "pip install changes the environment the suite runs in"
+    if command.startswith(("squeue ", "scancel ")):
+        return "needs a running SLURM cluster (tests/test_slurm.py runs the cluster path and its interruption)"
     for profile, plugin in EXECUTOR_PLUGINS.items():
         if profile in command and importlib.util.find_spec(plugin) is None:
             return f"needs {plugin.replace('_', '-')} (not installed here)"

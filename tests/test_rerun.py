@@ -215,5 +215,5 @@ def test_a_run_killed_during_a_dump_resumes_with_the_same_results(tiny_run, tmp_
                 (t["name"], t["sha256"]) for t in original["tensors"]
             ]
         resumed, original = (load(run / f"results/{model}/compare.json") for run in (workdir, tiny_run))
-        assert resumed["status"] == original["status"] == "pass"
+        assert resumed["status"] == original["status"] == "self-check"  # CPU float32 on both sides
         assert resumed["outputs"] == original["outputs"]
