@@ -78,6 +78,7 @@ RESERVED_MODEL_KEYS = [
     "leaderboard.csv",
     "leaderboard.md",
     "leaderboard.html",
+    "report.html",
 ]
 # The {model} wildcard: one path component (the schema's pattern for model keys), never a
 # reserved name. So results/{model}/compare.json cannot match results/{model}/layers/compare.json.

@@ -82,7 +82,7 @@ def test_a_run_file_missing_a_contract_key_or_with_an_unknown_status_is_rejected
     assert errors("summary", summary) == ["accuracy/outputs/logits: 'cosine' is a required property"]
     index = json.loads((tiny_run / "results/tiny-bert/target/index.json").read_text())
     index["status"] = "pass"
-    assert errors("index", index) == ["status: 'pass' is not one of ['ok', 'blocked']"]
+    assert errors("index", index) == ["status: 'pass' is not one of ['ok', 'blocked', 'error']"]
 
 
 def write_dump(directory: Path, role: str, arrays: dict, status: str = "ok", reason: str | None = None) -> Path:
