@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from npu_adapt.reports import (
+    BENCHMARK_COLUMN_NOTES,
     LEADERBOARD_COLUMNS,
     STATUS_MEANING,
     STATUS_ORDER,
@@ -175,6 +176,11 @@ KEY_COLUMNS = [
     "peak_device_mem_mb",
 ]
 
+KEY_COLUMN_NOTES = {
+    "rel_l2": "worst (largest) relative L2 error over the model's outputs",
+    "cosine": "worst (smallest) cosine similarity over the model's outputs",
+}
+
 # Status colours (the scatter's points; the same as the .status-* classes of STYLE).
 STATUS_COLOURS = {
     "pass": "#116329",
@@ -304,8 +310,11 @@ def _family(summary: dict) -> str:
 
 
 def _header(column: str, kind: str) -> str:
+    """A sortable header, its CSV name breakable at underscores, what it means as the tooltip."""
     label = html.escape(column).replace("_", "_<wbr>")
-    return f'<th data-column="{column}" data-type="{kind}"><button type="button">{label}</button></th>'
+    note = KEY_COLUMN_NOTES.get(column) or BENCHMARK_COLUMN_NOTES.get(column)
+    title = f' title="{html.escape(note, quote=True)}"' if note else ""
+    return f'<th data-column="{column}" data-type="{kind}"{title}><button type="button">{label}</button></th>'
 
 
 def summary_strip(rows: list[dict]) -> str:
