@@ -265,8 +265,8 @@ def report(
         f" ({platform.processor() or platform.machine()}).",
         "",
         "A verdict (pass / fail / ...) means the model went through every stage: weights, inputs, both dumps, compare,"
-        " benchmark, model card. `fail` here is the accuracy verdict of bfloat16 against float32 at the default criteria"
-        " (rel_l2 < 0.01, cosine > 0.99), not a failure of the workflow.",
+        " benchmark, model card. `warn` / `fail` here is the accuracy verdict of bfloat16 against float32 at the"
+        " bfloat16 default criteria (docs/design.md, Verdicts and criteria), not a failure of the workflow.",
         "",
         "| architecture | status | rel_l2 | cosine | reason |",
         "|---|---|---|---|---|",
