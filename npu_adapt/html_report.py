@@ -32,26 +32,10 @@ from npu_adapt.reports import (
     shown,
 )
 
-# Leaderboard columns sorted as numbers (the others as text; status by its rank).
-NUMERIC_COLUMNS = {
-    "params_m",
-    "rel_l2",
-    "cosine",
-    "max_abs_diff",
-    "mean_abs_diff",
-    "top1_match",
-    "top5_match",
-    "latency_p50_ms_bs1",
-    "cv_pct",
-    "best_throughput",
-    "best_batch",
-    "peak_host_rss_mb",
-    "peak_device_mem_mb",
-    "param_bytes",
-    "ttft_ms",
-    "decode_tokens_per_s",
-    "status",
-}
+# Leaderboard columns sorted as text; every other column sorts as a number (status by its
+# rank). Derived from LEADERBOARD_COLUMNS, so a new numeric column needs no second list.
+TEXT_COLUMNS = {"model", "task", "source", "pretrained", "target_device", "target_dtype", "stable", "reason"}
+NUMERIC_COLUMNS = set(LEADERBOARD_COLUMNS) - TEXT_COLUMNS
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", "WenQuanYi Micro Hei", sans-serif; margin: 1.5rem auto; max-width: 80rem; padding: 0 1rem; color: #1b1f24; }
