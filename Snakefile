@@ -24,10 +24,12 @@ validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml
 include: "rules/common.smk"
 
 
-# Every wildcard is constrained (MODEL_KEY in rules/common.smk): a model key is one path
-# component and never a file name the workflow writes beside the model directories.
+# Every wildcard is constrained (MODEL_KEY in rules/common.smk, TARGET_KEY in npu_adapt/config.py):
+# a model key or target name is one path component and never a name the workflow writes beside it.
 wildcard_constraints:
     model=MODEL_KEY,
+    target=TARGET_KEY,
+    dtype="float32|float16|bfloat16",
 
 
 include: "rules/weights.smk"
@@ -47,9 +49,9 @@ rule all:
         summaries=expand("results/{model}/summary.json", model=MODELS),
         cards=expand("results/{model}/README.md", model=MODELS),
         pages=expand("results/{model}/summary.html", model=MODELS),
-        compare_csv=expand("results/{model}/compare.csv", model=MODELS),
-        benchmark_csv=expand("results/{model}/benchmark.csv", model=MODELS),
-        plots=expand("results/{model}/benchmark.png", model=MODELS),
+        compare_csv=per_target("results/{model}/{target}/compare.csv"),
+        benchmark_csv=per_target("results/{model}/{target}/benchmark.csv"),
+        plots=per_target("results/{model}/{target}/benchmark.png"),
     output:
         manifest="results/all",
     log:

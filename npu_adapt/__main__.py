@@ -1,12 +1,13 @@
 """Command line: ``python -m npu_adapt inspect ...`` (installed as ``npu-adapt``); ``bench
 MODEL`` benchmarks one configured model without the workflow (npu_adapt.bench_cli).
 
-``inspect results/MODEL``           the model's tensors (inputs, reference, target: shape,
+``inspect results/MODEL/TARGET``    one target's tensors (inputs, reference, target: shape,
                                     dtype, stats) and its comparison (every metric, pass/fail,
-                                    Ascend verdict), the layer localisation (first divergence
-                                    and its neighbours); ``--layers`` adds the whole layer table;
-                                    ``--export-msprobe DIR`` writes the layer dumps in msprobe's
-                                    dump.json layout (``msprobe compare`` reads them).
+                                    Ascend verdict, error budget), the layer localisation (first
+                                    divergence and its neighbours); ``--layers`` adds the whole
+                                    layer table; ``--export-msprobe DIR`` writes the layer dumps
+                                    in msprobe's dump.json layout (``msprobe compare`` reads them).
+``inspect results/MODEL``           every target of the model in turn (exit status: the worst).
 ``inspect DIR``                     the tensors listed in DIR/index.json.
 ``inspect A.npy``                   one dump's shape, dtype and stats.
 ``inspect A.npy B.npy``             every metric of A (target) against B (reference).
@@ -194,11 +195,16 @@ def print_layers(layers: dict, full: bool, out) -> None:
         print(table(rows, columns), file=out)
 
 
-def export_layers(model_dir: Path, out_dir: Path, out) -> int:
+def export_layers(path: Path, out_dir: Path, out) -> int:
     from npu_adapt.layers.msprobe import export_msprobe
 
+    targets = [path] if (path / "layers").is_dir() and (path / "compare.json").is_file() else target_dirs(path)
+    if len(targets) != 1:
+        named = ", ".join(str(t) for t in targets) or f"none under {path}"
+        print(f"npu-adapt inspect --export-msprobe: name one target directory (results/MODEL/TARGET): {named}", file=sys.stderr)
+        return 1
     try:
-        written = export_msprobe(model_dir, out_dir)
+        written = export_msprobe(targets[0], out_dir)
     except (OSError, ValueError) as exc:
         print(f"npu-adapt inspect --export-msprobe: {exc}", file=sys.stderr)
         return 1
@@ -223,13 +229,43 @@ def integrity_report(index_path: Path, index: dict, out) -> bool:
     return not problems
 
 
+def target_dirs(model_dir: Path) -> list[Path]:
+    """The model's target directories (results/MODEL/TARGET/, each with its compare.json)."""
+    return sorted(path.parent for path in model_dir.glob("*/compare.json"))
+
+
 def inspect_model(model_dir: Path, show_layers: bool, out) -> int:
-    compare = read_json(model_dir / "compare.json") if (model_dir / "compare.json").is_file() else None
+    """``results/MODEL``: every target in turn (the exit code of the worst);
+    ``results/MODEL/TARGET``: that target."""
+    if (model_dir / "compare.json").is_file() or (model_dir / "dump" / "index.json").is_file():
+        return inspect_target(model_dir.parent, model_dir.name, show_layers, out)
+    targets = target_dirs(model_dir)
+    if not targets:
+        print(f"model {model_dir.name}  ({model_dir})", file=out)
+        print(f"
+comparison: no {model_dir}/TARGET/compare.json (run the compare rule); no verdict", file=out)
+        return EXIT_CODES["error"]
+    codes = []
+    for number, target_dir in enumerate(targets):
+        if number:
+            print("
+" + "=" * 72 + "
+", file=out)
+        codes.append(inspect_target(model_dir, target_dir.name, show_layers, out))
+    return max(codes)
+
+
+def inspect_target(model_dir: Path, target: str, show_layers: bool, out) -> int:
+    target_dir = model_dir / target
+    compare = read_json(target_dir / "compare.json") if (target_dir / "compare.json").is_file() else None
     name = compare["model"] if compare else model_dir.name
-    print(f"model {name}  ({model_dir})", file=out)
+    print(f"model {name}, target {target}  ({target_dir})", file=out)
     intact = True
-    for role in ("inputs", "reference", "target"):
-        index_path = model_dir / role / "index.json"
+    for role, index_path in (
+        ("inputs", model_dir / "inputs" / "index.json"),
+        ("reference", model_dir / "reference" / "index.json"),
+        ("target", target_dir / "dump" / "index.json"),
+    ):
         if not index_path.is_file():
             print(f"\n{role}: no {index_path}", file=out)
             continue
@@ -239,7 +275,7 @@ def inspect_model(model_dir: Path, show_layers: bool, out) -> int:
         print(tensors_table(index), file=out)
         intact &= integrity_report(index_path, index, out)
     if compare is None:
-        print(f"\ncomparison: no {model_dir / 'compare.json'} (run the compare rule); no verdict", file=out)
+        print(f"\ncomparison: no {target_dir / 'compare.json'} (run the compare rule); no verdict", file=out)
         return EXIT_CODES["error"]
     if not intact and compare["status"] != "error":
         print("\nthe dumps changed after the comparison below was made: it no longer describes them", file=out)
@@ -252,9 +288,14 @@ def inspect_model(model_dir: Path, show_layers: bool, out) -> int:
             f"  criteria: {criteria_text({**dtype_criteria(compare.get('criteria_class', 'float32')), **compare['criteria']}, compare.get('criteria_class'))}",
             file=out,
         )
+    budget = compare.get("error_budget") or {}
+    if budget.get("cpu_same_dtype"):
+        print(f"  error budget: against the CPU run in the same dtype, {budget['cpu_same_dtype']}", file=out)
+    elif budget:
+        print(f"  error budget: none ({budget.get('reason')})", file=out)
     if compare.get("outputs"):
         print_comparison(compare["outputs"], out)
-    layers_json = model_dir / "layers" / "compare.json"
+    layers_json = target_dir / "layers" / "compare.json"
     if layers_json.is_file():
         layers = read_json(layers_json)
         print_layers(layers, show_layers, out)
@@ -407,7 +448,9 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     inspect_cli.add_argument(
-        "paths", nargs="+", help="results/MODEL | DIR | A.npy [B.npy] | DIR_A DIR_B (A is the target, B the reference)"
+        "paths",
+        nargs="+",
+        help="results/MODEL | results/MODEL/TARGET | DIR | A.npy [B.npy] | DIR_A DIR_B (A is the target, B the reference)",
     )
     inspect_cli.add_argument(
         "--layers", action="store_true", help="with results/MODEL: print every row of the layer table"
@@ -415,7 +458,7 @@ def parser() -> argparse.ArgumentParser:
     inspect_cli.add_argument(
         "--export-msprobe",
         metavar="DIR",
-        help="with results/MODEL: write its layer dumps in msprobe's dump.json layout under DIR",
+        help="with results/MODEL/TARGET (or a model with one target): write its layer dumps in msprobe's dump.json layout under DIR",
     )
     inspect_cli.add_argument(
         "--kind",

@@ -28,7 +28,7 @@ class ConfigError(Exception):
 def load_config(configfiles: list[Path]) -> dict:
     """config.yaml of the working directory (when present) with each configfile merged on
     top, validated against the schema with its defaults filled in."""
-    from snakemake.utils import update_config, validate
+    from snakemake.utils import update_config
 
     paths = [path for path in [Path("config.yaml")] if path.is_file()] + list(configfiles)
     if not paths:
@@ -41,25 +41,33 @@ def load_config(configfiles: list[Path]) -> dict:
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: not a mapping of config keys")
         update_config(config, data)
-    try:
-        validate(config, str(SCHEMA))
-    except Exception as exc:  # snakemake's WorkflowError names the failing key; the schema dump after it does not help
-        message = str(exc).split("\n\nFailed validating")[0].replace("\n", " ")
-        raise ConfigError(f"{', '.join(map(str, paths))}: {message}") from exc
+    from npu_adapt import config_check
+
+    try:  # the Snakefile's own check: one sentence naming the key, the schema's defaults filled in
+        config_check.validate_config(config, SCHEMA)
+    except config_check.ConfigError as exc:
+        raise ConfigError(f"{', '.join(map(str, paths))}: {exc}") from None
     return config
 
 
-def model_settings(config: dict, model: str) -> tuple[dict, dict, dict]:
-    """The model's entry, its target placement and its benchmark settings (globals with the
-    model's overrides), or a ConfigError naming the closest configured models."""
+def model_settings(config: dict, model: str, target: str | None = None) -> tuple[dict, dict, dict]:
+    """The model's entry, the placement of one of its targets (``target``, default its first)
+    and its benchmark settings (globals with the model's overrides), or a ConfigError naming
+    the closest configured models or targets."""
+    from npu_adapt.config import merged, model_targets
+
     models = config["models"]
     if model not in models:
         close = difflib.get_close_matches(model, models, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else f"; configured: {', '.join(sorted(models))}"
         raise ConfigError(f"no model {model!r} in the config{hint}")
     entry = models[model]
-    placement = {**config["target"], **entry.get("target", {})}
-    settings = {**config["benchmark"], **entry.get("benchmark", {})}
+    targets = model_targets(config, model)
+    name = target or next(iter(targets))
+    if name not in targets:
+        raise ConfigError(f"model {model!r} has no target {name!r}; its targets: {', '.join(targets)}")
+    placement = targets[name].as_dict()
+    settings = merged(config, model, "benchmark")
     if settings["min_runs"] > settings["max_runs"]:
         raise ConfigError(
             f"benchmark.min_runs ({settings['min_runs']}) > benchmark.max_runs ({settings['max_runs']}) for models.{model}"
@@ -102,8 +110,8 @@ def bench(args: argparse.Namespace, out=None) -> int:
     out = out or sys.stdout
     try:
         config = load_config([Path(path) for path in args.configfile])
-        entry, placement, settings = model_settings(config, args.model)
-    except ConfigError as error:
+        entry, placement, settings = model_settings(config, args.model, args.target)
+    except (ConfigError, ValueError) as error:  # ValueError: npu_adapt.config.ConfigError
         print(f"npu-adapt bench: {error}", file=sys.stderr)
         return 2
     if args.batch_sizes:
@@ -156,8 +164,9 @@ def add_parser(commands) -> None:
     cli.add_argument(
         "--threads", type=int, help="torch threads (default: benchmark.threads, else torch's default: every core)"
     )
-    cli.add_argument("--device", choices=["auto", "npu", "cuda", "cpu"], help="instead of target.device")
-    cli.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="instead of target.dtype")
+    cli.add_argument("--target", help="one of the model's targets (default: its first in the config)")
+    cli.add_argument("--device", choices=["auto", "npu", "cuda", "cpu"], help="instead of the target's device")
+    cli.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="instead of the target's dtype")
     cli.add_argument(
         "--out", help="also write benchmark.json, benchmark.csv and benchmark_samples.csv to this directory"
     )

@@ -12,6 +12,13 @@ comparison is a determinism check, not a port: a passing one is ``self-check``.
 A dump file that differs from the size or sha256 its index.json records
 (npu_adapt.integrity) is an ``error`` output: the evidence itself is bad, whatever its
 numbers say.
+
+The error budget: for a target on an accelerator, a CPU run of the same model in the same
+dtype (results/{model}/cpu-same-dtype/{dtype}/) is the yardstick of a healthy
+implementation. Each float output reports ``error_ratio_vs_cpu_same_dtype``, the target's
+rel_l2 over the CPU run's (both against the reference), and the opt-in criterion
+``max_error_ratio`` fails an output above it (as Ascend's API standards judge NPU error by
+its ratio to a GPU's).
 """
 
 from __future__ import annotations
@@ -54,6 +61,9 @@ OUTPUT_COLUMNS = [
     "dtype_reference",
     "stored_dtype_target",
     "stored_dtype_reference",
+    "cpu_same_dtype_rel_l2",
+    "error_ratio_vs_cpu_same_dtype",
+    "error_ratio_reason",
     "ascend_verdict",
     "reason",
 ]
@@ -134,15 +144,66 @@ def target_criteria_class(target: dict) -> str:
     )
 
 
+def error_ratio(target_rel_l2: float | None, yardstick_rel_l2: float | None) -> tuple[float | None, str | None]:
+    """The target's rel_l2 over the CPU same-dtype run's, or None and why there is none."""
+    if target_rel_l2 is None or yardstick_rel_l2 is None:
+        return None, "rel_l2 undefined on one side (no element finite in both)"
+    if yardstick_rel_l2 == 0:
+        if target_rel_l2 == 0:
+            return 1.0, None
+        return None, "the CPU run in the same dtype matches the reference exactly: a ratio to 0 is undefined"
+    return target_rel_l2 / yardstick_rel_l2, None
+
+
+def apply_error_budget(
+    outputs: dict, reference_index: Path, yardstick_index: Path | None, why_none: str | None, criteria: dict
+) -> None:
+    """Add each output's error ratio to the CPU same-dtype run (``why_none``: why there is no
+    such run for this target), and judge it when ``max_error_ratio`` is set."""
+    yardstick, limit = {}, criteria.get("max_error_ratio")
+    if yardstick_index is not None:
+        document = read_json(yardstick_index)
+        if reason := upstream_reason(cpu_same_dtype=document):
+            why_none = reason
+        else:
+            yardstick, _ = compare_indexes(Path(reference_index), Path(yardstick_index), criteria)
+    for name, metrics in outputs.items():
+        ours = yardstick.get(name, {})
+        metrics["cpu_same_dtype_rel_l2"] = ours.get("rel_l2")
+        if metrics.get("kind") == "token_ids":
+            ratio, reason = None, "token ids are compared by exact match, not by an error ratio"
+        elif not yardstick:
+            ratio, reason = None, why_none
+        elif ours.get("status") == "error" or name not in yardstick:
+            ratio, reason = None, f"the CPU same-dtype run has no usable {name}: {ours.get('reason', 'missing')}"
+        else:
+            ratio, reason = error_ratio(metrics.get("rel_l2"), ours.get("rel_l2"))
+        metrics.update(error_ratio_vs_cpu_same_dtype=ratio, error_ratio_reason=reason)
+        if limit is None or metrics["status"] in ("fail", "error") or not yardstick:
+            continue
+        if ratio is not None and ratio > limit:
+            problem, status = f"error_ratio_vs_cpu_same_dtype {ratio:.3g} > max_error_ratio {limit:g}", "fail"
+        elif ratio is None and reason and metrics.get("kind") != "token_ids":
+            problem, status = f"max_error_ratio not judged: {reason}", "warn"
+        else:
+            continue
+        metrics["reason"] = "; ".join(filter(None, [metrics.get("reason"), problem]))
+        metrics.update(status=worst_status([metrics["status"], status]), **{"pass": False})
+
+
 def compare_dumps(
     model: str,
     reference_index: Path,
     target_index: Path,
     config_criteria: dict | None = None,
     model_criteria: dict | None = None,
+    cpu_same_dtype_index: Path | None = None,
+    no_cpu_same_dtype_reason: str | None = None,
 ) -> dict:
-    """compare.json for one model (docs/design.md "JSON shapes"). ``config_criteria``: the global
-    ``accuracy:`` block; ``model_criteria``: the model's own; both over the dtype defaults."""
+    """compare.json for one model and target (docs/design.md "JSON shapes"). ``config_criteria``:
+    the global ``accuracy:`` block; ``model_criteria``: the model's own; both over the dtype
+    defaults. ``cpu_same_dtype_index``: the CPU run in the target's dtype, the error budget's
+    yardstick (None with ``no_cpu_same_dtype_reason`` saying why there is none)."""
     reference, target = read_json(reference_index), read_json(target_index)
     klass = target_criteria_class(target)
     criteria, sources = resolve_criteria(klass, config_criteria, model, model_criteria)
@@ -157,6 +218,10 @@ def compare_dumps(
         "self_check": self_check,
         "reference": {key: reference.get(key) for key in PLACEMENT_KEYS},
         "target": {key: target.get(key) for key in PLACEMENT_KEYS},
+        "error_budget": {
+            "cpu_same_dtype": str(cpu_same_dtype_index) if cpu_same_dtype_index else None,
+            "reason": None if cpu_same_dtype_index else no_cpu_same_dtype_reason,
+        },
         "outputs": {},
     }
     if target.get("test_perturbation"):
@@ -165,10 +230,14 @@ def compare_dumps(
         upstream_error = "error" in (reference.get("status"), target.get("status"))
         result.update(status="error" if upstream_error else "blocked", reason=reason)
         return result
-    result["outputs"], problems = compare_indexes(Path(reference_index), Path(target_index), criteria)
+    result["outputs"], _ = compare_indexes(Path(reference_index), Path(target_index), criteria)
     if not result["outputs"]:
         result.update(status="fail", reason="no output to compare: the reference dump lists no tensor")
         return result
+    apply_error_budget(
+        result["outputs"], reference_index, cpu_same_dtype_index, no_cpu_same_dtype_reason, criteria
+    )
+    problems = [f"{name}: {m['reason']}" for name, m in result["outputs"].items() if m["status"] != "pass"]
     status = worst_status(m["status"] for m in result["outputs"].values())
     reason = "; ".join(problems) or None
     if self_check and status == "pass":

@@ -51,10 +51,16 @@ def describe(error) -> str:
 
 
 def validate_config(config: dict, schema_path: str | Path) -> None:
-    """snakemake.utils.validate (fills the schema's defaults), with a one-sentence error."""
+    """snakemake.utils.validate (fills the schema's defaults), with a one-sentence error; a
+    config still using the single ``target:`` is refused with its ``targets:`` equivalent."""
     import jsonschema
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
+
+    from npu_adapt.config import legacy_target_message
+
+    if message := legacy_target_message(config):
+        raise ConfigError(message)
 
     try:
         validate(config, str(Path(schema_path).resolve()))

@@ -37,6 +37,7 @@ CRITERIA_KEYS = (
     "top1",
     "top5",
     "token_prefix",
+    "max_error_ratio",
 )
 # Output and model status, best to worst (a model's is its worst output's).
 STATUS_RANK = {"pass": 0, "warn": 1, "fail": 2, "error": 3}

@@ -19,15 +19,18 @@ import yaml
 
 LEADERBOARD_COLUMNS = [
     "model",
+    "target",
     "task",
     "source",
     "pretrained",
     "params_m",
     "target_device",
     "target_dtype",
+    "self_check",
     "status",
     "rel_l2",
     "cosine",
+    "error_ratio_vs_cpu_same_dtype",
     "max_abs_diff",
     "mean_abs_diff",
     "top1_match",
@@ -102,24 +105,24 @@ def workflow_commit(directory: Path) -> str | None:
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
-def overall_status(
-    manifest: dict, reference: dict, target: dict, compare: dict, benchmark: dict
-) -> tuple[str, str | None]:
-    """The model's status (STATUS_ORDER) and why: the first stage that blocked, else the
-    comparison's (pass / self-check / warn / fail / error)."""
-    stages = (
-        ("weights", manifest),
-        ("reference", reference),
-        ("target", target),
-        ("compare", compare),
-        ("benchmark", benchmark),
-    )
-    for stage, document in stages:
+def overall_status(documents: dict) -> tuple[str, str | None]:
+    """A target's status (STATUS_ORDER) and why: the first stage that blocked or whose
+    evidence is bad, else the comparison's (pass / self-check / warn / fail / error).
+    ``documents``: stage name to its JSON document, in pipeline order, compare among them."""
+    for stage, document in documents.items():
         if document.get("status") in ("blocked", "error"):  # error: that stage's evidence is bad
             return document["status"], f"{stage}: {document.get('reason')}"
+    compare = documents["compare"]
     if compare["status"] == "pass":
         return "pass", None
     return compare["status"], compare.get("reason")
+
+
+def worst_target(targets: dict) -> tuple[str, str | None]:
+    """The model's status: its worst target's, the reason naming that target."""
+    name = max(targets, key=lambda name: STATUS_ORDER.get(targets[name]["status"], 3))
+    reason = targets[name]["reason"]
+    return targets[name]["status"], f"{name}: {reason}" if reason else None
 
 
 def front_matter_of(path: Path) -> dict:
@@ -161,21 +164,6 @@ def base_model_of(source: str, entry: dict) -> str | None:
     return None
 
 
-MERGED_SECTIONS = ("reference", "target", "accuracy", "benchmark")
-
-
-def run_config(config: dict, model: str) -> dict:
-    """The configuration that reproduces one model's run (printed in its model card): the
-    global sections with the model's overrides merged in, and the model's own entry."""
-    entry = config["models"][model]
-    return {
-        "seed": config["seed"],
-        "download": config["download"],
-        **{section: {**config[section], **entry.get(section, {})} for section in MERGED_SECTIONS},
-        "models": {model: {key: value for key, value in entry.items() if key not in MERGED_SECTIONS}},
-    }
-
-
 def _placement(role: str, index: dict) -> dict:
     """Where a dump ran; a blocked dump never chose a device (its dtype is the one asked)."""
     ran = index.get("status") != "blocked"
@@ -186,6 +174,38 @@ def _placement(role: str, index: dict) -> dict:
     }
 
 
+def target_summary(
+    name: str, placement: dict, manifest: dict, reference: dict, dump: dict, compare: dict, benchmark: dict
+) -> dict:
+    """One target's part of summary.json: where it ran, its status and evidence."""
+    status, reason = overall_status(
+        {"weights": manifest, "reference": reference, "target": dump, "compare": compare, "benchmark": benchmark}
+    )
+    ran = dump.get("status") != "blocked"
+    self_check = compare.get("self_check")
+    if self_check is None:  # the comparison did not run: judge by the placements asked for
+        self_check = placement.get("device") == reference.get("device") and placement.get("dtype") == reference.get(
+            "dtype"
+        )
+    return {
+        "target": name,
+        "status": status,
+        "reason": reason,
+        "self_check": bool(self_check),
+        "placement": {
+            "requested_device": dump.get("requested_device") or placement.get("device"),
+            "device": dump.get("device") if ran else None,
+            "device_name": dump.get("device_name") if ran else None,
+            "dtype": dump.get("dtype") or placement.get("dtype"),
+            "precision": dump.get("precision") or placement.get("precision", "default"),
+        },
+        "outputs": [{k: t[k] for k in ("name", "shape", "dtype")} for t in dump.get("tensors", [])],
+        "accuracy": compare,
+        "benchmark": benchmark,
+        "files": name,
+    }
+
+
 def build_summary(
     model: str,
     entry: dict,
@@ -193,24 +213,25 @@ def build_summary(
     env: dict,
     inputs: dict,
     reference: dict,
-    target: dict,
-    compare: dict,
-    benchmark: dict,
+    targets: dict[str, dict],
     commit: str | None,
     config: dict | None = None,
     evidence: list[dict] | None = None,
+    params: int | None = None,
 ) -> dict:
     """summary.json: everything the model card and the leaderboard show, in one document.
 
-    ``config`` is the configuration slice that reproduces this model's run; ``evidence``
-    the files of the run with size and sha256 (both written by the summarize job)."""
-    status, reason = overall_status(manifest, reference, target, compare, benchmark)
-    params = target.get("params") or reference.get("params")
+    ``params``: the parameter count when the reference dump has none (it blocked);
+    ``targets``: per target name, its part (:func:`target_summary`); ``config`` the
+    configuration slice that reproduces this model's run; ``evidence`` the files of the run
+    with size and sha256 (both written by the summarize job)."""
+    status, reason = worst_target(targets)
+    params = reference.get("params") or params
     if entry.get("license"):
         license_id, license_source = entry["license"], f"config.yaml (models.{model}.license)"
     else:
         license_id, license_source = upstream_license(manifest)
-    summary = {
+    return {
         "model": model,
         "status": status,
         "reason": reason,
@@ -232,8 +253,6 @@ def build_summary(
         "params": params,
         "params_m": round(params / 1e6, 3) if params else None,
         "env": {
-            "target_requested": target.get("requested_device") or (config or {}).get("target", {}).get("device"),
-            **_placement("target", target),
             "reference_requested": reference.get("requested_device")
             or (config or {}).get("reference", {}).get("device"),
             **_placement("reference", reference),
@@ -245,14 +264,11 @@ def build_summary(
             "threads": env.get("threads"),
         },
         "inputs": [{k: t[k] for k in ("name", "shape", "dtype")} for t in inputs.get("tensors", [])],
-        "outputs": [{k: t[k] for k in ("name", "shape", "dtype")} for t in target.get("tensors", [])],
-        "accuracy": compare,
-        "benchmark": benchmark,
+        "targets": targets,
         "config": config,
         "evidence": evidence or [],
         "workflow_commit": commit,
     }
-    return summary
 
 
 # ---------------------------------------------------------------------------- leaderboard
@@ -263,25 +279,35 @@ def _worst(outputs: dict, key: str, worst=max):
     return worst(values) if values else None
 
 
-def leaderboard_row(summary: dict) -> dict:
-    """One leaderboard row: worst case over the model's outputs for the error columns."""
-    outputs = summary["accuracy"].get("outputs", {})
-    rows = [row for row in summary["benchmark"].get("results", []) if row.get("status") == "ok"]
+def row_key(row: dict) -> str:
+    """A leaderboard row's key (model and target): what ``reasons`` are keyed by."""
+    return f"{row['model']}/{row['target']}"
+
+
+def leaderboard_row(summary: dict, target: str) -> dict:
+    """One leaderboard row (a model on one target): worst case over the outputs in the error
+    columns."""
+    part = summary["targets"][target]
+    outputs = part["accuracy"].get("outputs", {})
+    rows = [row for row in part["benchmark"].get("results", []) if row.get("status") == "ok"]
     best = max(rows, key=lambda row: row["throughput"], default=None)
     bs1 = next((row for row in rows if row["batch_size"] == 1), None)
     device_peaks = [row["peak_device_mem_mb"] for row in rows if row.get("peak_device_mem_mb") is not None]
     cvs = [row["cv_pct"] for row in rows if row.get("cv_pct") is not None]
     return {
         "model": summary["model"],
+        "target": target,
         "task": summary["task"],
         "source": summary["source"],
         "pretrained": summary["pretrained"],
         "params_m": round(summary["params"] / 1e6, 3) if summary["params"] else None,
-        "target_device": summary["env"]["target_device"],
-        "target_dtype": summary["env"]["target_dtype"],
-        "status": summary["status"],
+        "target_device": part["placement"]["device"],
+        "target_dtype": part["placement"]["dtype"],
+        "self_check": part["self_check"],
+        "status": part["status"],
         "rel_l2": _worst(outputs, "rel_l2"),
         "cosine": _worst(outputs, "cosine", min),
+        "error_ratio_vs_cpu_same_dtype": _worst(outputs, "error_ratio_vs_cpu_same_dtype"),
         "max_abs_diff": _worst(outputs, "max_abs_diff"),
         "mean_abs_diff": _worst(outputs, "mean_abs_diff"),
         "top1_match": _worst(outputs, "top1_match", min),
@@ -295,28 +321,40 @@ def leaderboard_row(summary: dict) -> dict:
             (row["peak_host_rss_mb"] for row in rows if row.get("peak_host_rss_mb") is not None), default=None
         ),
         "peak_device_mem_mb": max(device_peaks, default=None),
-        "param_bytes": summary["benchmark"].get("param_bytes"),
+        "param_bytes": part["benchmark"].get("param_bytes"),
         **{column: bs1.get(column) if bs1 else None for column in LLM_COLUMNS},
-        "reason": summary["reason"],
+        "reason": part["reason"],
     }
 
 
+def leaderboard_rows(summaries: list[dict]) -> list[dict]:
+    """Every model on every one of its targets: one row each."""
+    return [leaderboard_row(summary, target) for summary in summaries for target in summary["targets"]]
+
+
 def null_reasons(row: dict, summary: dict) -> dict:
-    """Why each empty cell is empty (the CSV never has a blank cell)."""
+    """Why each empty cell of a row is empty (the CSV never has a blank cell)."""
     reasons = {}
-    has_class_scores = any(m.get("top1_match") is not None for m in summary["accuracy"].get("outputs", {}).values())
-    results = summary["benchmark"].get("results", [])
+    part = summary["targets"][row["target"]]
+    outputs = part["accuracy"].get("outputs", {})
+    has_class_scores = any(m.get("top1_match") is not None for m in outputs.values())
+    results = part["benchmark"].get("results", [])
     sizes = [r["batch_size"] for r in results]
     unmeasured = next(
         (f"{r['status']}: {short_reason(r.get('reason'))}" for r in results if r.get("status") != "ok"), None
     )
+    ratio_reason = next((m["error_ratio_reason"] for m in outputs.values() if m.get("error_ratio_reason")), None)
     for column, value in row.items():
         if value is not None:
             continue
-        if summary["status"] in ("blocked", "error"):
-            reasons[column] = f"model {summary['status']}"
+        if part["status"] in ("blocked", "error"):
+            reasons[column] = f"{row['target']} {part['status']}"
         elif column in ("top1_match", "top5_match") and not has_class_scores:
             reasons[column] = "no class-score output"
+        elif column == "error_ratio_vs_cpu_same_dtype":
+            reasons[column] = short_reason(part["accuracy"].get("error_budget", {}).get("reason") or ratio_reason) or (
+                "not measured"
+            )
         elif column in LLM_COLUMNS and summary.get("family") not in LLM_FAMILIES:
             reasons[column] = f"not a causal LM: family {summary.get('family')}"
         elif column in ("latency_p50_ms_bs1", *LLM_COLUMNS) and 1 not in sizes:
@@ -341,6 +379,7 @@ def ranked(rows: list[dict]) -> list[dict]:
             STATUS_ORDER.get(row["status"], 3),
             row["latency_p50_ms_bs1"] if row["latency_p50_ms_bs1"] is not None else float("inf"),
             row["model"],
+            row["target"],
         ),
     )
 

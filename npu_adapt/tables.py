@@ -11,15 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from npu_adapt.io import write_csv
-from npu_adapt.reports import LEADERBOARD_COLUMNS, leaderboard_row
+from npu_adapt.reports import LEADERBOARD_COLUMNS, leaderboard_rows
 
 
 def leaderboard_frame(summaries: list[dict]):
-    """One row per model (reports.leaderboard_row), in LEADERBOARD_COLUMNS order; object
+    """One row per model and target (reports.leaderboard_rows), in LEADERBOARD_COLUMNS order; object
     dtype, so every cell keeps the exact value (and type) its summary.json holds."""
     import pandas as pd
 
-    return pd.DataFrame([leaderboard_row(summary) for summary in summaries], columns=LEADERBOARD_COLUMNS, dtype=object)
+    return pd.DataFrame(leaderboard_rows(summaries), columns=LEADERBOARD_COLUMNS, dtype=object)
 
 
 def write_leaderboard_csv(path: str | Path, summaries: list[dict]) -> list[dict]:

@@ -13,6 +13,7 @@ from snakemake.logging import logger
 from snakemake.settings.types import ExecMode
 
 from npu_adapt import devices
+from npu_adapt.config import TARGET_KEY, check_target_keys, model_targets
 
 WORKFLOW_DIR = Path(workflow.basedir)
 LIBRARY_DIR = WORKFLOW_DIR / "npu_adapt"
@@ -26,14 +27,33 @@ os.environ.update(
         filter(None, [str(WORKFLOW_DIR), os.environ.get("PYTHONPATH")])
     )
 )
-# With --use-conda, an NPU target runs in envs/npu.yaml (the torch that torch_npu was built
-# for), anything else in envs/cpu.yaml.
+check_target_keys(config)
+# Each model's targets by name (config order): the global targets: with the model's own changes.
+TARGETS = {model: model_targets(config, model) for model in MODELS}
+
+
+def target_kind(model, target):
+    """npu, cuda or cpu: the device kind the target runs on here (auto detected torch-free)."""
+    return devices.accelerator_kind(TARGETS[model][target].device)
+
+
+def per_target(pattern):
+    """``pattern`` (with {model} and {target}) for every model and each of its targets."""
+    return [
+        pattern.format(model=model, target=target)
+        for model in MODELS
+        for target in TARGETS[model]
+    ]
+
+
+# With --use-conda, a run with an NPU target runs in envs/npu.yaml (the torch that torch_npu
+# was built for), anything else in envs/cpu.yaml.
 CONDA_ENV = str(
     WORKFLOW_DIR
     / "envs"
     / (
         "npu.yaml"
-        if devices.accelerator_kind(config["target"]["device"]) == "npu"
+        if any(target_kind(m, t) == "npu" for m in MODELS for t in TARGETS[m])
         else "cpu.yaml"
     )
 )
@@ -102,16 +122,20 @@ check_model_keys()
 def status_documents(model):
     """The outputs that record whether one of a model's stages went through (``status``)."""
     yield f"{WEIGHTS_DIR}/{model}/manifest.json"
-    for stage in ("inputs/index.json", "reference/index.json", "target/index.json"):
+    for stage in ("inputs/index.json", "reference/index.json"):
         yield f"results/{model}/{stage}"
-    for stage in (
-        "compare.json",
-        "benchmark.json",
-        "layers/compare.json",
-        "summary.json",
-    ):
-        # summary.json too: Snakemake re-makes a missing file only for a job that must run.
-        yield f"results/{model}/{stage}"
+    for dtype in cpu_same_dtypes(model):
+        yield f"results/{model}/cpu-same-dtype/{dtype}/index.json"
+    for target in TARGETS[model]:
+        for stage in (
+            "dump/index.json",
+            "compare.json",
+            "benchmark.json",
+            "layers/compare.json",
+        ):
+            yield f"results/{model}/{target}/{stage}"
+    # summary.json too: Snakemake re-makes a missing file only for a job that must run.
+    yield f"results/{model}/summary.json"
 
 
 def dry_run_requested():
@@ -169,8 +193,46 @@ def canonical(value):
 
 
 def merged(model, section):
-    """A global section (accuracy, benchmark, reference, target) with the model's overrides."""
+    """A global section (accuracy, benchmark, reference) with the model's overrides."""
     return {**config[section], **config["models"][model].get(section, {})}
+
+
+def target_placement(wildcards):
+    """The dump_target / benchmark params: the target's placement (device, dtype, precision)."""
+    return canonical(TARGETS[wildcards.model][wildcards.target].as_dict())
+
+
+def cpu_same_dtype_reason(model, target):
+    """Why a target has no CPU same-dtype yardstick (its error budget), or None when it has one:
+    only a target on an accelerator does, and not where that CPU run is the reference itself."""
+    placement, reference = TARGETS[model][target], merged(model, "reference")
+    if target_kind(model, target) == "cpu":
+        return "the target runs on the CPU: it is itself the CPU run in its dtype"
+    if (
+        devices.accelerator_kind(reference["device"]) == "cpu"
+        and reference["dtype"] == placement.dtype
+    ):
+        return f"the reference is the CPU run in {placement.dtype}: the target's rel_l2 is its error budget"
+    return None
+
+
+def cpu_same_dtypes(model):
+    """The dtypes of the model's CPU same-dtype runs: one per dtype, shared by its targets."""
+    return sorted(
+        {
+            TARGETS[model][target].dtype
+            for target in TARGETS[model]
+            if cpu_same_dtype_reason(model, target) is None
+        }
+    )
+
+
+def cpu_same_dtype_dump(wildcards):
+    """compare's yardstick input: the CPU run in the target's dtype, when the target has one."""
+    if cpu_same_dtype_reason(wildcards.model, wildcards.target) is not None:
+        return []
+    dtype = TARGETS[wildcards.model][wildcards.target].dtype
+    return [f"results/{wildcards.model}/cpu-same-dtype/{dtype}/index.json"]
 
 
 # The model keys of the layer capture (npu_adapt.layers.settings), params of both dump rules.
@@ -241,13 +303,16 @@ def file_digest(relative_path):
 
 def device_slots(role, kind):
     """A job's ``resources:`` value for the devices of ``kind`` (npu, cuda): 1 when the
-    model's ``role`` placement (reference or target) runs on that kind, else 0. So
-    `--resources npu=8` runs eight NPU jobs at once, each on a device of its own
-    (devices.acquire_device in the job). For ``device: auto`` the kind is detected without
-    importing torch (devices.accelerator_kind): torch_npu installed and /dev/davinci*
-    present means npu, /dev/nvidia* means cuda, else the CPU: no device resource."""
+    job's placement (``role``: the model's reference, or the job's {target}) runs on that
+    kind, else 0. So `--resources npu=8` runs eight NPU jobs at once, each on a device of its
+    own (devices.acquire_device in the job). For ``device: auto`` the kind is detected
+    without importing torch (devices.accelerator_kind): torch_npu installed and
+    /dev/davinci* present means npu, /dev/nvidia* means cuda, else the CPU: no device
+    resource."""
 
     def slots(wildcards):
+        if role == "target":
+            return int(target_kind(wildcards.model, wildcards.target) == kind)
         device = merged(wildcards.model, role)["device"]
         return int(devices.accelerator_kind(device) == kind)
 
@@ -267,7 +332,7 @@ def benchmark_threads(wildcards):
     threads = merged(wildcards.model, "benchmark").get("threads")
     if threads is not None:
         return threads
-    if devices.accelerator_kind(merged(wildcards.model, "target")["device"]) != "cpu":
+    if target_kind(wildcards.model, wildcards.target) != "cpu":
         return 1
     if not workflow.local_exec or workflow.resource_settings.cores is None:
         raise ValueError(benchmark_threads_missing(wildcards.model))
@@ -292,9 +357,7 @@ def benchmark_threads_checked():
     ):
         return
     for model in MODELS:
-        cpu_target = (
-            devices.accelerator_kind(merged(model, "target")["device"]) == "cpu"
-        )
+        cpu_target = any(target_kind(model, target) == "cpu" for target in TARGETS[model])
         if cpu_target and merged(model, "benchmark").get("threads") is None:
             raise ValueError(benchmark_threads_missing(model))
 

@@ -4,17 +4,18 @@ rule compare:
         target=rules.dump_target.output.index,
         reference_layers=rules.dump_reference.output.layers,
         target_layers=rules.dump_target.output.layers,
+        cpu_same_dtype=cpu_same_dtype_dump,
     output:
-        json="results/{model}/compare.json",
-        csv="results/{model}/compare.csv",
+        json="results/{model}/{target}/compare.json",
+        csv="results/{model}/{target}/compare.csv",
         # Written for every model (enabled: false and the reason when nothing was captured):
         # layers: auto decides from the parameter count, known only once the model is built.
-        layers_json="results/{model}/layers/compare.json",
-        layers_csv="results/{model}/layers/compare.csv",
+        layers_json="results/{model}/{target}/layers/compare.json",
+        layers_csv="results/{model}/{target}/layers/compare.csv",
     log:
-        "logs/{model}/compare.log",
+        "logs/{model}/{target}/compare.log",
     benchmark:
-        "benchmarks/{model}/compare.tsv"
+        "benchmarks/{model}/{target}/compare.tsv"
     conda:
         CONDA_ENV
     params:
@@ -23,6 +24,9 @@ rule compare:
                 "config": config["accuracy"],
                 "model": config["models"][wildcards.model].get("accuracy", {}),
             }
+        ),
+        no_cpu_same_dtype=lambda wildcards: cpu_same_dtype_reason(
+            wildcards.model, wildcards.target
         ),
         code=library_code("compare.py"),
     script:
@@ -35,19 +39,23 @@ rule benchmark:
         inputs=rules.make_inputs.output.index,
         target=rules.dump_target.output.index,
     output:
-        json="results/{model}/benchmark.json",
-        csv="results/{model}/benchmark.csv",
-        samples="results/{model}/benchmark_samples.csv",
+        json="results/{model}/{target}/benchmark.json",
+        csv="results/{model}/{target}/benchmark.csv",
+        samples="results/{model}/{target}/benchmark_samples.csv",
         plot=report(
-            "results/{model}/benchmark.png",
+            "results/{model}/{target}/benchmark.png",
             category="Benchmark plots",
             subcategory="{model}",
-            labels={"model": "{model}", "file": "latency and throughput"},
+            labels={
+                "model": "{model}",
+                "target": "{target}",
+                "file": "latency and throughput",
+            },
         ),
     log:
-        "logs/{model}/benchmark.log",
+        "logs/{model}/{target}/benchmark.log",
     benchmark:
-        "benchmarks/{model}/benchmark.tsv"
+        "benchmarks/{model}/{target}/benchmark.tsv"
     conda:
         CONDA_ENV
     threads: benchmark_threads
@@ -58,7 +66,7 @@ rule benchmark:
         model=lambda wildcards: canonical(
             model_entry(wildcards.model, "family", "inputs", "task")
         ),
-        placement=lambda wildcards: canonical(merged(wildcards.model, "target")),
+        placement=target_placement,
         settings=lambda wildcards: canonical(merged(wildcards.model, "benchmark")),
         code=library_code("benchmark.py"),
     script:

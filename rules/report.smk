@@ -1,4 +1,17 @@
-from npu_adapt.reports import run_config
+from npu_adapt.config import run_config
+
+
+def model_target_files(pattern):
+    """An input function: ``pattern`` for each of the model's targets, in config order (the
+    summarize script pairs them with params.targets)."""
+
+    def files(wildcards):
+        return [
+            pattern.format(model=wildcards.model, target=target)
+            for target in TARGETS[wildcards.model]
+        ]
+
+    return files
 
 
 rule summarize:
@@ -8,14 +21,14 @@ rule summarize:
         env_log=rules.check_env.output.raw,
         inputs=rules.make_inputs.output.index,
         reference=rules.dump_reference.output.index,
-        target=rules.dump_target.output.index,
-        compare=rules.compare.output.json,
-        compare_csv=rules.compare.output.csv,
-        benchmark=rules.benchmark.output.json,
-        benchmark_csv=rules.benchmark.output.csv,
-        plot=rules.benchmark.output.plot,
-        layers=rules.compare.output.layers_json,
-        layers_csv=rules.compare.output.layers_csv,
+        target=model_target_files("results/{model}/{target}/dump/index.json"),
+        compare=model_target_files("results/{model}/{target}/compare.json"),
+        compare_csv=model_target_files("results/{model}/{target}/compare.csv"),
+        benchmark=model_target_files("results/{model}/{target}/benchmark.json"),
+        benchmark_csv=model_target_files("results/{model}/{target}/benchmark.csv"),
+        plot=model_target_files("results/{model}/{target}/benchmark.png"),
+        layers=model_target_files("results/{model}/{target}/layers/compare.json"),
+        layers_csv=model_target_files("results/{model}/{target}/layers/compare.csv"),
     output:
         summary="results/{model}/summary.json",
         card=report(
@@ -37,6 +50,7 @@ rule summarize:
     conda:
         CONDA_ENV
     params:
+        targets=lambda wildcards: list(TARGETS[wildcards.model]),
         settings=lambda wildcards: canonical(run_config(config, wildcards.model)),
         code=library_code("summarize.py"),
     script:
@@ -46,7 +60,7 @@ rule summarize:
 rule leaderboard:
     input:
         summaries=expand("results/{model}/summary.json", model=MODELS),
-        plots=expand("results/{model}/benchmark.png", model=MODELS),
+        plots=per_target("results/{model}/{target}/benchmark.png"),
     output:
         csv=report(
             "results/leaderboard.csv",

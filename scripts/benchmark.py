@@ -31,13 +31,14 @@ def main(smk):
         job_cores=smk.threads,
     )
     result["samples_file"] = smk.output.samples
+    result["target_name"] = smk.wildcards.target
     write_json(smk.output.json, result)
     llm = any(row.get("ttft_ms") is not None for row in result["results"])
     write_csv(
         smk.output.csv, result["results"], CSV_COLUMNS[:-1] + list(LLM_KEYS) + CSV_COLUMNS[-1:] if llm else CSV_COLUMNS
     )
     write_csv(smk.output.samples, samples, list(SAMPLE_COLUMNS))
-    title = f"{model} on {result['device_name'] or result['device']} ({placement['dtype']})"
+    title = f"{model} [{smk.wildcards.target}] on {result['device_name'] or result['device']} ({placement['dtype']})"
     if result["status"] == "blocked":
         title += " - blocked"
     benchmark_plot(result["results"], title, smk.output.plot, baseline=result["baseline"])

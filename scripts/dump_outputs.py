@@ -1,10 +1,12 @@
-"""dump_reference / dump_target: run the model once on the inputs and dump every output.
+"""dump_reference / dump_target / dump_cpu_same_dtype: run the model once on the inputs and
+dump every output.
 
-The same script serves both rules (``params.role``), so reference and target differ only
-in the device and dtype they are given. With ``layers: stats | tensors`` (or ``auto`` on a
-big model) the same forward pass also records every leaf module's and torch API call's
-result under ``results/{model}/layers/{role}/`` (npu_adapt.layers); that index.json is
-written in every case (``mode: null`` and the reason when nothing is captured).
+The same script serves the three rules (``params.role``), so reference, target and the CPU
+same-dtype yardstick differ only in the device and dtype they are given. With ``layers:
+stats | tensors`` (or ``auto`` on a big model) the same forward pass also records every leaf
+module's and torch API call's result beside the dump (``output.layers``, npu_adapt.layers);
+that index.json is written in every case (``mode: null`` and the reason when nothing is
+captured). The yardstick has no layer output: it only measures an error.
 """
 
 import json
@@ -37,7 +39,8 @@ def main(smk):
     manifest = read_json(smk.input.manifest)
     inputs_index = read_json(smk.input.inputs)
     layer_scope = scope(entry)
-    layer_directory = Path(smk.output.layers).parent
+    layers_index = getattr(smk.output, "layers", None)
+    layer_directory = Path(layers_index).parent if layers_index else None
     clear_dump(layer_directory)  # a previous run's rows must never be compared with this one's
     capture = None
     layer = {"mode": None, "mode_reason": None, "status": None, "reason": None, "estimated_bytes": None}
@@ -105,8 +108,9 @@ def main(smk):
     header.update(mode=layer["mode"], mode_reason=layer["mode_reason"], estimated_bytes=layer["estimated_bytes"])
     header.update(bytes=capture.bytes if capture else 0, layer_pattern=layer_scope["pattern"])
     header.update(layer_kinds=list(layer_scope["kinds"]), layer_inputs=layer_scope["inputs"])
-    write_layer_index(layer_directory, header, entries)
-    log.info("layer dump (%s): %d rows in %s", layer["mode"] or layer["mode_reason"], len(entries), layer_directory)
+    if layer_directory:
+        write_layer_index(layer_directory, header, entries)
+        log.info("layer dump (%s): %d rows in %s", layer["mode"] or layer["mode_reason"], len(entries), layer_directory)
     write_json(smk.output.index, index)
 
 
@@ -114,6 +118,9 @@ def layer_capture(loaded, inputs, entry, layer_scope, directory, layer, log):
     """The capture this model asks for (None for none), after the size guard: a tensors
     capture first runs one forward recording shapes only, and is refused beyond
     layers_max_bytes (the model's own outputs are dumped all the same)."""
+    if directory is None:
+        layer["mode_reason"] = "no layer capture for this run (the error budget's CPU same-dtype yardstick)"
+        return None
     mode, layer["mode_reason"] = resolve_mode(entry, loaded.params)
     if mode == "tensors":
         with LayerCapture(loaded.model, None, "shapes", **layer_scope) as probe:

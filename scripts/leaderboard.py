@@ -1,4 +1,4 @@
-"""leaderboard: one row per model as CSV, Markdown and a self-contained sortable HTML page,
+"""leaderboard: one row per model and target as CSV, Markdown and a self-contained HTML page,
 from the summaries."""
 
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 from npu_adapt.html_report import leaderboard_page
 from npu_adapt.io import read_json
 from npu_adapt.jobs import setup_logging
-from npu_adapt.reports import leaderboard_markdown, null_reasons
+from npu_adapt.reports import leaderboard_markdown, null_reasons, row_key
 from npu_adapt.tables import write_leaderboard_csv
 
 
@@ -14,11 +14,11 @@ def main(smk):
     log = setup_logging(smk.log[0])
     summaries = {summary["model"]: summary for summary in map(read_json, smk.input.summaries)}
     rows = write_leaderboard_csv(smk.output.csv, list(summaries.values()))
-    reasons = {row["model"]: null_reasons(row, summaries[row["model"]]) for row in rows}
+    reasons = {row_key(row): null_reasons(row, summaries[row["model"]]) for row in rows}
     Path(smk.output.md).write_text(leaderboard_markdown(rows, reasons))
     Path(smk.output.html).write_text(leaderboard_page(rows, reasons, summaries, Path(smk.output.html).parent))
     for row in rows:
-        log.info("%s: %s", row["model"], row["status"])
+        log.info("%s: %s", row_key(row), row["status"])
 
 
 if __name__ == "__main__":

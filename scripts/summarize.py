@@ -1,5 +1,5 @@
 """summarize: summary.json, the model card (README.md) and its HTML page, from the model's
-JSON files only."""
+JSON files only (every target's)."""
 
 import json
 from pathlib import Path
@@ -9,10 +9,10 @@ from npu_adapt.html_report import model_page
 from npu_adapt.integrity import dump_problems
 from npu_adapt.io import read_json, sha256_file, write_json
 from npu_adapt.jobs import setup_logging
-from npu_adapt.reports import build_summary, model_card, workflow_commit
+from npu_adapt.reports import build_summary, model_card, target_summary, workflow_commit
 
-DOCUMENTS = ("manifest", "env", "inputs", "reference", "target", "compare", "benchmark")
-DUMPS = ("inputs", "reference", "target")
+MODEL_DOCUMENTS = ("manifest", "env", "inputs", "reference")
+TARGET_DOCUMENTS = ("target", "compare", "benchmark")  # lists: one per target, in params.targets order
 
 
 def evidence_files(smk) -> tuple[list[dict], list[str]]:
@@ -20,8 +20,7 @@ def evidence_files(smk) -> tuple[list[dict], list[str]]:
     the tensors their index files list), with size and sha256; and every dump whose sha256
     differs from the one its index.json records (the card must not vouch for it)."""
     paths, problems = [Path(path) for path in smk.input], []
-    for name in DUMPS:
-        index_path = Path(getattr(smk.input, name))
+    for index_path in map(Path, [smk.input.inputs, smk.input.reference, *smk.input.target]):
         index = read_json(index_path)
         paths += [index_path.parent / tensor["file"] for tensor in index.get("tensors", [])]
         problems += dump_problems(index_path, index).values()
@@ -34,23 +33,41 @@ def main(smk):
     integrity.configure(smk.config)  # the dumps are checked against their sha256 before use
     model = smk.wildcards.model
     settings = json.loads(smk.params.settings)
-    documents = {name: read_json(getattr(smk.input, name)) for name in DOCUMENTS}
+    documents = {name: read_json(getattr(smk.input, name)) for name in MODEL_DOCUMENTS}
+    per_target = {name: [read_json(path) for path in getattr(smk.input, name)] for name in TARGET_DOCUMENTS}
+    targets = {
+        name: target_summary(
+            name,
+            settings["targets"][name],
+            documents["manifest"],
+            documents["reference"],
+            *(per_target[document][i] for document in TARGET_DOCUMENTS),
+        )
+        for i, name in enumerate(smk.params.targets)
+    }
     evidence, problems = evidence_files(smk)
     summary = build_summary(
         model,
         settings["models"][model],
+        targets=targets,
         commit=workflow_commit(Path(smk.scriptdir).parent),
         config=settings,
         evidence=evidence,
+        params=next((dump["params"] for dump in per_target["target"] if dump.get("params")), None),
         **documents,
     )
     if problems:
         log.error("%s: dumps changed after they were written: %s", model, "; ".join(problems))
-        summary.update(status="error", reason="integrity: " + "; ".join(problems))
+        reason = "integrity: " + "; ".join(problems)
+        summary.update(status="error", reason=reason)
+        for part in targets.values():  # no row of this model may vouch for a changed dump
+            part.update(status="error", reason=reason)
     write_json(smk.output.summary, summary)
     card_dir = str(Path(smk.output.card).parent)
     Path(smk.output.card).write_text(model_card(summary, card_dir))
     Path(smk.output.page).write_text(model_page(summary, card_dir))
+    for name, part in targets.items():
+        log.info("%s/%s: %s %s", model, name, part["status"], part["reason"] or "")
     log.info("%s: %s %s", model, summary["status"], summary["reason"] or "")
 
 

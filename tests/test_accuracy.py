@@ -42,7 +42,7 @@ def bf16_run(tmp_path_factory) -> Path:
     bert = {**config["models"]["tiny-bert"], "layers": True, "accuracy": {"rel_l2_max": 0.005}}
     config["models"] = {"tiny-bert": bert, "tiny-t5": {**TINY_T5, "layers": True}}
     workdir = tmp_path_factory.mktemp("bf16_run")
-    run_snakemake(workdir, "results/tiny-bert/compare.json", "results/tiny-t5/compare.json", config=config)
+    run_snakemake(workdir, "results/tiny-bert/fp32/compare.json", "results/tiny-t5/fp32/compare.json", config=config)
     return workdir
 
 
@@ -54,7 +54,7 @@ def perturbed_run(tmp_path_factory) -> Path:
     config["models"] = {"tiny-bert": {**config["models"]["tiny-bert"], "layers": True, "layer_pattern": r"^encoder\."}}
     workdir = tmp_path_factory.mktemp("perturbed_run")
     run_snakemake(
-        workdir, "results/tiny-bert/compare.json", config=config, env={"NPU_ADAPT_PERTURB_LAYER": f"{PERTURBED}:1.5"}
+        workdir, "results/tiny-bert/fp32/compare.json", config=config, env={"NPU_ADAPT_PERTURB_LAYER": f"{PERTURBED}:1.5"}
     )
     return workdir
 
@@ -179,7 +179,7 @@ def test_layer_dumps_cover_every_leaf_module_in_execution_order(bf16_run):
         for key in ("rel_l2", "cosine", "max_abs_diff", "mean_abs_diff"):
             assert float(row[key]) == pytest.approx(expected[key], rel=1e-9, abs=1e-12), (row["name"], key)
         assert row["status"] == expected_status(expected, BF16), row["name"]
-    summary = load(bf16_run / "results/tiny-bert/compare.json")["layers"]
+    summary = load(bf16_run / "results/tiny-bert/fp32/compare.json")["layers"]
     first = next((row for row in table if row["status"] == "fail"), None)  # a warn is within what bfloat16 allows
     assert summary["enabled"] is True and summary["modules"] == len(modules) and summary["apis"] == len(apis)
     assert (summary["first_divergence"] or {}).get("name") == (first["name"] if first else None)
@@ -220,7 +220,7 @@ def test_inspect_prints_the_model_and_its_layer_table(perturbed_run, capsys):
     assert cli(["inspect", str(perturbed_run / "results/tiny-bert"), "--layers"]) == 2  # the perturbed model fails
     text = capsys.readouterr().out
     assert (
-        f"first divergence: #{json.loads((perturbed_run / 'results/tiny-bert/layers/compare.json').read_text())['first_divergence']['order']} {PERTURBED} (Linear)"
+        f"first divergence: #{json.loads((perturbed_run / 'results/tiny-bert/fp32/layers/compare.json').read_text())['first_divergence']['order']} {PERTURBED} (Linear)"
         in text
     )
     assert f"TEST PERTURBATION {PERTURBED}:1.5" in text

@@ -232,7 +232,7 @@ def bench_runs(tmp_path_factory):
     through the device module's seam (upstream outputs reused)."""
     workdir = tmp_path_factory.mktemp("bench")
     config = tiny_config(benchmark=BENCH)
-    target = "results/tiny-convnext/benchmark.json"
+    target = "results/tiny-convnext/fp32/benchmark.json"
     run_snakemake(workdir, target, config=config)
     saved = tmp_path_factory.mktemp("bench_saved")
     for name in ("benchmark.json", "benchmark.csv", "benchmark.png", "benchmark_samples.csv"):
@@ -372,7 +372,7 @@ def test_leaderboard_latency_is_the_benchmark_p50_and_the_card_its_threads(tiny_
         rows = {row["model"]: row for row in csv.DictReader(handle)}
     assert list(next(iter(rows.values()))) == LEADERBOARD_COLUMNS
     for model, row in rows.items():
-        bench = load(tiny_run / f"results/{model}/benchmark.json")
+        bench = load(tiny_run / f"results/{model}/fp32/benchmark.json")
         measured = [r for r in bench["results"] if r["status"] == "ok"]
         bs1 = next(r for r in measured if r["batch_size"] == 1)
         # leaderboard.csv keeps floats in full (the CSV convention): the JSON's numbers exactly.
@@ -383,7 +383,7 @@ def test_leaderboard_latency_is_the_benchmark_p50_and_the_card_its_threads(tiny_
         assert row["peak_device_mem_mb"] == "null" and row["param_bytes"] == str(bench["param_bytes"])
         for result in measured:  # every measured row: its warm-up, cv_pct and raw samples
             assert result["warmup_runs"] == bench["warmup"] and result["cv_pct"] is not None
-        samples = read_samples(tiny_run / f"results/{model}/benchmark_samples.csv")
+        samples = read_samples(tiny_run / f"results/{model}/fp32/benchmark_samples.csv")
         assert {s["batch_size"] for s in samples if s["phase"] == "timed"} == {r["batch_size"] for r in measured}
         card = (tiny_run / f"results/{model}/README.md").read_text()
         assert f"| torch threads (benchmark job) | {bench['threads']} |" in card

@@ -158,7 +158,7 @@ def test_llm_outputs_are_compared_as_logits_and_generated_tokens(llm_run):
     # Inputs from the shipped tokenizer.
     inputs = np.load(work / "results/tiny-llama/inputs/input_ids.npy")
     assert inputs.tolist() == AutoTokenizer.from_pretrained(str(llama_dir))([TEXT])["input_ids"]
-    target = load(work / "results/tiny-llama/target/index.json")
+    target = load(work / "results/tiny-llama/fp32/dump/index.json")
     assert target["dtype"] == "bfloat16" and target["status"] == "ok"
 
     # The reference's greedy tokens are transformers' own (float32, KV cache).
@@ -170,7 +170,7 @@ def test_llm_outputs_are_compared_as_logits_and_generated_tokens(llm_run):
     reference = np.load(work / "results/tiny-llama/reference/generated_ids.npy")
     assert reference.tolist() == expected[:, inputs.shape[1] :].tolist()
 
-    compare = load(work / "results/tiny-llama/compare.json")
+    compare = load(work / "results/tiny-llama/fp32/compare.json")
     logits, generated = compare["outputs"]["logits"], compare["outputs"]["generated_ids"]
     assert logits["kind"] == "class_scores" and generated["kind"] == "token_ids"
     ref_logits = np.load(work / "results/tiny-llama/reference/logits.npy")
@@ -187,7 +187,7 @@ def test_llm_outputs_are_compared_as_logits_and_generated_tokens(llm_run):
         differs = np.flatnonzero(reference[0, :length] != tgt_ids[0, :length])
         assert generated["first_mismatch"] == (int(differs[0]) if differs.size else length)
 
-    gpt2 = load(work / "results/tiny-gpt2/compare.json")
+    gpt2 = load(work / "results/tiny-gpt2/fp32/compare.json")
     assert gpt2["status"] == "self-check"  # float32 on the CPU on both sides: identical logits and tokens
     assert gpt2["outputs"]["generated_ids"]["exact_match"] is True and gpt2["outputs"]["logits"]["top1_match"] == 1.0
 
@@ -203,7 +203,7 @@ def test_gpt2_came_from_modelscope(llm_run):
 def test_prefill_and_decode_figures_per_batch_size(llm_run):
     work = llm_run.work
     for model in ("tiny-llama", "tiny-gpt2"):
-        bench = load(work / f"results/{model}/benchmark.json")
+        bench = load(work / f"results/{model}/fp32/benchmark.json")
         assert bench["status"] == "ok" and [row["batch_size"] for row in bench["results"]] == [1, 2]
         for row in bench["results"]:
             assert row["status"] == "ok" and row["prompt_len"] == 20 and row["new_tokens"] == 5
@@ -211,7 +211,7 @@ def test_prefill_and_decode_figures_per_batch_size(llm_run):
             assert row["decode_tokens_per_s"] == pytest.approx(
                 row["batch_size"] * 1000 / row["decode_ms_per_token"], rel=1e-12
             )
-        table = read_csv(work / f"results/{model}/benchmark.csv")
+        table = read_csv(work / f"results/{model}/fp32/benchmark.csv")
         assert table["ttft_ms"].tolist() == [row["ttft_ms"] for row in bench["results"]]
         assert table["decode_tokens_per_s"].dtype == np.float64 and table["prompt_len"].dtype == np.int64
         card = (work / f"results/{model}/README.md").read_text()
@@ -219,7 +219,7 @@ def test_prefill_and_decode_figures_per_batch_size(llm_run):
 
     board = read_csv(work / "results/leaderboard.csv").set_index("model")
     for model in ("tiny-llama", "tiny-gpt2"):
-        bs1 = load(work / f"results/{model}/benchmark.json")["results"][0]
+        bs1 = load(work / f"results/{model}/fp32/benchmark.json")["results"][0]
         assert (
             board.loc[model, "ttft_ms"] == bs1["ttft_ms"]
             and board.loc[model, "decode_tokens_per_s"] == bs1["decode_tokens_per_s"]

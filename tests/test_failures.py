@@ -128,9 +128,9 @@ def test_a_forward_that_raises_blocks_the_model_with_the_error(broken_run):
 
 @pytest.mark.e2e
 def test_out_of_memory_at_every_batch_size_blocks_the_model(broken_run):
-    compare = load(broken_run / f"results/{OUT_OF_MEMORY}/compare.json")
+    compare = load(broken_run / f"results/{OUT_OF_MEMORY}/fp32/compare.json")
     assert compare["status"] == "self-check"  # batch 1 ran fine: only the benchmark cannot
-    benchmark = load(broken_run / f"results/{OUT_OF_MEMORY}/benchmark.json")
+    benchmark = load(broken_run / f"results/{OUT_OF_MEMORY}/fp32/benchmark.json")
     assert benchmark["status"] == "blocked"
     assert "no batch size fits in device memory" in benchmark["reason"] and "DeviceOutOfMemory" in benchmark["reason"]
     assert [(row["batch_size"], row["status"]) for row in benchmark["results"]] == [(4, "oom"), (8, "skipped")]
@@ -272,7 +272,7 @@ def test_retry_blocked_reruns_the_blocked_models_and_nothing_else(broken_run, tm
     assert rows[DISK_FULL]["status"] == "self-check" and rows[OUT_OF_MEMORY]["status"] == "self-check"
     assert rows[TYPO_ARCH]["status"] == "blocked" and rows[HEALTHY]["status"] == "self-check"
     # The weights CoaT shares between modules were saved once and load back to the same model.
-    assert load(workdir / f"results/{DISK_FULL}/compare.json")["outputs"]["logits"]["rel_l2"] == 0.0
+    assert load(workdir / f"results/{DISK_FULL}/fp32/compare.json")["outputs"]["logits"]["rel_l2"] == 0.0
     assert (workdir / f"weights/{DISK_FULL}/manifest.json.blocked").is_file()  # the old reason stays readable
     again = run_snakemake(workdir, "results/all", config=config)
     assert models_run(again) == set()  # the retried outputs are settled: a plain run has nothing to do
@@ -331,11 +331,11 @@ def test_a_tampered_dump_or_weight_file_is_an_error_never_a_pass(tiny_run, tmp_p
         workdir,
         "results/all",
         "-R",
-        "results/tiny-convnext/compare.json",
+        "results/tiny-convnext/fp32/compare.json",
         "results/tiny-bert/reference/index.json",
         config=tiny_config(),
     )
-    compare = load(workdir / "results/tiny-convnext/compare.json")
+    compare = load(workdir / "results/tiny-convnext/fp32/compare.json")
     assert compare["status"] == "error"
     assert (
         compare["reason"].startswith("logits: integrity: ")

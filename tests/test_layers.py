@@ -284,7 +284,7 @@ def layers_run(tmp_path_factory) -> Path:
         "bert-big": {**bert, "layers": "tensors", "layers_max_bytes": 100_000},
     }
     workdir = tmp_path_factory.mktemp("layers_run")
-    targets = ["results/bert-auto/summary.json", "results/bert-big/compare.json"]  # the card of one is enough
+    targets = ["results/bert-auto/summary.json", "results/bert-big/fp32/compare.json"]  # the card of one is enough
     run_snakemake(workdir, *targets, config=config, env={"NPU_ADAPT_PERTURB_LAYER": f"{PERTURBED}:1.5"})
     return workdir
 
@@ -324,7 +324,7 @@ def test_the_size_guard_refuses_a_tensors_capture_over_the_limit(layers_run):
 def test_inspect_shows_the_first_divergence_with_its_neighbours(layers_run, capsys):
     assert cli(["inspect", str(layers_run / "results/bert-auto")]) == 2  # the perturbed model fails (exit 2)
     text = capsys.readouterr().out
-    layers = load(layers_run / "results/bert-auto/layers/compare.json")
+    layers = load(layers_run / "results/bert-auto/fp32/layers/compare.json")
     order = layers["first_divergence"]["order"]
     assert f"layers (stats): {layers['modules']} module and {layers['apis']} API rows compared" in text
     assert "localisation: statistics-level" in text and f"first divergence: #{order} {PERTURBED} (Linear)" in text
@@ -370,7 +370,7 @@ def test_msprobe_compare_reads_an_exported_statistics_dump(layers_run, tmp_path)
         and dump["data"][key]["output"][0]["dtype"] == "torch.float32"
     )
     rows = msprobe_compare(out / "target/step0", out / "reference/step0", out / "compare")
-    ours = {row["name"]: row for row in load(layers_run / "results/bert-auto/layers/compare.json")["rows"]}
+    ours = {row["name"]: row for row in load(layers_run / "results/bert-auto/fp32/layers/compare.json")["rows"]}
     theirs = {row["NPU Name"]: row for row in rows}
     assert f"{key}.output.0" in theirs and "Functional.linear.0.forward.output.0" in theirs
     # msprobe's relative norm error (in %) is our norm_rel_change, row for row.

@@ -76,9 +76,9 @@ def test_each_model_job_builds_the_model_once_with_the_cpu_baseline_on(tmp_path)
     )
     config["models"] = {"tiny-convnext": config["models"]["tiny-convnext"]}
     run_snakemake(
-        tmp_path, "results/tiny-convnext/benchmark.json", "results/tiny-convnext/reference/index.json", config=config
+        tmp_path, "results/tiny-convnext/fp32/benchmark.json", "results/tiny-convnext/reference/index.json", config=config
     )
-    bench = load(tmp_path / "results/tiny-convnext/benchmark.json")
+    bench = load(tmp_path / "results/tiny-convnext/fp32/benchmark.json")
     # The target runs on the CPU in float32 here: the baseline measures that same model.
     assert (bench["device"], bench["dtype"], bench["baseline"]["status"]) == ("cpu", "float32", "ok")
     assert bench["results"][0]["speedup_vs_cpu"] > 0

@@ -81,7 +81,7 @@ def test_one_models_accuracy_thresholds_rerun_only_its_compare_and_reports(tiny_
     config["models"]["tiny-bert"]["accuracy"] = {"rel_l2_max": 0.02, "cosine_min": 0.98}
     assert planned_jobs(workdir, config=config) == {"compare": 1, "summarize": 1, "leaderboard": 1, "all": 1}
     pending = pending_outputs(workdir)
-    assert "results/tiny-bert/compare.json" in pending and "results/tiny-bert/summary.json" in pending
+    assert "results/tiny-bert/fp32/compare.json" in pending and "results/tiny-bert/summary.json" in pending
     assert not [path for path in pending if "tiny-convnext" in path]
     assert not [path for path in pending if re.search(r"/(inputs|reference|target)/|benchmark", path)]
 
@@ -214,6 +214,6 @@ def test_a_run_killed_during_a_dump_resumes_with_the_same_results(tiny_run, tmp_
             assert [(t["name"], t["sha256"]) for t in resumed["tensors"]] == [
                 (t["name"], t["sha256"]) for t in original["tensors"]
             ]
-        resumed, original = (load(run / f"results/{model}/compare.json") for run in (workdir, tiny_run))
+        resumed, original = (load(run / f"results/{model}/fp32/compare.json") for run in (workdir, tiny_run))
         assert resumed["status"] == original["status"] == "self-check"  # CPU float32 on both sides
         assert resumed["outputs"] == original["outputs"]

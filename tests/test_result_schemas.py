@@ -24,9 +24,9 @@ SCHEMA_OF = {
     "results/env.json": "env",
     "results/*/inputs/index.json": "index",
     "results/*/reference/index.json": "index",
-    "results/*/target/index.json": "index",
-    "results/*/compare.json": "compare",
-    "results/*/benchmark.json": "benchmark",
+    "results/*/fp32/dump/index.json": "index",
+    "results/*/fp32/compare.json": "compare",
+    "results/*/fp32/benchmark.json": "benchmark",
     "results/*/summary.json": "summary",
     "results/all": "run-manifest",
 }
@@ -80,7 +80,7 @@ def test_a_run_file_missing_a_contract_key_or_with_an_unknown_status_is_rejected
     assert not errors("summary", summary)
     del summary["accuracy"]["outputs"]["logits"]["cosine"]
     assert errors("summary", summary) == ["accuracy/outputs/logits: 'cosine' is a required property"]
-    index = json.loads((tiny_run / "results/tiny-bert/target/index.json").read_text())
+    index = json.loads((tiny_run / "results/tiny-bert/fp32/dump/index.json").read_text())
     index["status"] = "pass"
     assert errors("index", index) == ["status: 'pass' is not one of ['ok', 'blocked', 'error']"]
 

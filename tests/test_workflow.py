@@ -40,14 +40,14 @@ def test_every_stage_writes_its_target_with_real_tensors(tiny_run):
                 assert tensor["min"] == float(array.min()) and tensor["max"] == float(array.max())
                 assert tensor["nan"] == 0 and tensor["inf"] == 0
 
-        compare = load(tiny_run / f"results/{model}/compare.json")
+        compare = load(tiny_run / f"results/{model}/fp32/compare.json")
         # CPU float32 against CPU float32 proves determinism, not a port, and says so.
         assert compare["status"] == "self-check" and "not a port" in compare["reason"]
         # Identical CPU float32 runs of the same weights on the same inputs: bit-identical.
         for metrics in compare["outputs"].values():
             assert metrics["rel_l2"] == 0.0 and metrics["max_abs_diff"] == 0.0
             assert metrics["cosine"] > 0.999999 and metrics["status"] == "pass"
-    logits = load(tiny_run / "results/tiny-convnext/compare.json")["outputs"]["logits"]
+    logits = load(tiny_run / "results/tiny-convnext/fp32/compare.json")["outputs"]["logits"]
     assert logits["top1_match"] == 1.0 and logits["top5_match"] == 1.0
 
 
@@ -79,19 +79,19 @@ def test_leaderboard_has_one_complete_row_per_model(tiny_run):
 
 def test_bfloat16_target_differs_slightly_from_float32_reference(tmp_path):
     config = tiny_config(target={"device": "cpu", "dtype": "bfloat16"})
-    run_snakemake(tmp_path, "results/tiny-bert/compare.json", config=config)
-    target = load(tmp_path / "results/tiny-bert/target/index.json")
+    run_snakemake(tmp_path, "results/tiny-bert/fp32/compare.json", config=config)
+    target = load(tmp_path / "results/tiny-bert/fp32/dump/index.json")
     assert target["dtype"] == target["compute_dtype"] == "bfloat16" and target["status"] == "ok"
     assert (
         target["precision_modes"]["float32_matmul_precision"] == "highest" and target["precision_modes"]["npu"] is None
     )
     assert target["precision_modes"]["npu_reason"] == "torch_npu is not installed"
-    compare = load(tmp_path / "results/tiny-bert/compare.json")
+    compare = load(tmp_path / "results/tiny-bert/fp32/compare.json")
     hidden = compare["outputs"]["last_hidden_state"]
     # bfloat16 keeps 8 bits of mantissa: a relative error of a few 1e-3, never zero.
     assert 1e-4 < hidden["rel_l2"] < 0.05, hidden
     assert 0.99 < hidden["cosine"] < 1.0
     assert hidden["status"] == "pass" and compare["status"] == "pass" and compare["criteria_class"] == "bfloat16"
     assert hidden["dtype_target"] == "bfloat16" and hidden["stored_dtype_target"] == "float32"
-    with open(tmp_path / "results/tiny-bert/compare.csv") as handle:
+    with open(tmp_path / "results/tiny-bert/fp32/compare.csv") as handle:
         assert {row["dtype_target"] for row in csv.DictReader(handle)} == {"bfloat16"}

@@ -87,17 +87,19 @@ def export_side(index_path: Path, out_dir: Path) -> dict:
     return {**header, "entries": len(data)}
 
 
-def export_msprobe(model_dir: str | Path, out_dir: str | Path) -> dict:
-    """Both sides of ``results/{model}/layers`` under ``out_dir``; returns what was written
-    and the msprobe command that compares them."""
-    model_dir, out_dir = Path(model_dir), Path(out_dir)
+def export_msprobe(target_dir: str | Path, out_dir: str | Path) -> dict:
+    """Both sides of a target's layer dumps (``results/{model}/layers/reference`` and
+    ``results/{model}/{target}/layers/dump``) under ``out_dir``; returns what was written and
+    the msprobe command that compares them."""
+    target_dir, out_dir = Path(target_dir), Path(out_dir)
+    sides = {
+        "reference": target_dir.parent / "layers" / "reference" / "index.json",
+        "target": target_dir / "layers" / "dump" / "index.json",
+    }
     written = {}
-    for role in ("reference", "target"):
+    for role, index in sides.items():
         rank_dir = out_dir / role / "step0" / "rank0"
-        written[role] = {
-            "path": str(rank_dir / "dump.json"),
-            **export_side(model_dir / "layers" / role / "index.json", rank_dir),
-        }
+        written[role] = {"path": str(rank_dir / "dump.json"), **export_side(index, rank_dir)}
     written["command"] = (
         f"msprobe compare --target_path {out_dir / 'target' / 'step0'} "
         f"--golden_path {out_dir / 'reference' / 'step0'} --output_path {out_dir / 'compare'}"

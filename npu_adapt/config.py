@@ -1,0 +1,126 @@
+"""The run's configuration, typed: the one place where the global sections and a model's own
+overrides are merged, and where a model's targets are resolved.
+
+The config reaching here has been validated against schemas/config.schema.yaml (which fills
+in its defaults): nothing here repeats a default. A model's ``targets:`` entry may override
+keys of a global target, add a target of its own, or drop one (``false``); keys a model's own
+new target leaves out come from the schema's ``$defs/target`` defaults.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
+# Sections a model's own block overrides key by key (targets: see model_targets).
+MERGED_SECTIONS = ("reference", "accuracy", "benchmark")
+# Names a target's directory (results/{model}/{target}/) may not take: the model's own
+# directories and files beside it.
+RESERVED_TARGET_KEYS = ("inputs", "reference", "layers", "cpu-same-dtype", "summary.json", "README.md", "summary.html")
+TARGET_KEY = "(?!(?:{})(?![A-Za-z0-9._-]))[A-Za-z0-9][A-Za-z0-9._-]*".format(
+    "|".join(re.escape(name) for name in RESERVED_TARGET_KEYS)
+)
+
+
+class ConfigError(ValueError):
+    """A config problem, in one sentence naming the key."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where and how a model runs: device (auto, npu, cuda, cpu), dtype, float32 precision modes."""
+
+    device: str
+    dtype: str
+    precision: str = "default"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@cache
+def _schema() -> dict:
+    return yaml.safe_load(SCHEMA.read_text())
+
+
+def target_defaults() -> dict:
+    """The schema's defaults of a target placement ($defs/target)."""
+    properties = _schema()["$defs"]["target"]["properties"]
+    return {key: spec["default"] for key, spec in properties.items() if "default" in spec}
+
+
+def legacy_target_message(config: dict) -> str | None:
+    """The sentence refusing a config that still uses the single ``target:`` (globally or in a
+    model), with the equivalent ``targets:`` to paste; None when there is none."""
+    where = [("target", config["target"])] if isinstance(config.get("target"), dict) else []
+    where += [
+        (f"models.{model}.target", entry["target"])
+        for model, entry in (config.get("models") or {}).items()
+        if isinstance(entry, dict) and isinstance(entry.get("target"), dict)
+    ]
+    if not where:
+        return None
+    key, placement = where[0]
+    name = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}.get(placement.get("dtype", "float32"), "main")
+    equivalent = yaml.safe_dump({"targets": {name: placement}}, sort_keys=False).strip()
+    return (
+        f"config: `{key}:` is replaced by `targets:`, a mapping of named targets "
+        f"(several per run, results under results/MODEL/TARGET/). Write instead:\n{equivalent}"
+        + (" (inside the model's entry)" if key.startswith("models.") else "")
+    )
+
+
+def model_targets(config: dict, model: str) -> dict[str, Placement]:
+    """The model's targets, by name, in config order: the global ``targets:`` with the
+    model's own ``targets:`` entry applied (override keys, add, or drop with false)."""
+    resolved = {name: dict(placement) for name, placement in config["targets"].items()}
+    for name, override in (config["models"][model].get("targets") or {}).items():
+        if override is False:
+            resolved.pop(name, None)
+        else:
+            resolved[name] = {**target_defaults(), **resolved.get(name, {}), **override}
+    if not resolved:
+        raise ConfigError(f"models.{model}.targets: every target is dropped; keep at least one")
+    return {name: Placement(**placement) for name, placement in resolved.items()}
+
+
+def merged(config: dict, model: str, section: str) -> dict:
+    """A global section (reference, accuracy, benchmark) with the model's overrides."""
+    return {**config[section], **config["models"][model].get(section, {})}
+
+
+def reference_placement(config: dict, model: str) -> Placement:
+    return Placement(**merged(config, model, "reference"))
+
+
+def check_target_keys(config: dict) -> None:
+    """Target names that cannot be a results directory, refused before any job runs."""
+    names = set(config["targets"])
+    for entry in config["models"].values():
+        names |= set(entry.get("targets") or {})
+    for name in sorted(names):
+        if not re.fullmatch(TARGET_KEY, name):
+            raise ConfigError(
+                f"config: targets.{name}: a target name is one path component and none of {list(RESERVED_TARGET_KEYS)}"
+            )
+
+
+def run_config(config: dict, model: str) -> dict:
+    """The configuration that reproduces one model's run (printed in its model card): the
+    global sections with the model's overrides merged in, its resolved targets, and the
+    model's own entry."""
+    entry = config["models"][model]
+    return {
+        "seed": config["seed"],
+        "download": config["download"],
+        **{section: merged(config, model, section) for section in MERGED_SECTIONS},
+        "targets": {name: placement.as_dict() for name, placement in model_targets(config, model).items()},
+        "models": {
+            model: {key: value for key, value in entry.items() if key not in (*MERGED_SECTIONS, "targets")}
+        },
+    }
