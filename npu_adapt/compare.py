@@ -234,9 +234,7 @@ def compare_dumps(
     if not result["outputs"]:
         result.update(status="fail", reason="no output to compare: the reference dump lists no tensor")
         return result
-    apply_error_budget(
-        result["outputs"], reference_index, cpu_same_dtype_index, no_cpu_same_dtype_reason, criteria
-    )
+    apply_error_budget(result["outputs"], reference_index, cpu_same_dtype_index, no_cpu_same_dtype_reason, criteria)
     problems = [f"{name}: {m['reason']}" for name, m in result["outputs"].items() if m["status"] != "pass"]
     status = worst_status(m["status"] for m in result["outputs"].values())
     reason = "; ".join(problems) or None

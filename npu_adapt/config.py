@@ -120,7 +120,5 @@ def run_config(config: dict, model: str) -> dict:
         "download": config["download"],
         **{section: merged(config, model, section) for section in MERGED_SECTIONS},
         "targets": {name: placement.as_dict() for name, placement in model_targets(config, model).items()},
-        "models": {
-            model: {key: value for key, value in entry.items() if key not in (*MERGED_SECTIONS, "targets")}
-        },
+        "models": {model: {key: value for key, value in entry.items() if key not in (*MERGED_SECTIONS, "targets")}},
     }

@@ -38,11 +38,11 @@ PERTURBED = "encoder.layer.1.intermediate.dense"
 def bf16_run(tmp_path_factory) -> Path:
     """tiny-bert and tiny-t5 with a bfloat16 CPU target, every leaf module captured, pass
     criteria set globally (cosine) and per model (rel_l2)."""
-    config = tiny_config(target={"device": "cpu", "dtype": "bfloat16"}, accuracy={"cosine_min": 0.995})
+    config = tiny_config(targets={"bf16": {"device": "cpu", "dtype": "bfloat16"}}, accuracy={"cosine_min": 0.995})
     bert = {**config["models"]["tiny-bert"], "layers": True, "accuracy": {"rel_l2_max": 0.005}}
     config["models"] = {"tiny-bert": bert, "tiny-t5": {**TINY_T5, "layers": True}}
     workdir = tmp_path_factory.mktemp("bf16_run")
-    run_snakemake(workdir, "results/tiny-bert/fp32/compare.json", "results/tiny-t5/fp32/compare.json", config=config)
+    run_snakemake(workdir, "results/tiny-bert/bf16/compare.json", "results/tiny-t5/bf16/compare.json", config=config)
     return workdir
 
 
@@ -50,7 +50,7 @@ def bf16_run(tmp_path_factory) -> Path:
 def perturbed_run(tmp_path_factory) -> Path:
     """tiny-bert in float32 on both sides, one module's output scaled by 1.5 in the target
     (the test seam), capture limited to the encoder by layer_pattern."""
-    config = tiny_config(target={"device": "cpu", "dtype": "float32"})
+    config = tiny_config(targets={"fp32": {"device": "cpu", "dtype": "float32"}})
     config["models"] = {"tiny-bert": {**config["models"]["tiny-bert"], "layers": True, "layer_pattern": r"^encoder\."}}
     workdir = tmp_path_factory.mktemp("perturbed_run")
     run_snakemake(
@@ -82,17 +82,17 @@ def read_csv(path: Path) -> list[dict]:
 @pytest.mark.e2e
 def test_low_precision_metrics_are_reproduced_by_numpy(bf16_run):
     results = bf16_run / "results/tiny-bert"
-    compare = load(results / "compare.json")
+    compare = load(results / "bf16/compare.json")
     assert compare["target"]["dtype"] == "bfloat16" and compare["reference"]["dtype"] == "float32"
     assert compare["criteria"] == BF16 and compare["criteria_class"] == "bfloat16"
     assert compare["criteria_source"]["rel_l2_max"] == "model override (models.tiny-bert.accuracy.rel_l2_max)"
     assert compare["criteria_source"]["cosine_min"] == "config (accuracy.cosine_min)"
     assert compare["criteria_source"]["rel_l2_fail"] == "dtype default (bfloat16)"
     assert set(compare["outputs"]) == {"last_hidden_state", "pooler_output", "sentence_embedding"}
-    rows = {row["output"]: row for row in read_csv(results / "compare.csv")}
+    rows = {row["output"]: row for row in read_csv(results / "bf16/compare.csv")}
     for name, metrics in compare["outputs"].items():
         reference = np.load(results / "reference" / f"{name}.npy")
-        target = np.load(results / "target" / f"{name}.npy")
+        target = np.load(results / "bf16/dump" / f"{name}.npy")
         assert reference.dtype == np.float32 and target.dtype == np.float32  # bfloat16 widened exactly
         assert not np.array_equal(target, reference)  # bfloat16 really ran
         expected = numpy_metrics(target, reference, 1e-5, 1e-2)  # bfloat16: Ascend's "dual hundredths" rtol
@@ -117,10 +117,10 @@ def test_low_precision_metrics_are_reproduced_by_numpy(bf16_run):
 @pytest.mark.e2e
 def test_generated_tokens_and_logits_of_the_seq2seq_model(bf16_run):
     results = bf16_run / "results/tiny-t5"
-    compare = load(results / "compare.json")
+    compare = load(results / "bf16/compare.json")
     generated = compare["outputs"]["generated_ids"]
     reference = np.load(results / "reference/generated_ids.npy")
-    target = np.load(results / "target/generated_ids.npy")
+    target = np.load(results / "bf16/dump/generated_ids.npy")
     assert generated["kind"] == "token_ids" and reference.dtype == np.int64
     differs = [i for i in range(min(reference.shape[1], target.shape[1])) if reference[0, i] != target[0, i]]
     if reference.shape != target.shape and not differs:
@@ -129,7 +129,7 @@ def test_generated_tokens_and_logits_of_the_seq2seq_model(bf16_run):
     assert generated["first_mismatch"] == (differs[0] if differs else None)
     assert generated["status"] == ("fail" if differs else "pass")  # token_prefix null: any difference fails
     logits = compare["outputs"]["logits"]
-    reference, target = np.load(results / "reference/logits.npy"), np.load(results / "target/logits.npy")
+    reference, target = np.load(results / "reference/logits.npy"), np.load(results / "bf16/dump/logits.npy")
     assert logits["kind"] == "class_scores"
     assert logits["top1_match"] == pytest.approx(np.mean(reference.argmax(-1) == target.argmax(-1)), abs=1e-12)
     top5 = lambda a: np.sort(np.argsort(-a, axis=-1, kind="stable")[..., :5], axis=-1)  # noqa: E731
@@ -142,7 +142,8 @@ def test_layer_dumps_cover_every_leaf_module_in_execution_order(bf16_run):
     import transformers
 
     layers = bf16_run / "results/tiny-bert/layers"
-    reference, target = load(layers / "reference/index.json"), load(layers / "target/index.json")
+    target_layers = bf16_run / "results/tiny-bert/bf16/layers"
+    reference, target = load(layers / "reference/index.json"), load(target_layers / "dump/index.json")
     assert (reference["role"], target["role"], target["dtype"]) == ("reference", "target", "bfloat16")
     model = transformers.BertModel(transformers.BertConfig.from_pretrained(REPO / "tests/data/tiny-bert.json"))
     leaves = {name for name, module in model.named_modules() if name and not list(module.children())}
@@ -162,16 +163,16 @@ def test_layer_dumps_cover_every_leaf_module_in_execution_order(bf16_run):
     assert {e["compute_dtype"] for e in reference["tensors"] if e["layer_kind"] == "module"} == {"float32"}
     # Every captured output is what the file holds, in the index's shape and dtype.
     for entry in target["tensors"]:
-        array = np.load(layers / "target" / entry["file"])
+        array = np.load(target_layers / "dump" / entry["file"])
         assert list(array.shape) == entry["shape"] and str(array.dtype) == entry["dtype"]
         assert entry["min"] == pytest.approx(float(array.min()))
 
-    table = read_csv(layers / "compare.csv")
+    table = read_csv(target_layers / "compare.csv")
     assert [row["name"] for row in table] == names
     assert [row["dtype_target"] for row in table] == [entry["compute_dtype"] for entry in target["tensors"]]
     for row, ref_entry, tgt_entry in zip(table, reference["tensors"], target["tensors"]):
         expected = numpy_metrics(
-            np.load(layers / "target" / tgt_entry["file"]),
+            np.load(target_layers / "dump" / tgt_entry["file"]),
             np.load(layers / "reference" / ref_entry["file"]),
             1e-5,
             1e-2,
@@ -179,7 +180,7 @@ def test_layer_dumps_cover_every_leaf_module_in_execution_order(bf16_run):
         for key in ("rel_l2", "cosine", "max_abs_diff", "mean_abs_diff"):
             assert float(row[key]) == pytest.approx(expected[key], rel=1e-9, abs=1e-12), (row["name"], key)
         assert row["status"] == expected_status(expected, BF16), row["name"]
-    summary = load(bf16_run / "results/tiny-bert/fp32/compare.json")["layers"]
+    summary = load(bf16_run / "results/tiny-bert/bf16/compare.json")["layers"]
     first = next((row for row in table if row["status"] == "fail"), None)  # a warn is within what bfloat16 allows
     assert summary["enabled"] is True and summary["modules"] == len(modules) and summary["apis"] == len(apis)
     assert (summary["first_divergence"] or {}).get("name") == (first["name"] if first else None)
@@ -198,19 +199,19 @@ def test_repeated_module_calls_are_captured_separately(bf16_run):
 @pytest.mark.e2e
 def test_perturbed_layer_is_named_as_the_first_divergence(perturbed_run):
     results = perturbed_run / "results/tiny-bert"
-    compare = load(results / "compare.json")
+    compare = load(results / "fp32/compare.json")
     assert compare["target"]["test_perturbation"] == f"{PERTURBED}:1.5"
     first = compare["layers"]["first_divergence"]
     assert first["name"] == PERTURBED and first["type"] == "Linear"
     assert first["rel_l2"] == pytest.approx(0.5, rel=1e-6)  # the output scaled by 1.5
-    table = read_csv(results / "layers/compare.csv")
+    table = read_csv(results / "fp32/layers/compare.csv")
     names = [row["name"] for row in table]
     assert all(row["module"].startswith("encoder.") for row in table)  # layer_pattern ^encoder\.
     assert not any(row["module"].startswith(("embeddings.", "pooler.")) for row in table)
     before = table[: names.index(PERTURBED)]
     assert before and all(float(row["rel_l2"]) == 0.0 and row["status"] == "pass" for row in before)
     assert table[names.index(PERTURBED)]["status"] == "fail"
-    layers_json = load(results / "layers/compare.json")
+    layers_json = load(results / "fp32/layers/compare.json")
     assert layers_json["first_divergence"]["order"] == names.index(PERTURBED)
     assert layers_json["diverged"] == sum(row["status"] == "fail" for row in table)
 
@@ -226,8 +227,8 @@ def test_inspect_prints_the_model_and_its_layer_table(perturbed_run, capsys):
     assert f"TEST PERTURBATION {PERTURBED}:1.5" in text
     for name in ("last_hidden_state", "sentence_embedding", "encoder.layer.0.attention.self.query", "input_ids"):
         assert name in text
-    layers = perturbed_run / "results/tiny-bert/layers"
-    assert cli(["inspect", str(layers / "target"), str(layers / "reference")]) == 2  # DIR_A DIR_B: fail
+    layers = perturbed_run / "results/tiny-bert"
+    assert cli(["inspect", str(layers / "fp32/layers/dump"), str(layers / "layers/reference")]) == 2  # DIR_A DIR_B: fail
     text = capsys.readouterr().out
     assert "FAIL" in text and PERTURBED in text
 

@@ -236,9 +236,9 @@ def bench_runs(tmp_path_factory):
     run_snakemake(workdir, target, config=config)
     saved = tmp_path_factory.mktemp("bench_saved")
     for name in ("benchmark.json", "benchmark.csv", "benchmark.png", "benchmark_samples.csv"):
-        shutil.copy(workdir / "results/tiny-convnext" / name, saved / name)
+        shutil.copy(workdir / "results/tiny-convnext/fp32" / name, saved / name)
     run_snakemake(workdir, target, "--forcerun", "benchmark", config=config, env={"NPU_ADAPT_FAKE_OOM_BATCH": "2"})
-    return saved, workdir / "results/tiny-convnext"
+    return saved, workdir / "results/tiny-convnext/fp32"
 
 
 def read_samples(path) -> list[dict]:
@@ -262,7 +262,7 @@ def test_benchmark_rule_records_every_key_with_consistent_statistics(bench_runs)
     assert bench["host"]["cpu"] == devices.cpu_model_name() and "governor" in bench["host"]
     assert bench["stability_rule"] == {"cv_pct_max": STABLE_CV_PCT, "drift_pct_max": STABLE_DRIFT_PCT}
     # float32: four bytes per parameter (a ConvNeXt has no buffers).
-    assert bench["param_bytes"] == 4 * load(results / "target/index.json")["params"] > 0
+    assert bench["param_bytes"] == 4 * load(results / "dump/index.json")["params"] > 0
     assert [row["batch_size"] for row in bench["results"]] == [1, 2, 4]
     samples = read_samples(saved / "benchmark_samples.csv")
     for row in bench["results"]:

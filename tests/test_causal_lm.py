@@ -138,7 +138,8 @@ def llm_run(tmp_path_factory):
                 "source": f"local:{llama_dir}",
                 "family": "hf_causal_lm",
                 "task": "text-generation",
-                "target": {"device": "cpu", "dtype": "bfloat16"},
+                # A model's own targets: the global fp32 dropped, a bfloat16 one added.
+                "targets": {"fp32": False, "bf16": {"device": "cpu", "dtype": "bfloat16"}},
                 "inputs": {"text": TEXT, "max_new_tokens": 6},
             },
             "tiny-gpt2": GPT2_ENTRY,
@@ -158,7 +159,7 @@ def test_llm_outputs_are_compared_as_logits_and_generated_tokens(llm_run):
     # Inputs from the shipped tokenizer.
     inputs = np.load(work / "results/tiny-llama/inputs/input_ids.npy")
     assert inputs.tolist() == AutoTokenizer.from_pretrained(str(llama_dir))([TEXT])["input_ids"]
-    target = load(work / "results/tiny-llama/fp32/dump/index.json")
+    target = load(work / "results/tiny-llama/bf16/dump/index.json")
     assert target["dtype"] == "bfloat16" and target["status"] == "ok"
 
     # The reference's greedy tokens are transformers' own (float32, KV cache).
@@ -170,16 +171,16 @@ def test_llm_outputs_are_compared_as_logits_and_generated_tokens(llm_run):
     reference = np.load(work / "results/tiny-llama/reference/generated_ids.npy")
     assert reference.tolist() == expected[:, inputs.shape[1] :].tolist()
 
-    compare = load(work / "results/tiny-llama/fp32/compare.json")
+    compare = load(work / "results/tiny-llama/bf16/compare.json")
     logits, generated = compare["outputs"]["logits"], compare["outputs"]["generated_ids"]
     assert logits["kind"] == "class_scores" and generated["kind"] == "token_ids"
     ref_logits = np.load(work / "results/tiny-llama/reference/logits.npy")
-    tgt_logits = np.load(work / "results/tiny-llama/target/logits.npy")
+    tgt_logits = np.load(work / "results/tiny-llama/bf16/dump/logits.npy")
     assert ref_logits.shape == tgt_logits.shape == (1, inputs.shape[1], 512)
     assert not np.array_equal(ref_logits, tgt_logits)  # bfloat16 really ran
     assert logits["top1_match"] == pytest.approx(np.mean(ref_logits.argmax(-1) == tgt_logits.argmax(-1)))
     assert 0 < logits["rel_l2"] < 0.1 and logits["cosine"] > 0.99
-    tgt_ids = np.load(work / "results/tiny-llama/target/generated_ids.npy")
+    tgt_ids = np.load(work / "results/tiny-llama/bf16/dump/generated_ids.npy")
     same = reference.shape == tgt_ids.shape and np.array_equal(reference, tgt_ids)
     assert generated["exact_match"] is same
     if not same:
@@ -202,8 +203,8 @@ def test_gpt2_came_from_modelscope(llm_run):
 
 def test_prefill_and_decode_figures_per_batch_size(llm_run):
     work = llm_run.work
-    for model in ("tiny-llama", "tiny-gpt2"):
-        bench = load(work / f"results/{model}/fp32/benchmark.json")
+    for model, target in (("tiny-llama", "bf16"), ("tiny-gpt2", "fp32")):
+        bench = load(work / f"results/{model}/{target}/benchmark.json")
         assert bench["status"] == "ok" and [row["batch_size"] for row in bench["results"]] == [1, 2]
         for row in bench["results"]:
             assert row["status"] == "ok" and row["prompt_len"] == 20 and row["new_tokens"] == 5
@@ -211,15 +212,16 @@ def test_prefill_and_decode_figures_per_batch_size(llm_run):
             assert row["decode_tokens_per_s"] == pytest.approx(
                 row["batch_size"] * 1000 / row["decode_ms_per_token"], rel=1e-12
             )
-        table = read_csv(work / f"results/{model}/fp32/benchmark.csv")
+        table = read_csv(work / f"results/{model}/{target}/benchmark.csv")
         assert table["ttft_ms"].tolist() == [row["ttft_ms"] for row in bench["results"]]
         assert table["decode_tokens_per_s"].dtype == np.float64 and table["prompt_len"].dtype == np.int64
         card = (work / f"results/{model}/README.md").read_text()
         assert "| batch | prompt_len | new_tokens | ttft_ms | decode_ms_per_token | decode_tokens_per_s |" in card
 
     board = read_csv(work / "results/leaderboard.csv").set_index("model")
-    for model in ("tiny-llama", "tiny-gpt2"):
-        bs1 = load(work / f"results/{model}/fp32/benchmark.json")["results"][0]
+    assert board.loc["tiny-llama", "target"] == "bf16" and board.loc["tiny-gpt2", "target"] == "fp32"
+    for model, target in (("tiny-llama", "bf16"), ("tiny-gpt2", "fp32")):
+        bs1 = load(work / f"results/{model}/{target}/benchmark.json")["results"][0]
         assert (
             board.loc[model, "ttft_ms"] == bs1["ttft_ms"]
             and board.loc[model, "decode_tokens_per_s"] == bs1["decode_tokens_per_s"]

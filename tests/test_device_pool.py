@@ -120,8 +120,8 @@ def test_device_jobs_declare_the_resource_and_each_records_its_own_device(tmp_pa
     declares npu=1 and records the device it held. Without torch_npu the NPU target is
     then blocked, as on any machine without one."""
     env = {"NPU_ADAPT_FAKE_DEVICE_COUNT": "npu:2", "NPU_ADAPT_LOCK_DIR": str(tmp_path / "locks")}
-    config = tiny_config(target={"device": "npu", "dtype": "float16"})
-    targets = [f"results/{model}/fp32/dump/index.json" for model in ("tiny-bert", "tiny-convnext")]
+    config = tiny_config(targets={"fp16": {"device": "npu", "dtype": "float16"}})
+    targets = [f"results/{model}/fp16/dump/index.json" for model in ("tiny-bert", "tiny-convnext")]
 
     plan = run_snakemake(
         tmp_path, "-n", *targets, "results/tiny-bert/reference/index.json", config=config, env=env
@@ -131,9 +131,9 @@ def test_device_jobs_declare_the_resource_and_each_records_its_own_device(tmp_pa
 
     run_snakemake(tmp_path, *targets, "--cores", "2", "--resources", "npu=2", config=config, env=env)
     for model in ("tiny-bert", "tiny-convnext"):
-        index = load(tmp_path / f"results/{model}/fp32/dump/index.json")
+        index = load(tmp_path / f"results/{model}/fp16/dump/index.json")
         assert index["device_index"] in (0, 1)
-        log = (tmp_path / f"logs/{model}/dump_target.log").read_text()
+        log = (tmp_path / f"logs/{model}/fp16/dump_target.log").read_text()
         assert (
             f"took npu device {index['device_index']} of 0,1 (ASCEND_RT_VISIBLE_DEVICES={index['device_index']})" in log
         )

@@ -34,9 +34,9 @@ MAX_FILE_BYTES = 4 << 20
 STAGES = (
     "inputs/index.json",
     "reference/index.json",
-    "target/index.json",
-    "compare.json",
-    "benchmark.json",
+    "fp32/dump/index.json",
+    "fp32/compare.json",
+    "fp32/benchmark.json",
     "summary.json",
 )
 
@@ -114,8 +114,8 @@ def test_weights_that_cannot_be_had_block_every_later_stage(broken_run):
 def test_a_forward_that_raises_blocks_the_model_with_the_error(broken_run):
     inputs = load(broken_run / f"results/{BAD_FORWARD}/inputs/index.json")
     assert inputs["status"] == "ok" and inputs["tensors"][0]["shape"] == [1, 100]
-    for role in ("reference", "target"):
-        index = load(broken_run / f"results/{BAD_FORWARD}/{role}/index.json")
+    for dump in ("reference", "fp32/dump"):
+        index = load(broken_run / f"results/{BAD_FORWARD}/{dump}/index.json")
         assert index["status"] == "blocked" and index["tensors"] == []
         assert index["reason"].startswith("forward: RuntimeError") and "traceback tail" in index["reason"]
     for stage in STAGES[3:]:
@@ -135,7 +135,7 @@ def test_out_of_memory_at_every_batch_size_blocks_the_model(broken_run):
     assert "no batch size fits in device memory" in benchmark["reason"] and "DeviceOutOfMemory" in benchmark["reason"]
     assert [(row["batch_size"], row["status"]) for row in benchmark["results"]] == [(4, "oom"), (8, "skipped")]
     summary = load(broken_run / f"results/{OUT_OF_MEMORY}/summary.json")
-    assert summary["status"] == "blocked" and summary["reason"].startswith("benchmark:")
+    assert summary["status"] == "blocked" and summary["reason"].startswith("fp32: benchmark:")
     row = leaderboard(broken_run)[OUT_OF_MEMORY]
     assert row["status"] == "blocked" and "DeviceOutOfMemory" in row["reason"]
 
@@ -315,7 +315,7 @@ def test_a_tampered_dump_or_weight_file_is_an_error_never_a_pass(tiny_run, tmp_p
     shutil.copytree(tiny_run, workdir, symlinks=True)
     # The reference logits nudged by one ulp (rel_l2 ~1e-7: it would pass), same size, mtime put back.
     reference = workdir / "results/tiny-convnext/reference/logits.npy"
-    target = workdir / "results/tiny-convnext/target/logits.npy"
+    target = workdir / "results/tiny-convnext/fp32/dump/logits.npy"
     stat = reference.stat()
     np.save(reference, np.nextafter(np.load(reference), np.float32(np.inf)))
     os.utime(reference, ns=(stat.st_atime_ns, stat.st_mtime_ns))
@@ -370,12 +370,12 @@ def test_inspect_reports_integrity(tiny_run, tmp_path, capsys):
     shutil.copytree(tiny_run / "results/tiny-bert", workdir / "tiny-bert")
     assert main(["inspect", str(workdir / "tiny-bert")]) == 0
     assert "integrity: all 3 files match the size and sha256 recorded in index.json" in capsys.readouterr().out
-    dump = workdir / "tiny-bert/target/pooler_output.npy"
+    dump = workdir / "tiny-bert/fp32/dump/pooler_output.npy"
     dump.write_bytes(dump.read_bytes()[:-4])
     assert main(["inspect", str(workdir / "tiny-bert")]) == 3
     out = capsys.readouterr().out
     assert f"integrity ERROR: {dump}: " in out and "bytes, expected" in out and "(truncated or changed)" in out
-    assert main(["inspect", str(workdir / "tiny-bert/target")]) == 3
+    assert main(["inspect", str(workdir / "tiny-bert/fp32/dump")]) == 3
 
 
 @pytest.mark.e2e

@@ -91,12 +91,13 @@ def test_inspect_a_model_from_a_real_run(tiny_run, capsys):
     model_dir = tiny_run / "results/tiny-convnext"
     assert cli(["inspect", str(model_dir)]) == 0  # CPU float32 against CPU float32: a self-check
     text = capsys.readouterr().out
-    compare = load(model_dir / "compare.json")
+    compare = load(model_dir / "fp32/compare.json")
     assert compare["status"] == "self-check"
+    assert "model tiny-convnext, target fp32" in text
     assert f"comparison: {compare['status'].upper()}" in text
     for role in ("inputs", "reference outputs on cpu", "target outputs on cpu"):
         assert role in text
-    for tensor in load(model_dir / "target/index.json")["tensors"]:
+    for tensor in load(model_dir / "fp32/dump/index.json")["tensors"]:
         line = next(line for line in text.splitlines() if line.strip().startswith(tensor["name"] + " "))
         assert "x".join(map(str, tensor["shape"])) in line and tensor["dtype"] in line
     logits = compare["outputs"]["logits"]

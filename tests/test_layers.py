@@ -277,7 +277,7 @@ def layers_run(tmp_path_factory) -> Path:
     """tiny-bert twice with one module's output scaled by 1.5 in the target: ``auto`` above
     a (lowered) parameter threshold, so statistics with inputs, and ``tensors`` under a
     size limit that refuses it."""
-    config = tiny_config(target={"device": "cpu", "dtype": "float32"})
+    config = tiny_config(targets={"fp32": {"device": "cpu", "dtype": "float32"}})
     bert = config["models"]["tiny-bert"]
     config["models"] = {
         "bert-auto": {**bert, "layers_auto_params": 1000, "layer_inputs": True},
@@ -292,16 +292,16 @@ def layers_run(tmp_path_factory) -> Path:
 @pytest.mark.e2e
 def test_auto_captures_statistics_above_the_threshold_and_names_the_divergence(layers_run):
     results = layers_run / "results/bert-auto"
-    index = load(results / "layers/target/index.json")
+    index = load(results / "fp32/layers/dump/index.json")
     assert index["mode"] == "stats" and "parameters > layers_auto_params 1,000" in index["mode_reason"]
-    assert not list((results / "layers/target").glob("*.npy"))
+    assert not list((results / "fp32/layers/dump").glob("*.npy"))
     assert {entry["io"] for entry in index["tensors"]} == {"input", "output"}
-    layers = load(results / "layers/compare.json")
+    layers = load(results / "fp32/layers/compare.json")
     assert layers["first_divergence"]["name"] == PERTURBED and layers["mode"] == "stats"
-    table = read_csv(results / "layers/compare.csv")
+    table = read_csv(results / "fp32/layers/compare.csv")
     assert [row["name"] for row in table] == [row["name"] for row in layers["rows"]]
     assert {row["kind"] for row in table} == {"module", "api"} and "rel_l2_lower_bound" in table[0]
-    summary = load(results / "compare.json")["layers"]
+    summary = load(results / "fp32/compare.json")["layers"]
     assert summary["mode"] == "stats" and summary["first_divergence"]["name"] == PERTURBED
     card = (results / "README.md").read_text()
     assert "statistics-level" in card and PERTURBED in card
@@ -310,14 +310,14 @@ def test_auto_captures_statistics_above_the_threshold_and_names_the_divergence(l
 @pytest.mark.e2e
 def test_the_size_guard_refuses_a_tensors_capture_over_the_limit(layers_run):
     results = layers_run / "results/bert-big"
-    index = load(results / "layers/target/index.json")
+    index = load(results / "fp32/layers/dump/index.json")
     assert index["status"] == "blocked" and index["estimated_bytes"] > 100_000
     assert f"estimated {index['estimated_bytes'] / 1e9:.3g} GB ({index['estimated_bytes']:,} bytes" in index["reason"]
-    assert "set layers: stats" in index["reason"] and not list((results / "layers/target").glob("*.npy"))
-    compare = load(results / "compare.json")
+    assert "set layers: stats" in index["reason"] and not list((results / "fp32/layers/dump").glob("*.npy"))
+    compare = load(results / "fp32/compare.json")
     assert compare["layers"]["status"] == "blocked" and "layers_max_bytes 100,000" in compare["layers"]["reason"]
     assert compare["status"] in ("pass", "fail") and compare["outputs"]  # the model itself was still compared
-    assert load(results / "target/index.json")["status"] == "ok"
+    assert load(results / "fp32/dump/index.json")["status"] == "ok"
 
 
 @pytest.mark.e2e
@@ -392,8 +392,8 @@ def test_msprobe_compare_reads_an_exported_tensors_dump(tmp_path, monkeypatch):
     target = tiny_bert()
     apply_test_perturbation(target, "target")
     capture(tiny_bert(), tmp_path / "run/layers/reference", "tensors")
-    capture(target, tmp_path / "run/layers/target", "tensors")
-    written = export_msprobe(tmp_path / "run", tmp_path / "msprobe")
+    capture(target, tmp_path / "run/fp32/layers/dump", "tensors")
+    written = export_msprobe(tmp_path / "run/fp32", tmp_path / "msprobe")
     assert written["target"]["task"] == "tensor" and "msprobe compare --target_path" in written["command"]
     rows = msprobe_compare(
         tmp_path / "msprobe/target/step0", tmp_path / "msprobe/reference/step0", tmp_path / "msprobe/compare"
@@ -401,7 +401,7 @@ def test_msprobe_compare_reads_an_exported_tensors_dump(tmp_path, monkeypatch):
     ours = {
         row["name"]: row
         for row in compare_layers(
-            tmp_path / "run/layers/reference/index.json", tmp_path / "run/layers/target/index.json", {}
+            tmp_path / "run/layers/reference/index.json", tmp_path / "run/fp32/layers/dump/index.json", {}
         )["rows"]
     }
     theirs = {row["NPU Name"]: row for row in rows}

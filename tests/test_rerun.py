@@ -20,7 +20,7 @@ from conftest import REPO, SNAKEMAKE, load, run_snakemake
 pytestmark = pytest.mark.e2e  # runs Snakemake or builds torch models
 
 MODELS = ("tiny-bert", "tiny-convnext")
-DUMPS = ("reference", "target")
+DUMPS = ("reference", "fp32/dump")
 
 
 def copy_of(run: Path, tmp_path: Path, name: str = "run") -> Path:
@@ -83,7 +83,7 @@ def test_one_models_accuracy_thresholds_rerun_only_its_compare_and_reports(tiny_
     pending = pending_outputs(workdir)
     assert "results/tiny-bert/fp32/compare.json" in pending and "results/tiny-bert/summary.json" in pending
     assert not [path for path in pending if "tiny-convnext" in path]
-    assert not [path for path in pending if re.search(r"/(inputs|reference|target)/|benchmark", path)]
+    assert not [path for path in pending if re.search(r"/(inputs|reference|dump)/|benchmark", path)]
 
 
 def test_global_benchmark_batch_sizes_rerun_every_benchmark_and_no_dump(tiny_run, tmp_path):
@@ -116,10 +116,10 @@ def test_a_removed_model_leaves_the_leaderboard(tiny_run, tmp_path):
     assert "tiny-convnext" not in (workdir / "results/leaderboard.md").read_text()
 
 
-def test_the_target_dtype_reruns_the_target_side_but_never_the_reference(tiny_run, tmp_path):
+def test_a_new_target_runs_only_its_own_jobs_never_the_reference_nor_the_other_target(tiny_run, tmp_path):
     workdir = copy_of(tiny_run, tmp_path)
     config = config_of(workdir)
-    config["target"] = {"device": "cpu", "dtype": "bfloat16"}
+    config["targets"] = {"fp32": {}, "bf16": {"device": "cpu", "dtype": "bfloat16"}}
     assert planned_jobs(workdir, config=config) == {
         "dump_target": 2,
         "compare": 2,
@@ -128,6 +128,13 @@ def test_the_target_dtype_reruns_the_target_side_but_never_the_reference(tiny_ru
         "leaderboard": 1,
         "all": 1,
     }
+    pending = pending_outputs(workdir)
+    assert "results/tiny-bert/bf16/compare.json" in pending and "results/tiny-convnext/bf16/benchmark.json" in pending
+    assert not [path for path in pending if re.search(r"/(inputs|reference|fp32)/", path)]
+    # One target's dtype changed: that target's jobs again, the other's never.
+    config["targets"]["bf16"]["dtype"] = "float16"
+    assert planned_jobs(workdir, config=config)["dump_target"] == 2
+    assert not [path for path in pending_outputs(workdir) if re.search(r"/(inputs|reference|fp32)/", path)]
 
 
 def test_editing_library_code_reruns_exactly_the_rules_that_import_it(tiny_run, tmp_path):
@@ -200,7 +207,7 @@ def test_a_run_killed_during_a_dump_resumes_with_the_same_results(tiny_run, tmp_
         process.wait()
     interrupted = incomplete_outputs(workdir)  # the dump job's outputs: its index.json and its layer index.json
     assert len(interrupted) == 2 and all(
-        re.search(r"tiny-bert/(layers/)?(reference|target)/index\.json$", path) for path in interrupted
+        re.search(r"tiny-bert/((layers/)?reference|fp32/(layers/)?dump)/index\.json$", path) for path in interrupted
     )
 
     # A killed Snakemake leaves its lock: release it, then redo the incomplete dump.

@@ -24,9 +24,9 @@ SCHEMA_OF = {
     "results/env.json": "env",
     "results/*/inputs/index.json": "index",
     "results/*/reference/index.json": "index",
-    "results/*/fp32/dump/index.json": "index",
-    "results/*/fp32/compare.json": "compare",
-    "results/*/fp32/benchmark.json": "benchmark",
+    "results/*/*/dump/index.json": "index",
+    "results/*/*/compare.json": "compare",
+    "results/*/*/benchmark.json": "benchmark",
     "results/*/summary.json": "summary",
     "results/all": "run-manifest",
 }
@@ -78,8 +78,8 @@ def test_every_json_file_of_a_run_matches_its_schema(tiny_run):
 def test_a_run_file_missing_a_contract_key_or_with_an_unknown_status_is_rejected(tiny_run):
     summary = json.loads((tiny_run / "results/tiny-convnext/summary.json").read_text())
     assert not errors("summary", summary)
-    del summary["accuracy"]["outputs"]["logits"]["cosine"]
-    assert errors("summary", summary) == ["accuracy/outputs/logits: 'cosine' is a required property"]
+    del summary["targets"]["fp32"]["accuracy"]["outputs"]["logits"]["cosine"]
+    assert errors("summary", summary) == ["targets/fp32/accuracy/outputs/logits: 'cosine' is a required property"]
     index = json.loads((tiny_run / "results/tiny-bert/fp32/dump/index.json").read_text())
     index["status"] = "pass"
     assert errors("index", index) == ["status: 'pass' is not one of ['ok', 'blocked', 'error']"]

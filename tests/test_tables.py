@@ -84,7 +84,7 @@ def test_every_csv_reads_back_with_pandas_and_equals_its_json(tiny_run):
     assert board["ttft_ms"].isna().all() and board["decode_tokens_per_s"].isna().all()  # no causal LM here
     summaries = {model: load(results / f"{model}/summary.json") for model in MODELS}
     for record in board.to_dict("records"):
-        expected = leaderboard_row(summaries[record["model"]])
+        expected = leaderboard_row(summaries[record["model"]], record["target"])
         for column in LEADERBOARD_COLUMNS:
             value = expected[column]
             if value is None:
@@ -98,15 +98,15 @@ def test_every_csv_reads_back_with_pandas_and_equals_its_json(tiny_run):
                 )  # identical, not rounded
 
     for model in MODELS:
-        compare = load(results / f"{model}/compare.json")
-        table = read_csv(results / f"{model}/compare.csv").set_index("output")
+        compare = load(results / f"{model}/fp32/compare.json")
+        table = read_csv(results / f"{model}/fp32/compare.csv").set_index("output")
         assert table["nan_target"].dtype == np.int64 and table["rel_l2"].dtype == np.float64
         for name, metrics in compare["outputs"].items():
             for key in ("status", "rel_l2", "cosine", "max_abs_diff", "nan_target"):
                 assert table.loc[name, key] == metrics[key], (model, name, key)
             assert table.loc[name, "shape_target"] == "x".join(map(str, metrics["shape_target"]))
-        bench = load(results / f"{model}/benchmark.json")
-        table = read_csv(results / f"{model}/benchmark.csv")
+        bench = load(results / f"{model}/fp32/benchmark.json")
+        table = read_csv(results / f"{model}/fp32/benchmark.csv")
         assert table["batch_size"].dtype == np.int64 and table["budget_exhausted"].dtype == np.bool_
         assert "ttft_ms" not in table.columns  # LLM columns only for causal LMs
         for row, result in zip(table.to_dict("records"), bench["results"]):
@@ -116,7 +116,7 @@ def test_every_csv_reads_back_with_pandas_and_equals_its_json(tiny_run):
 
 def test_llm_columns_say_why_they_are_empty(tiny_run):
     summary = load(tiny_run / "results/tiny-bert/summary.json")
-    row = leaderboard_row(summary)
+    row = leaderboard_row(summary, "fp32")
     reasons = null_reasons(row, summary)
     assert reasons["ttft_ms"] == reasons["decode_tokens_per_s"] == "not a causal LM: family hf_encoder"
-    assert "n/a (not a causal LM: family hf_encoder)" in leaderboard_markdown([row], {"tiny-bert": reasons})
+    assert "n/a (not a causal LM: family hf_encoder)" in leaderboard_markdown([row], {"tiny-bert/fp32": reasons})

@@ -1,0 +1,175 @@
+"""Several targets in one run: the targets: mapping, results per model and target, the
+leaderboard's rows, and the error budget against a CPU run in the same dtype."""
+
+import csv
+
+import numpy as np
+import pytest
+import yaml
+from conftest import REPO, load, run_snakemake, tiny_config
+
+from npu_adapt.compare import compare_dumps, error_ratio
+from npu_adapt.config import ConfigError, legacy_target_message, model_targets, run_config
+from npu_adapt.config_check import ConfigError as CheckError
+from npu_adapt.config_check import validate_config
+from npu_adapt.io import dump_tensors, load_tensors, read_json, write_json
+
+SCHEMA = REPO / "schemas" / "config.schema.yaml"
+
+
+def validated(config: dict) -> dict:
+    validate_config(config, SCHEMA)
+    return config
+
+
+def test_a_model_overrides_adds_and_drops_targets():
+    config = validated(
+        tiny_config(
+            targets={"fp32": {"device": "cpu"}, "bf16": {"dtype": "bfloat16"}},
+        )
+    )
+    config["models"]["tiny-convnext"]["targets"] = {"bf16": False, "strict": {"precision": "strict"}, "fp32": {}}
+    bert, convnext = model_targets(config, "tiny-bert"), model_targets(config, "tiny-convnext")
+    assert list(bert) == ["fp32", "bf16"]
+    assert bert["fp32"].as_dict() == {"device": "cpu", "dtype": "float32", "precision": "default"}
+    assert bert["bf16"].as_dict() == {"device": "auto", "dtype": "bfloat16", "precision": "default"}  # schema defaults
+    assert list(convnext) == ["fp32", "strict"]
+    assert convnext["strict"].as_dict() == {"device": "auto", "dtype": "float32", "precision": "strict"}
+    reproduce = run_config(config, "tiny-convnext")
+    assert reproduce["targets"] == {name: p.as_dict() for name, p in convnext.items()}
+    assert "targets" not in reproduce["models"]["tiny-convnext"]
+    config["models"]["tiny-bert"]["targets"] = {"fp32": False, "bf16": False}
+    with pytest.raises(ConfigError, match="models.tiny-bert.targets: every target is dropped"):
+        model_targets(config, "tiny-bert")
+
+
+def test_a_config_with_the_old_single_target_is_refused_with_its_targets_equivalent():
+    config = tiny_config(target={"device": "npu", "dtype": "bfloat16"})
+    message = legacy_target_message(config)
+    assert "`target:` is replaced by `targets:`" in message
+    assert yaml.safe_load(message.split("Write instead:\n")[1]) == {
+        "targets": {"bf16": {"device": "npu", "dtype": "bfloat16"}}
+    }
+    with pytest.raises(CheckError, match="is replaced by `targets:`"):
+        validate_config(config, SCHEMA)
+    config = tiny_config()
+    config["models"]["tiny-bert"]["target"] = {"dtype": "float16"}
+    assert "models.tiny-bert.target" in legacy_target_message(config) and "fp16:" in legacy_target_message(config)
+
+
+@pytest.mark.parametrize("name", ["reference", "layers", "cpu-same-dtype", "summary.json", "a/b"])
+def test_a_target_name_that_cannot_be_its_own_directory_is_refused(name):
+    with pytest.raises(CheckError, match=f"targets: the name '{name}' is not allowed|targets.*{name}"):
+        validated(tiny_config(targets={name: {"dtype": "float16"}}))
+
+
+def test_the_error_ratio_and_why_it_is_undefined():
+    assert error_ratio(0.03, 0.01) == (pytest.approx(3.0), None)
+    assert error_ratio(0.0, 0.0) == (1.0, None)
+    assert error_ratio(0.01, 0.0)[0] is None and "matches the reference exactly" in error_ratio(0.01, 0.0)[1]
+    assert error_ratio(None, 0.01)[0] is None
+
+
+# --- one run with two targets ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_targets(tmp_path_factory):
+    """The tiny models with an fp32 and a bf16 target on ``auto``; tiny-convnext drops bf16.
+    A fake CUDA device (the device module's seam) makes ``auto`` an accelerator while the
+    Snakefile plans the jobs, so bf16 gets its CPU same-dtype yardstick; in the job the
+    device is then really resolved, and with no GPU here it runs on the CPU."""
+    config = tiny_config(targets={"fp32": {"dtype": "float32"}, "bf16": {"dtype": "bfloat16"}})
+    config["models"]["tiny-convnext"]["targets"] = {"bf16": False}
+    workdir = tmp_path_factory.mktemp("two_targets")
+    env = {"NPU_ADAPT_FAKE_DEVICE_COUNT": "cuda:1", "NPU_ADAPT_LOCK_DIR": str(workdir / "locks")}
+    plan = run_snakemake(workdir, "-n", "results/all", config=config, env=env).stdout
+    run_snakemake(workdir, "results/all", config=config, env=env)
+    return workdir, plan
+
+
+@pytest.mark.e2e
+def test_one_row_per_model_and_target_with_the_self_check_flagged(two_targets):
+    workdir, plan = two_targets
+    with open(workdir / "results/leaderboard.csv", newline="") as handle:
+        rows = {(row["model"], row["target"]): row for row in csv.DictReader(handle)}
+    assert sorted(rows) == [("tiny-bert", "bf16"), ("tiny-bert", "fp32"), ("tiny-convnext", "fp32")]
+    for model in ("tiny-bert", "tiny-convnext"):
+        fp32 = rows[(model, "fp32")]
+        assert (fp32["self_check"], fp32["status"], fp32["target_dtype"]) == ("true", "self-check", "float32")
+    bf16 = rows[("tiny-bert", "bf16")]
+    assert (bf16["self_check"], bf16["status"], bf16["target_dtype"]) == ("false", "pass", "bfloat16")
+    compare = load(workdir / "results/tiny-bert/bf16/compare.json")
+    assert compare["criteria_class"] == "bfloat16" and compare["self_check"] is False  # its own dtype's criteria
+    hidden = compare["outputs"]["last_hidden_state"]
+    assert 1e-4 < hidden["rel_l2"] < 0.05 and hidden["dtype_target"] == "bfloat16"
+    assert hidden["stored_dtype_target"] == "float32"  # bfloat16 widened exactly into the .npy
+    # The summary covers every target of the model; the card names each.
+    summary = load(workdir / "results/tiny-bert/summary.json")
+    assert list(summary["targets"]) == ["fp32", "bf16"]
+    assert summary["targets"]["bf16"]["accuracy"] == compare
+    assert list(load(workdir / "results/tiny-convnext/summary.json")["targets"]) == ["fp32"]
+    card = (workdir / "results/tiny-bert/README.md").read_text()
+    assert "bf16" in card and "fp32" in card
+    # The reference is dumped once per model; each target has its own dump, compare, benchmark.
+    jobs = dict(line.split() for line in plan.split("Job stats:")[1].split("total")[0].splitlines()[3:] if line)
+    assert jobs["dump_reference"] == "2" and jobs["dump_target"] == jobs["compare"] == jobs["benchmark"] == "3"
+    assert jobs["dump_cpu_same_dtype"] == "1"  # bf16 of tiny-bert; fp32's yardstick is the reference itself
+
+
+@pytest.mark.e2e
+def test_the_error_budget_is_the_ratio_to_the_cpu_run_in_the_same_dtype(two_targets):
+    workdir, _ = two_targets
+    results = workdir / "results/tiny-bert"
+    compare = load(results / "bf16/compare.json")
+    assert compare["error_budget"] == {
+        "cpu_same_dtype": "results/tiny-bert/cpu-same-dtype/bfloat16/index.json",
+        "reason": None,
+    }
+    yardstick = load(results / "cpu-same-dtype/bfloat16/index.json")
+    assert (yardstick["device"], yardstick["dtype"]) == ("cpu", "bfloat16")
+    for name, metrics in compare["outputs"].items():
+        # With no GPU the target also ran on the CPU in bfloat16: the very yardstick, ratio 1.
+        assert metrics["cpu_same_dtype_rel_l2"] == metrics["rel_l2"] > 0, name
+        assert metrics["error_ratio_vs_cpu_same_dtype"] == 1.0 and metrics["error_ratio_reason"] is None
+    fp32 = load(results / "fp32/compare.json")
+    assert fp32["error_budget"]["cpu_same_dtype"] is None
+    assert "the reference is the CPU run in float32" in fp32["error_budget"]["reason"]
+    with open(workdir / "results/leaderboard.csv", newline="") as handle:
+        rows = {(row["model"], row["target"]): row for row in csv.DictReader(handle)}
+    assert rows[("tiny-bert", "bf16")]["error_ratio_vs_cpu_same_dtype"] == "1.0"
+    assert rows[("tiny-bert", "fp32")]["error_ratio_vs_cpu_same_dtype"] == "null"
+
+
+@pytest.mark.e2e
+def test_max_error_ratio_fails_a_target_well_inside_its_dtype_band(two_targets, tmp_path):
+    """A target three times as far from the reference as the CPU bfloat16 run (2x the CPU
+    run's own error added) still passes bfloat16's absolute band; max_error_ratio 1.5 fails it."""
+    workdir, _ = two_targets
+    results = workdir / "results/tiny-bert"
+    reference, yardstick = results / "reference/index.json", results / "cpu-same-dtype/bfloat16/index.json"
+    ref, cpu = load_tensors(reference), load_tensors(yardstick)
+    worse = {name: cpu[name] + 2 * (cpu[name] - ref[name]) for name in ref}
+    index = {key: value for key, value in read_json(yardstick).items() if key != "tensors"}
+    index["tensors"] = dump_tensors(tmp_path / "worse", worse)
+    for entry in index["tensors"]:
+        entry["compute_dtype"] = "bfloat16"
+    write_json(tmp_path / "worse/index.json", index)
+    loose = compare_dumps("tiny-bert", reference, tmp_path / "worse/index.json", {}, {}, yardstick, None)
+    strict = compare_dumps(
+        "tiny-bert", reference, tmp_path / "worse/index.json", {"max_error_ratio": 1.5}, {}, yardstick, None
+    )
+    assert loose["status"] == "pass" and strict["status"] == "fail"
+    for name, metrics in strict["outputs"].items():
+        assert metrics["error_ratio_vs_cpu_same_dtype"] == pytest.approx(3.0, rel=0.02), name
+        assert metrics["rel_l2"] < 0.04  # inside bfloat16's band: only the ratio fails it
+        assert "error_ratio_vs_cpu_same_dtype 3 > max_error_ratio 1.5" in metrics["reason"]
+    assert strict["criteria_source"]["max_error_ratio"] == "config (accuracy.max_error_ratio)"
+    assert np.isclose(loose["outputs"]["pooler_output"]["rel_l2"], strict["outputs"]["pooler_output"]["rel_l2"])
+
+
+@pytest.mark.e2e
+def test_the_old_target_key_stops_snakemake_with_the_equivalent(tmp_path):
+    done = run_snakemake(tmp_path, "-n", config=tiny_config(target={"dtype": "bfloat16"}), check=False)
+    assert done.returncode != 0
+    assert "`target:` is replaced by `targets:`" in done.stderr and "bf16:" in done.stderr
