@@ -86,6 +86,7 @@ body.board { max-width: none; margin: 1rem 1.5rem; }
 dl.details { display: grid; grid-template-columns: max-content 1fr; gap: 0.15rem 1rem; margin: 0.25rem 0; max-width: 60rem; }
 dl.details dt { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; color: #57606a; }
 dl.details dd { margin: 0; }
+section.model { overflow-x: auto; }
 figure.scatter { margin: 0; }
 .multiples { display: flex; flex-wrap: wrap; gap: 0.5rem; }
 figure.scatter figcaption { font-size: 0.85rem; color: #57606a; max-width: 48rem; }
@@ -362,7 +363,9 @@ def _panel(target: str, rows: list[dict], x_range: tuple[int, int], y_range: tup
         label = ""
         if len(rows) <= 12:  # more labels than that would cover each other: the tooltip names the point
             dy = -8 if index % 2 == 0 else 16
-            label = f'<text x="{x + 7:.1f}" y="{y + dy:.1f}">{model}</text>'
+            # Left of a point in the right half, so the name stays inside the panel.
+            x_label, anchor = (x - 7, "end") if x > (left + width - right) / 2 else (x + 7, "start")
+            label = f'<text x="{x_label:.1f}" y="{y + dy:.1f}" text-anchor="{anchor}">{model}</text>'
         parts.append(
             f'<g data-key="{html.escape(row_key(row), quote=True)}" data-model="{model}" data-target="{name}" '
             f'data-status="{status}"><circle cx="{x:.1f}" cy="{y:.1f}" r="5" '
