@@ -96,8 +96,8 @@ svg .axis { stroke: #57606a; } svg .grid { stroke: #eaeef2; }
 
 # Sorting (click a header, again to reverse; `#sort=COLUMN` or `#sort=-COLUMN` sorts on load;
 # n/a always last), filters by status, target and family (`#status=warn&target=bf16` on load),
-# row details on expand. Each key header's right edge goes to data-right so a test can check
-# that the key columns fit the window. Sets data-ready="true" when done.
+# row details on expand. Each key header's right and bottom edges go to data-right and
+# data-bottom so a test can check that the key columns fit the window. Sets data-ready="true" when done.
 BOARD_SCRIPT = """
 "use strict";
 (function () {
@@ -170,7 +170,11 @@ BOARD_SCRIPT = """
   }
   filter();
   function measure() {
-    headers.forEach((th) => { th.dataset.right = String(Math.round(th.getBoundingClientRect().right)); });
+    headers.forEach(function (th) {
+      const box = th.getBoundingClientRect();
+      th.dataset.right = String(Math.round(box.right));
+      th.dataset.bottom = String(Math.round(box.bottom));
+    });
     table.dataset.viewport = String(window.innerWidth);
   }
   measure();
