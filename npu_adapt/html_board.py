@@ -1,0 +1,442 @@
+"""The leaderboard page (results/leaderboard.html): one row per model x target.
+
+A summary strip (rows by status, the targets), filters by status, target and family, the key
+columns (sortable; a row expands to the other columns and that target's accuracy and
+performance sections), one accuracy-vs-speed scatter per target on shared axes, then every
+model's card. Self-contained: inline style, script and SVG, plots embedded as base64 PNG.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+
+from npu_adapt.blocks import Image
+from npu_adapt.card_metrics import accuracy_blocks, benchmark_blocks
+from npu_adapt.cards import board_row, card_blocks, leaderboard_cells, row_key, row_reasons, targets_of
+from npu_adapt.html_report import _cell, _sort_key, document, render_blocks, status_span
+from npu_adapt.reports import (
+    BENCHMARK_COLUMN_NOTES,
+    LEADERBOARD_COLUMNS,
+    STATUS_MEANING,
+    STATUS_ORDER,
+    format_cell,
+    ranked,
+    shown,
+)
+
+# The columns a reader compares rows by, shown first so they fit a laptop screen; every
+# other leaderboard column (and the reason) is in the row's details.
+KEY_COLUMNS = [
+    "model",
+    "target",
+    "status",
+    "rel_l2",
+    "cosine",
+    "latency_p50_ms_bs1",
+    "best_throughput",
+    "peak_host_rss_mb",
+    "peak_device_mem_mb",
+]
+# Every column of a row: the key ones first (a row written before several targets has no
+# `target` in LEADERBOARD_COLUMNS).
+ROW_COLUMNS = list(dict.fromkeys([*KEY_COLUMNS[:2], *LEADERBOARD_COLUMNS]))
+
+# Leaderboard columns sorted as text; every other column sorts as a number (status by its
+# rank). Derived from the columns, so a new numeric column needs no second list.
+TEXT_COLUMNS = {"model", "target", "task", "source", "pretrained", "target_device", "target_dtype", "self_check"}
+TEXT_COLUMNS |= {"stable", "reason"}
+NUMERIC_COLUMNS = set(ROW_COLUMNS) - TEXT_COLUMNS
+
+KEY_COLUMN_NOTES = {
+    "target": "the target's name in config.yaml targets: (its device, dtype and precision)",
+    "rel_l2": "worst (largest) relative L2 error over the target's outputs",
+    "cosine": "worst (smallest) cosine similarity over the target's outputs",
+}
+
+# Status colours (the scatter's points; the same as the .status-* classes of the page's style).
+STATUS_COLOURS = {
+    "pass": "#116329",
+    "self-check": "#0550ae",
+    "warn": "#9a6700",
+    "fail": "#a40e26",
+    "error": "#82071e",
+    "blocked": "#6e7781",
+}
+
+BOARD_STYLE = """
+body.board { max-width: none; margin: 1rem 1.5rem; }
+.strip { display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: center; margin: 0.5rem 0; }
+.chip { border: 1px solid #d0d7de; border-radius: 1rem; padding: 0.15rem 0.7rem; background: #fff; cursor: pointer; font: inherit; }
+.chip[aria-pressed="true"] { outline: 2px solid #0969da; }
+.chip.empty { opacity: 0.45; }
+.chip b { font-variant-numeric: tabular-nums; }
+.filters { display: flex; flex-wrap: wrap; gap: 1rem; align-items: center; margin: 0.5rem 0; font-size: 0.9rem; }
+.board-layout { display: flex; flex-wrap: wrap; gap: 1.5rem; align-items: flex-start; }
+#leaderboard th { white-space: nowrap; }
+#leaderboard .key td { white-space: nowrap; }
+#leaderboard .key td .why { display: none; }
+#leaderboard button.expand { all: unset; cursor: pointer; width: 1.2em; display: inline-block; color: #57606a; }
+#leaderboard button.expand::before { content: "\\25B8"; }
+#leaderboard button.expand[aria-expanded="true"]::before { content: "\\25BE"; }
+#leaderboard tr.details > td { background: #f6f8fa; }
+#leaderboard tr.details table { background: #fff; }
+.detail-box { width: 0; min-width: 100%; overflow-x: auto; white-space: normal; }
+dl.details { display: grid; grid-template-columns: max-content 1fr; gap: 0.15rem 1rem; margin: 0.25rem 0; max-width: 60rem; }
+dl.details dt { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; color: #57606a; }
+dl.details dd { margin: 0; }
+section.model { overflow-x: auto; }
+figure.scatter { margin: 0; }
+.multiples { display: flex; flex-wrap: wrap; gap: 0.5rem; }
+figure.scatter figcaption { font-size: 0.85rem; color: #57606a; max-width: 48rem; }
+svg text { font-size: 11px; fill: #1b1f24; } svg text.panel { font-size: 13px; font-weight: 600; }
+svg .axis { stroke: #57606a; } svg .grid { stroke: #eaeef2; }
+"""
+
+# Sorting (click a header, again to reverse; `#sort=COLUMN` or `#sort=-COLUMN` sorts on load;
+# n/a always last), filters by status, target and family (`#status=warn&target=bf16` on load),
+# row details on expand. Each key header's right and bottom edges go to data-right and
+# data-bottom so a test can check that the key columns fit the window. Sets data-ready="true" when done.
+BOARD_SCRIPT = """
+"use strict";
+(function () {
+  const table = document.getElementById("leaderboard");
+  const headers = Array.from(table.tHead.rows[0].cells).filter((th) => th.dataset.column);
+  const entries = Array.from(table.tBodies);
+  const points = Array.from(document.querySelectorAll(".scatter [data-key]"));
+  const filters = { status: "filter-status", target: "filter-target", family: "filter-family" };
+  const selects = Object.fromEntries(Object.entries(filters).map(([key, id]) => [key, document.getElementById(id)]));
+  const chips = Array.from(document.querySelectorAll(".chip[data-status]"));
+  function sortBy(column, descending) {
+    const th = headers.find((h) => h.dataset.column === column);
+    if (!th) return;
+    const index = headers.indexOf(th), numeric = th.dataset.type === "number";
+    entries.sort(function (a, b) {
+      const x = a.rows[0].cells[index].dataset.sort, y = b.rows[0].cells[index].dataset.sort;
+      if (x === "" || y === "") return (x === "") - (y === "");
+      const order = numeric ? Number(x) - Number(y) : x.localeCompare(y);
+      return descending ? -order : order;
+    });
+    entries.forEach((entry) => table.appendChild(entry));
+    headers.forEach((h) => h.removeAttribute("aria-sort"));
+    th.setAttribute("aria-sort", descending ? "descending" : "ascending");
+    table.dataset.sortedBy = (descending ? "-" : "") + column;
+  }
+  function filter() {
+    const shown = new Set();
+    entries.forEach(function (entry) {
+      const row = entry.rows[0];
+      const visible = Object.entries(selects).every(([key, select]) => !select.value || row.dataset[key] === select.value);
+      entry.hidden = !visible;
+      if (visible) shown.add(row.dataset.key);
+    });
+    points.forEach((point) => point.setAttribute("opacity", shown.has(point.dataset.key) ? "1" : "0.12"));
+    chips.forEach((chip) => chip.setAttribute("aria-pressed", String(chip.dataset.status === selects.status.value)));
+    table.dataset.shown = String(shown.size);
+  }
+  function fragment() {
+    const parts = [];
+    if (table.dataset.sortedBy) parts.push("sort=" + table.dataset.sortedBy);
+    for (const [key, select] of Object.entries(selects)) if (select.value) parts.push(key + "=" + encodeURIComponent(select.value));
+    try { history.replaceState(null, "", "#" + parts.join("&")); } catch (e) { /* file: URLs in some browsers */ }
+  }
+  headers.forEach(function (th) {
+    th.querySelector("button").addEventListener("click", function () {
+      sortBy(th.dataset.column, th.getAttribute("aria-sort") === "ascending");
+      fragment();
+    });
+  });
+  entries.forEach(function (entry) {
+    const button = entry.querySelector("button.expand");
+    button.addEventListener("click", function () {
+      const open = button.getAttribute("aria-expanded") !== "true";
+      button.setAttribute("aria-expanded", String(open));
+      entry.rows[1].hidden = !open;
+    });
+  });
+  Object.values(selects).forEach((select) => select.addEventListener("change", function () { filter(); fragment(); }));
+  chips.forEach(function (chip) {
+    chip.addEventListener("click", function () {
+      selects.status.value = selects.status.value === chip.dataset.status ? "" : chip.dataset.status;
+      filter(); fragment();
+    });
+  });
+  const wanted = new URLSearchParams(window.location.hash.slice(1));
+  const sort = /^(-?)(\\w+)$/.exec(wanted.get("sort") || "");
+  if (sort) sortBy(sort[2], sort[1] === "-");
+  for (const [key, select] of Object.entries(selects)) {
+    if (Array.from(select.options).some((option) => option.value === wanted.get(key))) select.value = wanted.get(key);
+  }
+  filter();
+  function measure() {
+    headers.forEach(function (th) {
+      const box = th.getBoundingClientRect();
+      th.dataset.right = String(Math.round(box.right));
+      th.dataset.bottom = String(Math.round(box.bottom));
+    });
+    table.dataset.viewport = String(window.innerWidth);
+  }
+  measure();
+  window.addEventListener("resize", measure);
+  table.dataset.ready = "true";
+})();
+"""
+
+
+def _family(summary: dict) -> str:
+    return summary.get("family") or "n/a"
+
+
+def _targets(rows: list[dict]) -> list[str]:
+    """The targets of the rows, in the order they first appear (config order)."""
+    return list(dict.fromkeys(row["target"] for row in rows))
+
+
+def _header(column: str, kind: str) -> str:
+    """A sortable header, its CSV name breakable at underscores, what it means as the tooltip."""
+    label = html.escape(column).replace("_", "_<wbr>")
+    note = KEY_COLUMN_NOTES.get(column) or BENCHMARK_COLUMN_NOTES.get(column)
+    title = f' title="{html.escape(note, quote=True)}"' if note else ""
+    return f'<th data-column="{column}" data-type="{kind}"{title}><button type="button">{label}</button></th>'
+
+
+def summary_strip(rows: list[dict]) -> str:
+    """Rows (models x targets) by status, each a button filtering the table, and the targets."""
+    counts = {status: sum(row["status"] == status for row in rows) for status in STATUS_ORDER}
+    models = len({row["model"] for row in rows})
+    targets = _targets(rows)
+    chips = "".join(
+        f'<button type="button" class="chip{"" if count else " empty"}" data-status="{status}" aria-pressed="false" '
+        f'title="{html.escape(STATUS_MEANING[status], quote=True)}">{status_span(status)} <b>{count}</b></button>'
+        for status, count in counts.items()
+    )
+    placements = []
+    for target in targets:
+        kinds = sorted(
+            {
+                f"{format_cell(r['target_device'])} {format_cell(r['target_dtype'])}"
+                for r in rows
+                if r["target"] == target
+            }
+        )
+        placements.append(f"<code>{html.escape(target)}</code> ({html.escape(', '.join(kinds))})")
+    return (
+        f'<div class="strip" id="summary"><strong data-rows="{len(rows)}">{len(rows)} rows = {models} '
+        f"model{'s' if models != 1 else ''} × {len(targets)} target{'s' if len(targets) != 1 else ''} / 模型 × 目标</strong>"
+        f"{chips}<span>targets / 目标: {'; '.join(placements)}</span></div>"
+    )
+
+
+def _select(key: str, label: str, options: list[tuple[str, str]]) -> str:
+    items = "".join(f'<option value="{html.escape(value)}">{html.escape(text)}</option>' for value, text in options)
+    return f'<label>{label} <select id="filter-{key}"><option value="">all</option>{items}</select></label>'
+
+
+def filters(rows: list[dict], summaries: dict[str, dict]) -> str:
+    statuses = [(status, f"{status} ({sum(row['status'] == status for row in rows)})") for status in STATUS_ORDER]
+    targets = [(target, f"{target} ({sum(row['target'] == target for row in rows)})") for target in _targets(rows)]
+    families = sorted({_family(summaries[row["model"]]) for row in rows})
+    return (
+        '<div class="filters">'
+        + _select("status", "status / 状态", statuses)
+        + _select("target", "target / 目标", targets)
+        + _select("family", "family / 模型族", [(f, f) for f in families])
+        + "<span>Click a column to sort, ▸ for a row's other columns and its target's sections. "
+        "点击列名排序，点击 ▸ 查看详情。</span></div>"
+    )
+
+
+def _key_cell(row: dict, column: str, text: str) -> str:
+    sort = html.escape(_sort_key(column, row[column]), quote=True)
+    if column == "model":
+        label = html.escape(f"details of {row_key(row)}", quote=True)
+        content = (
+            f'<button type="button" class="expand" aria-expanded="false" aria-label="{label}"></button>'
+            f'<a href="#model-{html.escape(row["model"])}">{html.escape(text)}</a>'
+        )
+    elif column == "status":
+        content = status_span(text)
+    else:
+        content = _cell(text, "")
+    css = ' class="num"' if column in NUMERIC_COLUMNS and row[column] is not None and column != "status" else ""
+    title = f' title="{html.escape(text, quote=True)}"' if row[column] is None else ""
+    return f'<td data-sort="{sort}"{css}{title}>{content}</td>'
+
+
+def _details(row: dict, cells: dict, summary: dict, results_dir: Path) -> str:
+    """A row's details: the other columns, then its target's accuracy and performance
+    sections (the plot stays in the card further down)."""
+    model = row["model"]
+    columns = [c for c in ROW_COLUMNS if c not in KEY_COLUMNS or row[c] is None]
+    items = "".join(f"<dt>{column}</dt><dd>{_cell(cells[column], '')}</dd>" for column in columns)
+    items += f'<dt>card</dt><dd><a href="#model-{html.escape(model)}">{html.escape(model)} model card</a></dd>'
+    target = targets_of(summary).get(row["target"])
+    sections = ""
+    if target is not None:
+        blocks = accuracy_blocks(summary, row["target"], target) + benchmark_blocks(summary, row["target"], target)
+        blocks = [block for block in blocks if not isinstance(block, Image)]
+        sections = render_blocks(blocks, results_dir / model, href_prefix=f"{model}/", heading_shift=1)
+    return f'<div class="detail-box"><dl class="details">{items}</dl>{sections}</div>'
+
+
+def leaderboard_table(
+    rows: list[dict], reasons: dict[str, dict], summaries: dict[str, dict], results_dir: Path = Path(".")
+) -> str:
+    """The key columns, one <tbody> per model x target: its key row, then its details row
+    (every other leaderboard column, why a missing key value is missing, the target's
+    accuracy and performance sections), hidden until expanded."""
+    head = "".join(_header(column, "number" if column in NUMERIC_COLUMNS else "text") for column in KEY_COLUMNS)
+    entries = []
+    for row in ranked(rows):
+        model, key = row["model"], row_key(row)
+        cells = dict(zip(ROW_COLUMNS, leaderboard_cells(row, row_reasons(reasons, row), ROW_COLUMNS)))
+        tds = "".join(_key_cell(row, column, cells[column]) for column in KEY_COLUMNS)
+        data = {
+            "key": key,
+            "model": model,
+            "target": row["target"],
+            "status": row["status"],
+            "family": _family(summaries[model]),
+        }
+        attributes = " ".join(f'data-{name}="{html.escape(value, quote=True)}"' for name, value in data.items())
+        entries.append(
+            f'<tbody class="entry"><tr class="key" {attributes}>{tds}</tr>'
+            f'<tr class="details" data-details-of="{html.escape(key, quote=True)}" hidden><td colspan="{len(KEY_COLUMNS)}">'
+            f"{_details(row, cells, summaries[model], results_dir)}</td></tr></tbody>"
+        )
+    return f'<table id="leaderboard"><thead><tr>{head}</tr></thead>\n' + "\n".join(entries) + "\n</table>"
+
+
+def _decades(values: list[float], minimum_span: int) -> tuple[int, int]:
+    low, high = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
+    if high - low < minimum_span:
+        low = high - minimum_span
+    return low, high
+
+
+SCATTER_SIZE = (400, 300, 60, 16, 24, 56)  # width, height, left, right, top, bottom margins (px)
+
+
+def _panel(target: str, rows: list[dict], x_range: tuple[int, int], y_range: tuple[int, int]) -> str:
+    """One target's scatter on the shared axes: worst rel_l2 over batch-1 p50 latency, log
+    scales; a rel_l2 of exactly 0 sits on its own line under the axis, labelled 0."""
+    width, height, left, right, top, bottom = SCATTER_SIZE
+    (x_low, x_high), (y_low, y_high) = x_range, y_range
+    zero_y = height - bottom + 6
+    axis_y = height - bottom - 12
+
+    def x_of(value: float) -> float:
+        return left + (math.log10(value) - x_low) / (x_high - x_low) * (width - left - right)
+
+    def y_of(value: float) -> float:
+        if value <= 0:
+            return zero_y
+        return top + (y_high - math.log10(value)) / (y_high - y_low) * (axis_y - top)
+
+    name = html.escape(target, quote=True)
+    parts = [
+        f'<svg class="scatter-panel" data-target="{name}" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="target {name}: worst rel_l2 against batch-1 p50 latency, log scales">',
+        f'<text class="panel" x="{left}" y="14">target {html.escape(target)}</text>',
+    ]
+    for k in range(x_low, x_high + 1):
+        x = x_of(10.0**k)
+        parts.append(f'<line class="grid" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{zero_y}"/>')
+        parts.append(f'<text x="{x:.1f}" y="{zero_y + 16}" text-anchor="middle">{10.0**k:g}</text>')
+    for k in range(y_low, y_high + 1):
+        y = y_of(10.0**k)
+        parts.append(f'<line class="grid" x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}"/>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">1e{k}</text>')
+    parts.append(f'<text x="{left - 6}" y="{zero_y + 4}" text-anchor="end">0</text>')
+    parts.append(f'<line class="axis" x1="{left}" y1="{axis_y}" x2="{width - right}" y2="{axis_y}"/>')
+    parts.append(f'<line class="axis" x1="{left}" y1="{top}" x2="{left}" y2="{zero_y + 4}"/>')
+    parts.append(
+        f'<text x="{(left + width - right) / 2}" y="{height - 8}" text-anchor="middle">latency_p50_ms_bs1 (ms, log) / 延迟</text>'
+    )
+    parts.append(
+        f'<text transform="translate(14 {(top + axis_y) / 2}) rotate(-90)" text-anchor="middle">worst rel_l2 (log) / 相对误差</text>'
+    )
+    for index, row in enumerate(rows):
+        x, y = x_of(row["latency_p50_ms_bs1"]), y_of(row["rel_l2"])
+        model, status = html.escape(row["model"]), html.escape(row["status"])
+        tip = (
+            f"{row_key(row)}: {row['status']}, rel_l2 {format_cell(row['rel_l2'])}, "
+            f"latency_p50_ms_bs1 {format_cell(row['latency_p50_ms_bs1'])} ms"
+        )
+        label = ""
+        if len(rows) <= 12:  # more labels than that would cover each other: the tooltip names the point
+            dy = -8 if index % 2 == 0 else 16
+            # Left of a point in the right half, so the name stays inside the panel.
+            x_label, anchor = (x - 7, "end") if x > (left + width - right) / 2 else (x + 7, "start")
+            label = f'<text x="{x_label:.1f}" y="{y + dy:.1f}" text-anchor="{anchor}">{model}</text>'
+        parts.append(
+            f'<g data-key="{html.escape(row_key(row), quote=True)}" data-model="{model}" data-target="{name}" '
+            f'data-status="{status}"><circle cx="{x:.1f}" cy="{y:.1f}" r="5" '
+            f'fill="{STATUS_COLOURS.get(row["status"], "#1b1f24")}" stroke="#fff"><title>{html.escape(tip)}</title>'
+            f"</circle>{label}</g>"
+        )
+    if not rows:
+        parts.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no row has both numbers</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def scatter(rows: list[dict], reasons: dict[str, dict]) -> str:
+    """Accuracy against speed, one panel per target on the same axes (small multiples), one
+    point per model coloured by status; rows without both numbers are listed with why."""
+    order = ranked(rows)
+    plotted = [r for r in order if r["latency_p50_ms_bs1"] is not None and r["rel_l2"] is not None]
+    left_out = [r for r in order if r not in plotted]
+    x_range = _decades([r["latency_p50_ms_bs1"] for r in plotted], 1) if plotted else (0, 1)
+    positive = [r["rel_l2"] for r in plotted if r["rel_l2"] > 0]
+    y_range = _decades(positive, 2) if positive else (-6, 0)
+    panels = "".join(
+        _panel(target, [r for r in plotted if r["target"] == target], x_range, y_range) for target in _targets(rows)
+    )
+    legend = " ".join(status_span(s) for s in STATUS_ORDER if any(r["status"] == s for r in plotted))
+    missing = "; ".join(
+        f"{html.escape(row_key(r))} ("
+        + ", ".join(
+            f"{column} {_cell(shown(None, row_reasons(reasons, r).get(column, 'not measured')), '')}"
+            for column in ("rel_l2", "latency_p50_ms_bs1")
+            if r[column] is None
+        )
+        + ")"
+        for r in left_out
+    )
+    caption = (
+        "Accuracy vs speed per target / 各目标的精度与速度 (same axes): lower is more accurate, further left is faster. "
+        + (f"Points: {legend}. " if legend else "")
+        + (f"Not plotted: {missing}." if missing else "")
+    )
+    return f'<figure class="scatter" id="scatter"><div class="multiples">{panels}</div><figcaption>{caption}</figcaption></figure>'
+
+
+def leaderboard_page(rows: list[dict], reasons: dict[str, dict], summaries: dict[str, dict], results_dir: Path) -> str:
+    """The leaderboard: a summary strip, filters, the key columns (sortable; a row expands to
+    the others and its target's sections), the scatters, then every model's card with its
+    benchmark plots. ``reasons``: per row (model/target), why each missing cell is missing;
+    ``summaries``: by model; ``results_dir``: the directory of the page (cards below it)."""
+    rows = [board_row(row) for row in rows]
+    parts = [
+        "<h1>npu-adapt leaderboard / 排行榜</h1>",
+        "<p>Generated by npu-adapt from each model's summary.json (the same numbers as leaderboard.csv): one row "
+        "per model and target; error columns show the worst case over the target's outputs. 由 npu-adapt 自动生成。</p>",
+        summary_strip(rows),
+        filters(rows, summaries),
+        '<div class="board-layout">',
+        leaderboard_table(rows, reasons, summaries, results_dir),
+        scatter(rows, reasons),
+        "</div>",
+        "<p>"
+        + "; ".join(f"{status_span(status)}: {html.escape(meaning)}" for status, meaning in STATUS_MEANING.items())
+        + ".</p>",
+    ]
+    for model in dict.fromkeys(row["model"] for row in ranked(rows)):
+        card_dir = results_dir / model
+        blocks = card_blocks(summaries[model], str(card_dir))
+        parts.append(f'<section class="model" id="model-{html.escape(model)}">')
+        parts.append(render_blocks(blocks, card_dir, href_prefix=f"{model}/", heading_shift=1))
+        parts.append("</section>")
+    return document("npu-adapt leaderboard", "\n".join(parts), BOARD_SCRIPT, BOARD_STYLE)
