@@ -201,7 +201,10 @@ def export_layers(path: Path, out_dir: Path, out) -> int:
     targets = [path] if (path / "layers").is_dir() and (path / "compare.json").is_file() else target_dirs(path)
     if len(targets) != 1:
         named = ", ".join(str(t) for t in targets) or f"none under {path}"
-        print(f"npu-adapt inspect --export-msprobe: name one target directory (results/MODEL/TARGET): {named}", file=sys.stderr)
+        print(
+            f"npu-adapt inspect --export-msprobe: name one target directory (results/MODEL/TARGET): {named}",
+            file=sys.stderr,
+        )
         return 1
     try:
         written = export_msprobe(targets[0], out_dir)
@@ -242,15 +245,12 @@ def inspect_model(model_dir: Path, show_layers: bool, out) -> int:
     targets = target_dirs(model_dir)
     if not targets:
         print(f"model {model_dir.name}  ({model_dir})", file=out)
-        print(f"
-comparison: no {model_dir}/TARGET/compare.json (run the compare rule); no verdict", file=out)
+        print(f"\ncomparison: no {model_dir}/TARGET/compare.json (run the compare rule); no verdict", file=out)
         return EXIT_CODES["error"]
     codes = []
     for number, target_dir in enumerate(targets):
         if number:
-            print("
-" + "=" * 72 + "
-", file=out)
+            print("\n" + "=" * 72 + "\n", file=out)
         codes.append(inspect_target(model_dir, target_dir.name, show_layers, out))
     return max(codes)
 

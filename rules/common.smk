@@ -13,7 +13,7 @@ from snakemake.logging import logger
 from snakemake.settings.types import ExecMode
 
 from npu_adapt import devices
-from npu_adapt.config import TARGET_KEY, check_target_keys, model_targets
+from npu_adapt.config import TARGET_KEY, check_target_keys, model_targets, run_config
 
 WORKFLOW_DIR = Path(workflow.basedir)
 LIBRARY_DIR = WORKFLOW_DIR / "npu_adapt"
@@ -44,6 +44,19 @@ def per_target(pattern):
         for model in MODELS
         for target in TARGETS[model]
     ]
+
+
+def model_target_files(pattern):
+    """An input function: ``pattern`` for each of the model's targets, in config order (the
+    summarize script pairs them with params.targets)."""
+
+    def files(wildcards):
+        return [
+            pattern.format(model=wildcards.model, target=target)
+            for target in TARGETS[wildcards.model]
+        ]
+
+    return files
 
 
 # With --use-conda, a run with an NPU target runs in envs/npu.yaml (the torch that torch_npu
@@ -204,7 +217,8 @@ def target_placement(wildcards):
 
 def cpu_same_dtype_reason(model, target):
     """Why a target has no CPU same-dtype yardstick (its error budget), or None when it has one:
-    only a target on an accelerator does, and not where that CPU run is the reference itself."""
+    only a target on an accelerator does, and not where that CPU run is the reference itself.
+    """
     placement, reference = TARGETS[model][target], merged(model, "reference")
     if target_kind(model, target) == "cpu":
         return "the target runs on the CPU: it is itself the CPU run in its dtype"
@@ -357,7 +371,9 @@ def benchmark_threads_checked():
     ):
         return
     for model in MODELS:
-        cpu_target = any(target_kind(model, target) == "cpu" for target in TARGETS[model])
+        cpu_target = any(
+            target_kind(model, target) == "cpu" for target in TARGETS[model]
+        )
         if cpu_target and merged(model, "benchmark").get("threads") is None:
             raise ValueError(benchmark_threads_missing(model))
 

@@ -91,7 +91,10 @@ rule dump_cpu_same_dtype:
     params:
         role="cpu-same-dtype",
         model=lambda wildcards: canonical(
-            {**model_entry(wildcards.model, "family", "inputs", "task"), "layers": False}
+            {
+                **model_entry(wildcards.model, "family", "inputs", "task"),
+                "layers": False,
+            }
         ),
         placement=lambda wildcards: canonical(
             {"device": "cpu", "dtype": wildcards.dtype, "precision": "default"}

@@ -1,19 +1,3 @@
-from npu_adapt.config import run_config
-
-
-def model_target_files(pattern):
-    """An input function: ``pattern`` for each of the model's targets, in config order (the
-    summarize script pairs them with params.targets)."""
-
-    def files(wildcards):
-        return [
-            pattern.format(model=wildcards.model, target=target)
-            for target in TARGETS[wildcards.model]
-        ]
-
-    return files
-
-
 rule summarize:
     input:
         manifest=rules.fetch_weights.output.manifest,

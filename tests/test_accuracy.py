@@ -54,7 +54,10 @@ def perturbed_run(tmp_path_factory) -> Path:
     config["models"] = {"tiny-bert": {**config["models"]["tiny-bert"], "layers": True, "layer_pattern": r"^encoder\."}}
     workdir = tmp_path_factory.mktemp("perturbed_run")
     run_snakemake(
-        workdir, "results/tiny-bert/fp32/compare.json", config=config, env={"NPU_ADAPT_PERTURB_LAYER": f"{PERTURBED}:1.5"}
+        workdir,
+        "results/tiny-bert/fp32/compare.json",
+        config=config,
+        env={"NPU_ADAPT_PERTURB_LAYER": f"{PERTURBED}:1.5"},
     )
     return workdir
 
@@ -228,7 +231,9 @@ def test_inspect_prints_the_model_and_its_layer_table(perturbed_run, capsys):
     for name in ("last_hidden_state", "sentence_embedding", "encoder.layer.0.attention.self.query", "input_ids"):
         assert name in text
     layers = perturbed_run / "results/tiny-bert"
-    assert cli(["inspect", str(layers / "fp32/layers/dump"), str(layers / "layers/reference")]) == 2  # DIR_A DIR_B: fail
+    assert (
+        cli(["inspect", str(layers / "fp32/layers/dump"), str(layers / "layers/reference")]) == 2
+    )  # DIR_A DIR_B: fail
     text = capsys.readouterr().out
     assert "FAIL" in text and PERTURBED in text
 

@@ -76,14 +76,21 @@ def test_each_model_job_builds_the_model_once_with_the_cpu_baseline_on(tmp_path)
     )
     config["models"] = {"tiny-convnext": config["models"]["tiny-convnext"]}
     run_snakemake(
-        tmp_path, "results/tiny-convnext/fp32/benchmark.json", "results/tiny-convnext/reference/index.json", config=config
+        tmp_path,
+        "results/tiny-convnext/fp32/benchmark.json",
+        "results/tiny-convnext/reference/index.json",
+        config=config,
     )
     bench = load(tmp_path / "results/tiny-convnext/fp32/benchmark.json")
     # The target runs on the CPU in float32 here: the baseline measures that same model.
     assert (bench["device"], bench["dtype"], bench["baseline"]["status"]) == ("cpu", "float32", "ok")
     assert bench["results"][0]["speedup_vs_cpu"] > 0
     for job in ("dump_reference", "dump_target", "benchmark"):
-        assert (tmp_path / f"logs/tiny-convnext/{job}.log" if job == "dump_reference" else tmp_path / f"logs/tiny-convnext/fp32/{job}.log").read_text().count(BUILD_LINE) == 1, job
+        assert (
+            tmp_path / f"logs/tiny-convnext/{job}.log"
+            if job == "dump_reference"
+            else tmp_path / f"logs/tiny-convnext/fp32/{job}.log"
+        ).read_text().count(BUILD_LINE) == 1, job
     # Snakemake's own per-job timing (bench/workflow_overhead.py reads it).
     header, row = (tmp_path / "benchmarks/tiny-convnext/fp32/benchmark.tsv").read_text().splitlines()[:2]
     assert header.split("\t")[0] == "s" and float(row.split("\t")[0]) > 0

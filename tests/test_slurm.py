@@ -205,7 +205,10 @@ def test_tiny_config_runs_on_slurm_with_the_shipped_profile(slurm, tmp_path):
         assert row["status"] not in ("blocked", "error", "fail"), row
         assert all(value != "" for value in row.values()), row
     for model in models:
-        assert load(workdir / "results" / model / "fp32" / "benchmark.json")["threads"] == settings["set-threads"]["benchmark"]
+        assert (
+            load(workdir / "results" / model / "fp32" / "benchmark.json")["threads"]
+            == settings["set-threads"]["benchmark"]
+        )
 
     # 3. A no-op re-run: nothing planned, nothing submitted.
     before = len(slurm.jobs())

@@ -172,4 +172,5 @@ def test_max_error_ratio_fails_a_target_well_inside_its_dtype_band(two_targets, 
 def test_the_old_target_key_stops_snakemake_with_the_equivalent(tmp_path):
     done = run_snakemake(tmp_path, "-n", config=tiny_config(target={"dtype": "bfloat16"}), check=False)
     assert done.returncode != 0
-    assert "`target:` is replaced by `targets:`" in done.stderr and "bf16:" in done.stderr
+    said = done.stdout + done.stderr
+    assert "`target:` is replaced by `targets:`" in said and "bf16:" in said
