@@ -214,7 +214,7 @@ def coverage_config(config_dir: Path, timm_archs: list[str], model_types: list[s
         }
     return {
         "download": {"offline": True},
-        "target": {"device": "cpu", "dtype": "bfloat16"},
+        "targets": {"bf16": {"device": "cpu", "dtype": "bfloat16"}},
         "benchmark": {"batch_sizes": [1], "warmup": 1, "min_runs": 2, "max_runs": 3, "max_seconds": 0.2},
         "models": models,
     }

@@ -56,6 +56,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SNAKEMAKE = str(BIN / "snakemake")
+TARGET = "fp32"  # the tiny config's one target (the schema's default targets:)
 TINY = REPO / "tests" / "data" / "tiny.yaml"
 SECTIONS = ("jobs", "plan", "noop", "loads", "imports")
 
@@ -176,10 +177,11 @@ def model_work(workdir: Path, model: str, rule: str) -> float:
     """Seconds of model work a job logged: forward passes (dump) or timed phases (benchmark)."""
     results = workdir / "results" / model
     if rule in ("dump_reference", "dump_target"):
-        index = json.loads((results / rule.removeprefix("dump_") / "index.json").read_text())
+        dump = "reference" if rule == "dump_reference" else f"{TARGET}/dump"
+        index = json.loads((results / dump / "index.json").read_text())
         return index.get("forward_seconds") or 0.0
     if rule == "benchmark":
-        document = json.loads((results / "benchmark.json").read_text())
+        document = json.loads((results / TARGET / "benchmark.json").read_text())
         rows = document["results"] + ((document.get("baseline") or {}).get("results") or [])
         return sum(row.get("elapsed_s") or 0.0 for row in rows)
     return 0.0
@@ -191,7 +193,8 @@ def job_walls(workdir: Path) -> dict[tuple[str, str], float]:
     for path in (workdir / "benchmarks").rglob("*.tsv"):
         with open(path) as handle:
             row = next(csv.DictReader(handle, delimiter="\t"))
-        model = path.parent.name if path.parent.name != "benchmarks" else ""
+        parts = path.relative_to(workdir / "benchmarks").parts  # [model, [target,]] rule.tsv
+        model = parts[0] if len(parts) > 1 else ""
         walls[(model, path.stem)] = float(row["s"])
     return walls
 
@@ -579,7 +582,7 @@ def profile_job(workdir: Path, config_path: Path, model: str) -> dict:
             "--forcerun",
             "dump_target",
             "--skip-script-cleanup",
-            f"results/{model}/target/index.json",
+            f"results/{model}/{TARGET}/dump/index.json",
         )
     )
     script = max(set(scripts.glob("*dump_outputs.py")) - before, key=lambda path: path.stat().st_mtime)
