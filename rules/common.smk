@@ -14,6 +14,7 @@ from snakemake.settings.types import ExecMode
 
 from npu_adapt import devices
 from npu_adapt.config import TARGET_KEY, check_target_keys, model_targets, run_config
+from npu_adapt.config import merged as merged_section
 
 WORKFLOW_DIR = Path(workflow.basedir)
 LIBRARY_DIR = WORKFLOW_DIR / "npu_adapt"
@@ -93,7 +94,7 @@ def check_models():
             raise ValueError(
                 f"config.yaml: models.{model}.layer_pattern: not a regular expression: {exc}"
             )
-        bench = {**config["benchmark"], **entry.get("benchmark", {})}
+        bench = merged_section(config, model, "benchmark")
         if bench["min_runs"] > bench["max_runs"]:
             raise ValueError(
                 f"config.yaml: benchmark.min_runs ({bench['min_runs']}) > benchmark.max_runs ({bench['max_runs']}) for models.{model}"
@@ -206,8 +207,9 @@ def canonical(value):
 
 
 def merged(model, section):
-    """A global section (accuracy, benchmark, reference) with the model's overrides."""
-    return {**config[section], **config["models"][model].get(section, {})}
+    """A global section (accuracy, benchmark, reference) with the model's overrides
+    (npu_adapt.config.merged: the one place the merge is written)."""
+    return merged_section(config, model, section)
 
 
 def target_placement(wildcards):
