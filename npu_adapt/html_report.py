@@ -127,7 +127,7 @@ def _sort_key(column: str, value) -> str:
 
 
 # The leaderboard page's names still import from here (npu_adapt.html_board imports this module).
-BOARD_NAMES = ("KEY_COLUMNS", "STATUS_COLOURS", "leaderboard_page", "leaderboard_table", "scatter", "summary_strip")
+BOARD_NAMES = ("KEY_COLUMNS", "leaderboard_page", "leaderboard_table", "scatter", "summary_strip")
 
 
 def __getattr__(name: str):
