@@ -138,6 +138,8 @@ def test_each_target_status_is_stated_in_the_targets_table_and_its_row(status, t
     self_check = "yes: determinism, not a port" if target["self_check"] else "no"
     assert f"| bf16 | cpu (cpu) | bfloat16 | {status}{reason} | {self_check} | 0.1 | 1.5 |" in card
     assert "## Accuracy / 精度对比 — target `bf16`" in card and "![m-" in card and "(bf16/benchmark.png)" in card
+    page = model_page(summary, str(tmp_path))
+    assert f'<tr><td>bf16</td><td>cpu (cpu)</td><td>bfloat16</td><td><span class="status-{status}"' in page  # coloured
     rows, reasons = board_rows({summary["model"]: summary})
     assert [(row["model"], row["target"], row["status"]) for row in rows] == [(summary["model"], "bf16", status)]
     assert f"| {status} |" in leaderboard_markdown(rows, reasons)
