@@ -3,10 +3,9 @@ leaderboard.md, from summary.json alone. Nothing here computes a metric; it read
 worst case and arranges.
 
 A model has several targets (summary.json ``targets``, in config order): the card states each
-one's status in a table at the top, describes the model and the environment once, then gives
-each target its accuracy and performance sections (:mod:`npu_adapt.card_metrics`). Numbers
-are printed with ``format_cell`` (6 significant digits); a value that does not exist is
-printed as ``n/a (why)``, never as a blank cell.
+one's status at the top, describes the model and the environment once, then gives each target
+its sections (:mod:`npu_adapt.card_accuracy`, :mod:`npu_adapt.card_benchmark`). Numbers are
+printed with ``format_cell`` (6 significant digits); a missing value as ``n/a (why)``.
 """
 
 from __future__ import annotations
@@ -16,7 +15,8 @@ import os
 import yaml
 
 from npu_adapt.blocks import Code, Heading, Link, Table, Text, markdown_table, to_markdown
-from npu_adapt.card_metrics import accuracy_blocks, benchmark_blocks, placement_text, reference_placement
+from npu_adapt.card_accuracy import accuracy_blocks, placement_text, reference_placement
+from npu_adapt.card_benchmark import benchmark_blocks
 from npu_adapt.reports import (
     ASCEND_TAGS,
     BENCHMARK_COLUMN_NOTES,

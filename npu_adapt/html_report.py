@@ -53,6 +53,16 @@ def _cell(cell, href_prefix: str) -> str:
     return html.escape(cell)
 
 
+# The header of a card table whose cells are statuses with their reasons (the targets table).
+STATUS_HEADER = "status / 状态"
+
+
+def _status_cell(cell: str) -> str:
+    """``status: why`` with the status in its colour."""
+    status, colon, why = cell.partition(":")
+    return status_span(status) + html.escape(colon + why) if status in STATUS_ORDER else _cell(cell, "")
+
+
 def status_span(status: str) -> str:
     """A status in its colour (pass green, self-check blue, warn amber, fail red, error white
     on dark red, blocked grey), its meaning as the tooltip."""
@@ -81,8 +91,15 @@ def render_blocks(blocks: list, card_dir: Path, href_prefix: str = "", heading_s
                 parts.append(f"<p>{label}{_inline(block.text)}</p>")
         elif isinstance(block, Table):
             head = "".join(f"<th>{html.escape(name)}</th>" for name in block.header)
+            status_column = block.header.index(STATUS_HEADER) if STATUS_HEADER in block.header else None
             rows = "".join(
-                "<tr>" + "".join(f"<td>{_cell(cell, href_prefix)}</td>" for cell in row) + "</tr>" for row in block.rows
+                "<tr>"
+                + "".join(
+                    f"<td>{_status_cell(cell) if index == status_column else _cell(cell, href_prefix)}</td>"
+                    for index, cell in enumerate(row)
+                )
+                + "</tr>"
+                for row in block.rows
             )
             parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif isinstance(block, Code):
@@ -127,7 +144,7 @@ def _sort_key(column: str, value) -> str:
 
 
 # The leaderboard page's names still import from here (npu_adapt.html_board imports this module).
-BOARD_NAMES = ("KEY_COLUMNS", "STATUS_COLOURS", "leaderboard_page", "leaderboard_table", "scatter", "summary_strip")
+BOARD_NAMES = ("KEY_COLUMNS", "leaderboard_page", "leaderboard_table", "scatter", "summary_strip")
 
 
 def __getattr__(name: str):

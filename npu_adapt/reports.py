@@ -413,19 +413,12 @@ def markdown_cell(value) -> str:
 # ---------------------------------------------------------------------------- cards
 
 # The model card and leaderboard.md live in npu_adapt.cards (its blocks in npu_adapt.blocks, its
-# accuracy and performance sections in npu_adapt.card_metrics); their names still import from
-# here. Resolved on first use: those modules import this one.
+# sections in npu_adapt.card_accuracy and npu_adapt.card_benchmark); their names still import
+# from here. Resolved on first use: those modules import this one.
 CARD_MODULES = {
     "npu_adapt.blocks": ("Heading", "Text", "Link", "Table", "Code", "Image", "markdown_table", "to_markdown"),
-    "npu_adapt.card_metrics": (
-        "accuracy_blocks",
-        "benchmark_blocks",
-        "benchmark_method",
-        "benchmark_table",
-        "BENCHMARK_TABLE",
-        "output_verdict",
-        "precision_text",
-    ),
+    "npu_adapt.card_accuracy": ("accuracy_blocks", "output_verdict", "precision_text"),
+    "npu_adapt.card_benchmark": ("benchmark_blocks", "benchmark_method", "benchmark_table", "BENCHMARK_TABLE"),
     "npu_adapt.cards": (
         "card_blocks",
         "config_yaml",

@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import load, run_snakemake, tiny_config
+from two_targets import two_target_summary, write_reports
 
+from npu_adapt.cards import row_key, targets_of
 from npu_adapt.reports import LEADERBOARD_COLUMNS, format_cell, front_matter, model_card
 
 pytestmark = pytest.mark.e2e  # runs Snakemake or builds torch models
@@ -32,11 +34,14 @@ MISSING_SPELLINGS = {"null", "None", "none", "nan", "NaN", "", "-"}
 
 
 def model_json_files(workdir: Path, model: str) -> list[Path]:
+    """Every JSON file of the model's run: its summary, each target's compare.json and
+    benchmark.json, the dumps' index files (wherever the targets' directories are)."""
     results = workdir / "results"
-    files = [results / "env.json", workdir / "weights" / model / "manifest.json"]
-    files += [results / model / name for name in ("summary.json", "compare.json", "benchmark.json")]
-    files += [results / model / role / "index.json" for role in ("inputs", "reference", "target")]
-    return files
+    return [
+        results / "env.json",
+        workdir / "weights" / model / "manifest.json",
+        *sorted((results / model).rglob("*.json")),
+    ]
 
 
 def known_numbers(paths: list[Path]) -> set[float]:
@@ -124,36 +129,25 @@ def as_dicts(table: list[list[str]]) -> list[dict]:
     return [dict(zip(table[0], row)) for row in table[1:]]
 
 
-def check_card(workdir: Path, model: str) -> tuple[dict, list]:
-    """Check one model card against its JSON files; returns its front matter and tables."""
-    text = (workdir / f"results/{model}/README.md").read_text()
-    meta, body = split_front_matter(text)
-    tables = check_report_text(text, known_numbers(model_json_files(workdir, model)), f"{model}/README.md")
-    summary = load(workdir / f"results/{model}/summary.json")
-    manifest = load(workdir / f"weights/{model}/manifest.json")
-    assert meta["pretrained"] is manifest["pretrained"]
-    ran_on = summary["env"]["target_device"] or summary["env"]["target_requested"]
-    if ran_on == "auto":  # blocked before the device was chosen: the machine's auto device
-        ran_on = load(workdir / "results/env.json")["auto_device"]
-    assert meta["hardware"] == {"cpu": "CPU", "cuda": "GPU", "npu": "NPU"}[ran_on.split(":")[0]]
-    for heading in (
-        "## Model information / 模型信息",
-        "## Environment / 运行环境",
-        "## How to reproduce / 复现方法",
-        "## Accuracy / 精度对比",
-        "## Performance / 性能",
-        "## Evidence files / 证据文件",
-    ):
-        assert heading in body, heading
-    assert f"snakemake --cores 1 results/{model}/README.md --configfile {model}.yaml" in body
-    # The configuration printed for reproduction is exactly the one summary.json recorded.
-    config_block = re.search(r"```yaml\n(.*?)```", body, re.S).group(1)
-    assert yaml.safe_load(config_block) == summary["config"]
+def card_section(body: str, heading: str) -> str:
+    """The text of one ``## `` section of a card, its heading included."""
+    start = body.index(heading + "\n")
+    end = body.find("\n## ", start + len(heading))
+    return body[start : end if end >= 0 else len(body)]
 
-    outputs = load(workdir / f"results/{model}/compare.json")["outputs"]
+
+def check_target(workdir: Path, model: str, body: str, name: str, target: dict) -> None:
+    """One target's accuracy and performance sections agree with its compare.json and
+    benchmark.json (``target["files"]``: its directory under results/{model})."""
+    directory = workdir / "results" / model / target["files"]
+    compare, bench = load(directory / "compare.json"), load(directory / "benchmark.json")
+    assert compare == target["accuracy"] and bench == target["benchmark"]
+    section = card_section(body, f"## Accuracy / 精度对比 — target `{name}`")
+    tables = markdown_tables(section)
+    outputs = compare["outputs"]
     accuracy = table_with(tables, "output", "rel_l2", "cosine") if outputs else [[]]
     assert [row["output"] for row in as_dicts(accuracy)] == [
-        name for name, m in outputs.items() if m["kind"] != "token_ids"
+        output for output, m in outputs.items() if m["kind"] != "token_ids"
     ]
     for row in as_dicts(accuracy):
         metrics = outputs[row["output"]]
@@ -162,18 +156,67 @@ def check_card(workdir: Path, model: str) -> tuple[dict, list]:
                 assert row[key].startswith("n/a ("), (key, row)
             else:
                 assert row[key] == format_cell(metrics[key]), (key, row, metrics[key])
+        ratio = metrics.get("error_ratio_vs_cpu_same_dtype")
+        assert row["error_ratio_vs_cpu_same_dtype"] == (
+            format_cell(ratio)
+            if ratio is not None
+            else f"n/a ({metrics.get('error_ratio_reason') or 'not recorded in compare.json'})"
+        )
         assert row["ascend_verdict"] == metrics["ascend_verdict"]
         assert row["status"] == metrics["status"] or row["status"].startswith(f"{metrics['status']}: ")
+    assert ("**Self-check / 自检:**" in section) is bool(target["self_check"])
 
-    bench = load(workdir / f"results/{model}/benchmark.json")
+    section = card_section(body, f"## Performance / 性能 — target `{name}`")
     if bench["status"] != "blocked":
-        perf = as_dicts(table_with(tables, "batch", "mean_ms"))
+        perf = as_dicts(table_with(markdown_tables(section), "batch", "mean_ms"))
         assert [int(row["batch"]) for row in perf] == [r["batch_size"] for r in bench["results"]]
         for row, result in zip(perf, bench["results"]):
             if result["status"] == "ok":
                 assert row["mean_ms"] == format_cell(result["mean_ms"]) and row["throughput (items/s)"] == format_cell(
                     result["throughput"]
                 )
+        assert f"]({target['files'] + '/' if target['files'] else ''}benchmark.png)" in section
+
+
+def check_card(workdir: Path, model: str) -> tuple[dict, list]:
+    """Check one model card against its JSON files; returns its front matter and tables."""
+    text = (workdir / f"results/{model}/README.md").read_text()
+    meta, body = split_front_matter(text)
+    tables = check_report_text(text, known_numbers(model_json_files(workdir, model)), f"{model}/README.md")
+    summary = load(workdir / f"results/{model}/summary.json")
+    manifest = load(workdir / f"weights/{model}/manifest.json")
+    assert meta["pretrained"] is manifest["pretrained"]
+    targets = targets_of(summary)
+    ran_on = set()
+    for target in targets.values():
+        device = target["placement"]["device"] or target["placement"]["requested_device"]
+        if device == "auto":  # blocked before the device was chosen: the machine's auto device
+            device = load(workdir / "results/env.json")["auto_device"]
+        ran_on.add({"cpu": "CPU", "cuda": "GPU", "npu": "NPU"}[device.split(":")[0]])
+    assert meta["hardware"] == next(h for h in ("NPU", "GPU", "CPU") if h in ran_on)
+    headings = [
+        "## Targets / 目标",
+        "## Model information / 模型信息",
+        "## Environment / 运行环境",
+        *(f"## {part} — target `{name}`" for name in targets for part in ("Accuracy / 精度对比", "Performance / 性能")),
+        "## How to reproduce / 复现方法",
+        "## Evidence files / 证据文件",
+    ]
+    positions = [body.index(heading + "\n") for heading in headings]
+    assert positions == sorted(positions), "the card's sections are in order"
+    assert f"snakemake --cores 1 results/{model}/README.md --configfile {model}.yaml" in body
+    # The configuration printed for reproduction is exactly the one summary.json recorded.
+    config_block = re.search(r"```yaml\n(.*?)```", body, re.S).group(1)
+    assert yaml.safe_load(config_block) == summary["config"]
+    # One status line per target, then one placement row per target beside the reference's.
+    status_rows = as_dicts(table_with(tables, "target / 目标", "status / 状态", "self-check"))
+    assert [row["target / 目标"] for row in status_rows] == list(targets)
+    for row, target in zip(status_rows, targets.values()):
+        assert row["status / 状态"].split(":")[0] == target["status"]
+    placements = as_dicts(table_with(tables, "placement / 运行位置", "dtype"))
+    assert [row["placement / 运行位置"] for row in placements] == ["reference", *(f"target {name}" for name in targets)]
+    for name, target in targets.items():
+        check_target(workdir, model, body, name, target)
 
     evidence = as_dicts(table_with(tables, "evidence file / 证据文件", "sha256"))
     assert [(link_text(row["evidence file / 证据文件"]), row["sha256"]) for row in evidence] == [
@@ -196,33 +239,36 @@ def report_spelling(cell: str) -> str:
 
 
 def check_leaderboard(workdir: Path) -> list[dict]:
+    """leaderboard.md is leaderboard.csv (one row per model x target) as reports print it,
+    ranked; each row's numbers come from that model's JSON files."""
     text = (workdir / "results/leaderboard.md").read_text()
     with open(workdir / "results/leaderboard.csv") as handle:
-        csv_rows = {row["model"]: row for row in csv.DictReader(handle)}
+        csv_rows = {row_key(row): row for row in csv.DictReader(handle)}
     tables = markdown_tables(text)
     assert len(tables) == 1 and tables[0][0] == LEADERBOARD_COLUMNS
     rows = as_dicts(tables[0])
-    assert sorted(link_text(row["model"]) for row in rows) == sorted(csv_rows)
-    for row in rows:
+    keys = [row_key({**row, "model": link_text(row["model"])}) for row in rows]
+    assert sorted(keys) == sorted(csv_rows)
+    for key, row in zip(keys, rows):
         model = link_text(row["model"])
-        # Each row's numbers come from that model's own JSON files.
+        assert row["model"] == f"[{model}]({model}/README.md)"  # the row links to the model's card
         check_report_text(
             "| " + " | ".join(row.values()) + " |",
             known_numbers(model_json_files(workdir, model)),
-            f"leaderboard.md row {model}",
+            f"leaderboard.md row {key}",
         )
         for column in LEADERBOARD_COLUMNS[1:]:
-            expected = csv_rows[model][column]
+            expected = csv_rows[key][column]
             if expected == "null":
-                assert row[column].startswith("n/a ("), (model, column, row[column])
+                assert row[column].startswith("n/a ("), (key, column, row[column])
             elif column != "reason":  # the Markdown reason drops the traceback tail
-                assert row[column] == report_spelling(expected), (model, column, row[column], expected)
+                assert row[column] == report_spelling(expected), (key, column, row[column], expected)
     order = {"pass": 0, "self-check": 1, "warn": 2, "fail": 3, "error": 4, "blocked": 5}
-    keys = [
+    ranks = [
         (order[row["status"]], float(row["latency_p50_ms_bs1"]) if row["latency_p50_ms_bs1"][0].isdigit() else math.inf)
         for row in rows
     ]
-    assert keys == sorted(keys), f"leaderboard.md is not sorted pass first, then by latency: {keys}"
+    assert ranks == sorted(ranks), f"leaderboard.md is not sorted pass first, then by latency: {ranks}"
     return rows
 
 
@@ -246,19 +292,85 @@ def test_leaderboard_markdown_is_the_csv_sorted(tiny_run):
     assert rows[0]["top1_match"] in ("n/a (no class-score output)", "1")
 
 
+@pytest.fixture(scope="module")
+def two_targets(tiny_run, tmp_path_factory):
+    """The tiny run with a second target (tests/two_targets.py): a working directory with
+    every report written, and its rows, reasons and summaries."""
+    out = tmp_path_factory.mktemp("two-targets")
+    return (out, *write_reports(tiny_run, out))
+
+
+def test_two_target_cards_agree_with_their_json_files(two_targets):
+    out, _, _, summaries = two_targets
+    for model, summary in summaries.items():
+        meta, tables = check_card(out, model)
+        assert meta["hardware"] == "CPU" and "NPU" not in meta["tags"]
+        status_rows = as_dicts(table_with(tables, "target / 目标", "self-check"))
+        assert [(row["target / 目标"], row["self-check"]) for row in status_rows] == [
+            ("fp32", "yes: determinism, not a port"),
+            ("bf16", "no"),
+        ]
+        bf16 = summary["targets"]["bf16"]["accuracy"]
+        assert status_rows[1]["worst rel_l2"] == format_cell(max(m["rel_l2"] for m in bf16["outputs"].values()))
+        body = split_front_matter((out / f"results/{model}/README.md").read_text())[1]
+        section = card_section(body, "## Accuracy / 精度对比 — target `bf16`")
+        assert "| max_error_ratio | n/a (not set, opt-in) |" in section
+        assert f"(`{bf16['error_budget']['cpu_same_dtype']}`) is the yardstick" in section
+        ratios = {row["output"]: row["error_ratio_vs_cpu_same_dtype"] for row in as_dicts(markdown_tables(section)[1])}
+        assert sorted(ratios.values()) == sorted(
+            [
+                format_cell(m["error_ratio_vs_cpu_same_dtype"])
+                for m in bf16["outputs"].values()
+                if m["error_ratio_vs_cpu_same_dtype"]
+            ]
+            + [f"n/a ({m['error_ratio_reason']})" for m in bf16["outputs"].values() if m["error_ratio_reason"]]
+        )
+        assert "**Verdict / 结论:** warn: " in section and "bfloat16 criteria" not in section
+
+
+def test_two_target_leaderboard_markdown_has_a_row_per_model_and_target(two_targets):
+    out, rows, reasons, summaries = two_targets
+    table = as_dicts(markdown_tables((out / "results/leaderboard.md").read_text())[0])
+    assert len(table) == len(rows) == 2 * len(summaries)
+    assert sorted((row["model"], row["target_dtype"]) for row in table) == sorted(
+        (f"[{model}]({model}/README.md)", dtype) for model in summaries for dtype in ("float32", "bfloat16")
+    )
+    assert [row["status"] for row in table] == ["self-check", "self-check", "warn", "warn"]
+    for row in table:  # the reasons of a bf16 row are its own (keyed model/target)
+        assert row["peak_device_mem_mb"] == "n/a (CPU target: no device memory; see peak_host_rss_mb)"
+
+
+@pytest.mark.skipif(
+    "target" not in LEADERBOARD_COLUMNS, reason="needs the leaderboard's target column (issue 15, reports.py part)"
+)
+def test_two_target_leaderboard_markdown_is_the_csv_sorted(two_targets):
+    out, rows, _, _ = two_targets
+    table = check_leaderboard(out)
+    assert sorted((link_text(row["model"]), row["target"]) for row in table) == sorted(
+        (row["model"], row["target"]) for row in rows
+    )
+
+
 def test_npu_target_card_has_ascend_metadata(tiny_run):
-    """The front matter of a card whose target ran on an NPU (the real tiny summary with its
-    target device changed: no NPU here)."""
-    summary = load(tiny_run / "results/tiny-bert/summary.json")
-    summary["env"].update(target_device="npu:0", target_device_name="Ascend910B3")
+    """The front matter of a card one of whose targets ran on an NPU (the real tiny summary
+    with a second target whose device is an NPU: no NPU here); and of one whose NPU target
+    was blocked before it chose its device."""
+    summary = two_target_summary(tiny_run, "tiny-bert")
     summary["license"], summary["license_source"] = "apache-2.0", "config.yaml"
-    meta, _ = split_front_matter(model_card(summary))
+    assert front_matter(summary)["hardware"] == "CPU"
+    summary["targets"]["bf16"]["placement"].update(device="npu:0", device_name="Ascend910B3")
+    meta, body = split_front_matter(model_card(summary))
     assert meta == front_matter(summary)
-    assert meta["hardware"] == "NPU"
+    assert meta["hardware"] == "NPU" and body.lstrip().startswith("# tiny-bert on NPU")
     assert meta["tags"][:4] == ["NPU", "Ascend", "ascend-npu", "#+NPU"]
     assert meta["license"] == "apache-2.0" and meta["base_model"] == "npu-adapt/tiny-bert"
     assert meta["library_name"] == "transformers" and meta["pretrained"] is False
     assert "'#+NPU'" in model_card(summary) or '"#+NPU"' in model_card(summary)
+    assert "| target bf16 | auto | npu:0 (Ascend910B3) | bfloat16 | default |" in body
+    summary["targets"]["bf16"]["placement"].update(requested_device="npu", device=None, device_name=None)
+    assert front_matter(summary)["hardware"] == "NPU"
+    summary["targets"]["bf16"]["placement"]["requested_device"] = "auto"  # auto picks the CPU here
+    assert front_matter(summary)["hardware"] == "CPU"
 
 
 class _Page(html.parser.HTMLParser):
@@ -268,8 +380,8 @@ class _Page(html.parser.HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
-        if tag == "tr" and "data-model" in attrs:
-            self.rows.append(attrs["data-model"])
+        if tag == "tr" and "data-key" in attrs:
+            self.rows.append(attrs["data-key"])
         if tag == "img":
             self.images.append(attrs["src"])
         if tag == "script":
@@ -284,13 +396,13 @@ def test_leaderboard_html_is_self_contained(tiny_run):
     page = _Page()
     text = (tiny_run / "results/leaderboard.html").read_text()
     page.feed(text)
-    md_order = [link_text(row["model"]) for row in check_leaderboard(tiny_run)]
+    md_order = [row_key({**row, "model": link_text(row["model"])}) for row in check_leaderboard(tiny_run)]
     assert page.rows == md_order
     assert page.external == [] and page.scripts == 1
-    # One embedded benchmark plot per model (the PNG's own bytes, base64).
-    assert len(page.images) == 2 and all(src.startswith("data:image/png;base64,") for src in page.images)
-    for model in md_order:
-        assert f'id="model-{model}"' in text
+    # One embedded benchmark plot per model x target (the PNG's own bytes, base64).
+    assert len(page.images) == len(md_order) and all(src.startswith("data:image/png;base64,") for src in page.images)
+    for key in md_order:
+        assert f'id="model-{key.split("/")[0]}"' in text
     assert not UNEXPANDED.search(text)
 
 

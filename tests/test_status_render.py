@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from two_targets import board_rows
 
 from npu_adapt.__main__ import main as cli
+from npu_adapt.cards import targets_of
 from npu_adapt.html_report import leaderboard_page, model_page
 from npu_adapt.reports import (
     STATUS_ORDER,
@@ -113,6 +115,40 @@ def test_each_status_is_stated_with_its_reason_in_card_and_leaderboard(status, t
     )
     assert f'<td data-sort="{STATUS_ORDER[status]}"><span class="status-{status}"' in board
     assert f".status-{status} {{" in board  # the page styles the status
+
+
+def in_targets(summary: dict, name: str = "bf16") -> dict:
+    """The summary in summary.json's shape of several targets, its one target named ``name``
+    (as is when build_summary already writes that shape)."""
+    if "targets" in summary:
+        return summary
+    target = {**targets_of(summary)["target"], "target": name, "files": name}
+    new = {key: value for key, value in summary.items() if key not in ("accuracy", "benchmark", "outputs")}
+    new["env"] = {key: value for key, value in summary["env"].items() if not key.startswith("target_")}
+    new.update(targets={name: target}, reason=f"{name}: {summary['reason']}" if summary["reason"] else None)
+    return new
+
+
+@pytest.mark.parametrize("status", ["pass", "self-check", "warn", "fail", "error"])
+def test_each_target_status_is_stated_in_the_targets_table_and_its_row(status, tmp_path):
+    summary = in_targets(documents(status))
+    target = summary["targets"]["bf16"]
+    card = model_card(summary, str(tmp_path))
+    reason = f": {target['reason']}" if target["reason"] else ""
+    self_check = "yes: determinism, not a port" if target["self_check"] else "no"
+    assert f"| bf16 | cpu (cpu) | bfloat16 | {status}{reason} | {self_check} | 0.1 | 1.5 |" in card
+    assert "## Accuracy / 精度对比 — target `bf16`" in card and "![m-" in card and "(bf16/benchmark.png)" in card
+    page = model_page(summary, str(tmp_path))
+    assert f'<tr><td>bf16</td><td>cpu (cpu)</td><td>bfloat16</td><td><span class="status-{status}"' in page  # coloured
+    rows, reasons = board_rows({summary["model"]: summary})
+    assert [(row["model"], row["target"], row["status"]) for row in rows] == [(summary["model"], "bf16", status)]
+    assert f"| {status} |" in leaderboard_markdown(rows, reasons)
+    board = leaderboard_page(rows, reasons, {summary["model"]: summary}, tmp_path)
+    assert (
+        f'data-key="{summary["model"]}/bf16" data-model="{summary["model"]}" data-target="bf16" data-status="{status}"'
+        in board
+    )
+    assert f'<td data-sort="{STATUS_ORDER[status]}"><span class="status-{status}"' in board
 
 
 def test_inspect_exit_code_follows_the_model_status(tmp_path):

@@ -11,6 +11,7 @@ targets, its summaries are used as they are.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import shutil
@@ -20,8 +21,16 @@ from conftest import load
 
 from npu_adapt.cards import row_key, targets_of
 from npu_adapt.html_report import leaderboard_page, model_page
+from npu_adapt.io import write_csv, write_json
 from npu_adapt.plots import benchmark_plot
-from npu_adapt.reports import STATUS_ORDER, leaderboard_markdown, leaderboard_row, model_card, null_reasons
+from npu_adapt.reports import (
+    LEADERBOARD_COLUMNS,
+    STATUS_ORDER,
+    leaderboard_markdown,
+    leaderboard_row,
+    model_card,
+    null_reasons,
+)
 
 MODELS = ("tiny-bert", "tiny-convnext")
 BUDGET = "results/{model}/cpu-same-dtype/bfloat16/index.json"
@@ -175,26 +184,34 @@ def board_rows(summaries: dict[str, dict]) -> tuple[list[dict], dict[str, dict]]
 
 
 def write_reports(workdir: Path, out: Path) -> tuple[list[dict], dict[str, dict], dict[str, dict]]:
-    """Every report of the two-target summaries under ``out/results``: each card (README.md,
-    summary.html) with its targets' plots (fp32's the run's own, bf16's drawn here from its
-    benchmark rows), leaderboard.md and leaderboard.html. Returns rows, reasons, summaries."""
-    results = out / "results"
+    """A working directory ``out`` holding the tiny run (results/, weights/) with two targets:
+    each model's summary.json, each target's compare.json and benchmark.json in its own
+    directory with its plot (fp32's the run's own, bf16's drawn here from its benchmark rows),
+    the cards (README.md, summary.html), leaderboard.csv, .md and .html. Returns rows, reasons
+    (by row_key) and summaries (by model)."""
+    for tree in ("results", "weights"):
+        shutil.copytree(workdir / tree, out / tree, dirs_exist_ok=True)
     summaries = {model: two_target_summary(workdir, model) for model in MODELS}
-    for model, summary in summaries.items():
-        card_dir = results / model
-        for name, target in summary["targets"].items():
-            plot = card_dir / target["files"] / "benchmark.png"
-            plot.parent.mkdir(parents=True, exist_ok=True)
-            real = workdir / "results" / model / target["files"] / "benchmark.png"
-            if name == "fp32" and not real.is_file():
-                real = workdir / "results" / model / "benchmark.png"  # the run had one target
-            if real.is_file():
-                shutil.copy(real, plot)
-            else:
-                benchmark_plot(target["benchmark"]["results"], f"{model} {name}", plot)
-        (card_dir / "README.md").write_text(model_card(summary, str(card_dir)))
-        (card_dir / "summary.html").write_text(model_page(summary, str(card_dir)))
-    rows, reasons = board_rows(summaries)
-    (results / "leaderboard.md").write_text(leaderboard_markdown(rows, reasons))
-    (results / "leaderboard.html").write_text(leaderboard_page(rows, reasons, summaries, results))
+    with contextlib.chdir(out):  # paths relative to the working directory, as the workflow's jobs see them
+        for model, summary in summaries.items():
+            card_dir = Path("results") / model
+            write_json(card_dir / "summary.json", summary)
+            for name, target in summary["targets"].items():
+                directory = card_dir / target["files"]
+                directory.mkdir(parents=True, exist_ok=True)
+                write_json(directory / "compare.json", target["accuracy"])
+                write_json(directory / "benchmark.json", target["benchmark"])
+                real = workdir / "results" / model / target["files"] / "benchmark.png"
+                if name == "fp32" and not real.is_file():
+                    real = workdir / "results" / model / "benchmark.png"  # the run had one target
+                if real.is_file():
+                    shutil.copy(real, directory / "benchmark.png")
+                else:
+                    benchmark_plot(target["benchmark"]["results"], f"{model} {name}", directory / "benchmark.png")
+            (card_dir / "README.md").write_text(model_card(summary, str(card_dir)))
+            (card_dir / "summary.html").write_text(model_page(summary, str(card_dir)))
+        rows, reasons = board_rows(summaries)
+        write_csv("results/leaderboard.csv", rows, LEADERBOARD_COLUMNS)
+        Path("results/leaderboard.md").write_text(leaderboard_markdown(rows, reasons))
+        Path("results/leaderboard.html").write_text(leaderboard_page(rows, reasons, summaries, Path("results")))
     return rows, reasons, summaries
