@@ -103,9 +103,9 @@ def text_table(header: list[str], rows: list[list[str]]) -> str:
 
 def bench(args: argparse.Namespace, out=None) -> int:
     from npu_adapt.benchmark import ROW_KEYS, SAMPLE_COLUMNS, run_benchmark
+    from npu_adapt.card_benchmark import benchmark_method, benchmark_table
     from npu_adapt.io import write_csv, write_json
     from npu_adapt.jobs import setup_logging
-    from npu_adapt.reports import benchmark_method, benchmark_table
 
     out = out or sys.stdout
     try:

@@ -24,53 +24,23 @@ from npu_adapt.reports import (
     LEADERBOARD_COLUMNS,
     format_cell,
     ranked,
+    row_key,
     short_reason,
     shown,
 )
 
-# The one target of a summary.json or leaderboard row written before several targets (`target:`).
-LEGACY_TARGET = "target"
 # Hardware named by a card whose targets ran on several kinds: the port's, first.
 HARDWARE_PRIORITY = ("NPU", "GPU", "CPU")
 
 
 def targets_of(summary: dict) -> dict[str, dict]:
-    """The summary's targets by name, in config order. A summary.json written before several
-    targets (accuracy, benchmark, outputs and env.target_* at the top) reads as one target,
-    ``target``, whose files are the model's directory."""
-    if "targets" in summary:
-        return summary["targets"]
-    env, accuracy = summary["env"], summary["accuracy"]
-    placement = {
-        "requested_device": env.get("target_requested"),
-        "device": env.get("target_device"),
-        "device_name": env.get("target_device_name"),
-        "dtype": env.get("target_dtype"),
-        "precision": (accuracy.get("target") or {}).get("precision") or "default",
-    }
-    return {
-        LEGACY_TARGET: {
-            "target": LEGACY_TARGET,
-            "status": summary["status"],
-            "reason": summary["reason"],
-            "self_check": accuracy.get("self_check", accuracy.get("status") == "self-check"),
-            "placement": placement,
-            "outputs": summary.get("outputs", []),
-            "accuracy": accuracy,
-            "benchmark": summary["benchmark"],
-            "files": "",
-        }
-    }
-
-
-def row_key(row: dict) -> str:
-    """A leaderboard row's key, ``model/target`` (``reasons`` are keyed by it)."""
-    return f"{row['model']}/{row.get('target', LEGACY_TARGET)}"
+    """The summary's targets by name, in config order."""
+    return summary["targets"]
 
 
 def row_reasons(reasons: dict, row: dict) -> dict:
-    """Why each empty cell of the row is empty (reasons keyed by row_key; by model before targets)."""
-    return reasons.get(row_key(row)) or reasons.get(row["model"], {})
+    """Why each empty cell of the row is empty (``reasons`` keyed by reports.row_key)."""
+    return reasons.get(row_key(row), {})
 
 
 def target_hardware(summary: dict, target: dict) -> str:
@@ -360,11 +330,6 @@ def model_card(summary: dict, card_dir: str | None = None) -> str:
     return f"---\n{meta}---\n\n" + to_markdown(card_blocks(summary, card_dir))
 
 
-def board_row(row: dict) -> dict:
-    """A leaderboard row with its target (a row written before several targets has one, ``target``)."""
-    return {"target": LEGACY_TARGET, **row}
-
-
 def leaderboard_cells(row: dict, reasons: dict, columns: list[str] | None = None) -> list[str]:
     """The row's cells as shown in reports: ``n/a (why)`` for missing values, the reason
     without its traceback. ``reasons``: why each of this row's missing cells is missing."""
@@ -381,7 +346,7 @@ def leaderboard_markdown(rows: list[dict], reasons: dict[str, dict] | None = Non
     row (``row_key``: model/target), why each missing cell is missing."""
     reasons = reasons or {}
     body = []
-    for row in ranked([board_row(row) for row in rows]):
+    for row in ranked(rows):
         cells = leaderboard_cells(row, row_reasons(reasons, row))
         body.append([Link(cells[0], f"{row['model']}/README.md"), *cells[1:]])
     intro = (

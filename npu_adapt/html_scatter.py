@@ -6,9 +6,9 @@ from __future__ import annotations
 import html
 import math
 
-from npu_adapt.cards import row_key, row_reasons
+from npu_adapt.cards import row_reasons
 from npu_adapt.html_report import _cell, status_span
-from npu_adapt.reports import STATUS_ORDER, format_cell, ranked, shown
+from npu_adapt.reports import STATUS_ORDER, format_cell, ranked, row_key, shown
 
 # Status colours (the scatter's points; the same as the .status-* classes of the page's style).
 STATUS_COLOURS = {

@@ -408,34 +408,3 @@ def markdown_cell(value) -> str:
     """A table cell: pipes escaped and newlines folded, so a reason cannot break the table."""
     text = value if isinstance(value, str) else format_cell(value)
     return text.replace("|", "\\|").replace("\n", " ")
-
-
-# ---------------------------------------------------------------------------- cards
-
-# The model card and leaderboard.md live in npu_adapt.cards (its blocks in npu_adapt.blocks, its
-# sections in npu_adapt.card_accuracy and npu_adapt.card_benchmark); their names still import
-# from here. Resolved on first use: those modules import this one.
-CARD_MODULES = {
-    "npu_adapt.blocks": ("Heading", "Text", "Link", "Table", "Code", "Image", "markdown_table", "to_markdown"),
-    "npu_adapt.card_accuracy": ("accuracy_blocks", "output_verdict", "precision_text"),
-    "npu_adapt.card_benchmark": ("benchmark_blocks", "benchmark_method", "benchmark_table", "BENCHMARK_TABLE"),
-    "npu_adapt.cards": (
-        "card_blocks",
-        "config_yaml",
-        "front_matter",
-        "hardware_of",
-        "leaderboard_cells",
-        "leaderboard_markdown",
-        "model_card",
-        "targets_of",
-    ),
-}
-
-
-def __getattr__(name: str):
-    import importlib
-
-    for module, names in CARD_MODULES.items():
-        if name in names:
-            return getattr(importlib.import_module(module), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

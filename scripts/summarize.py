@@ -5,11 +5,12 @@ import json
 from pathlib import Path
 
 from npu_adapt import integrity
+from npu_adapt.cards import model_card
 from npu_adapt.html_report import model_page
 from npu_adapt.integrity import dump_problems
 from npu_adapt.io import read_json, sha256_file, write_json
 from npu_adapt.jobs import setup_logging
-from npu_adapt.reports import build_summary, model_card, target_summary, workflow_commit
+from npu_adapt.reports import build_summary, target_summary, workflow_commit
 
 MODEL_DOCUMENTS = ("manifest", "env", "inputs", "reference")
 TARGET_DOCUMENTS = ("target", "compare", "benchmark")  # lists: one per target, in params.targets order

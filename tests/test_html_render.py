@@ -20,10 +20,9 @@ from pathlib import Path
 import pytest
 from two_targets import write_reports
 
-from npu_adapt.cards import row_key
 from npu_adapt.html_board import KEY_COLUMNS
 from npu_adapt.html_scatter import STATUS_COLOURS
-from npu_adapt.reports import format_cell, ranked
+from npu_adapt.reports import format_cell, ranked, row_key
 
 CHROMIUM = next((path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None)
 pytestmark = [

@@ -22,8 +22,8 @@ import yaml
 from conftest import load, run_snakemake, tiny_config
 from two_targets import two_target_summary, write_reports
 
-from npu_adapt.cards import row_key, targets_of
-from npu_adapt.reports import LEADERBOARD_COLUMNS, format_cell, front_matter, model_card
+from npu_adapt.cards import front_matter, model_card, targets_of
+from npu_adapt.reports import LEADERBOARD_COLUMNS, format_cell, row_key
 
 pytestmark = pytest.mark.e2e  # runs Snakemake or builds torch models
 
@@ -340,9 +340,6 @@ def test_two_target_leaderboard_markdown_has_a_row_per_model_and_target(two_targ
         assert row["peak_device_mem_mb"] == "n/a (CPU target: no device memory; see peak_host_rss_mb)"
 
 
-@pytest.mark.skipif(
-    "target" not in LEADERBOARD_COLUMNS, reason="needs the leaderboard's target column (issue 15, reports.py part)"
-)
 def test_two_target_leaderboard_markdown_is_the_csv_sorted(two_targets):
     out, rows, _, _ = two_targets
     table = check_leaderboard(out)

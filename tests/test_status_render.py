@@ -11,15 +11,12 @@ import pytest
 from two_targets import board_rows
 
 from npu_adapt.__main__ import main as cli
-from npu_adapt.cards import targets_of
+from npu_adapt.cards import leaderboard_markdown, model_card
 from npu_adapt.html_report import leaderboard_page, model_page
 from npu_adapt.reports import (
     STATUS_ORDER,
     build_summary,
-    leaderboard_markdown,
-    leaderboard_row,
-    model_card,
-    null_reasons,
+    target_summary,
 )
 
 REASONS = {
@@ -80,6 +77,8 @@ def documents(status: str) -> dict:
         ],
     }
     manifest = {"source": "local:/m", "pretrained": False, "reason": "random init", "files": []}
+    placement = {"device": "cpu", "dtype": "bfloat16", "precision": "default"}
+    target = target_summary("bf16", placement, manifest, index, index, compare, bench)
     return build_summary(
         f"m-{status}",
         {"task": "t", "family": "timm_image"},
@@ -87,9 +86,7 @@ def documents(status: str) -> dict:
         {"versions": {}, "host": {}},
         {"tensors": []},
         index,
-        index,
-        compare,
-        bench,
+        {"bf16": target},
         None,
     )
 
@@ -98,40 +95,25 @@ def documents(status: str) -> dict:
 def test_each_status_is_stated_with_its_reason_in_card_and_leaderboard(status, tmp_path):
     summary = documents(status)
     assert summary["status"] == status
-    assert (
-        summary["reason"] == REASONS[status] or summary["reason"] == f"compare: {REASONS[status]}"
-    )  # error names its stage
+    expected = REASONS[status] and f"bf16: {'compare: ' if status == 'error' else ''}{REASONS[status]}"
+    assert summary["reason"] == expected  # the target names itself, error its stage
     card = model_card(summary, str(tmp_path))
     assert f"**Status / 状态:** {status}" in card
     if status != "pass":
         assert f"**Verdict / 结论:** {status}: {REASONS[status]}" in card
-    row = leaderboard_row(summary)
-    markdown = leaderboard_markdown([row], {summary["model"]: null_reasons(row, summary)})
+    rows, reasons = board_rows({summary["model"]: summary})
+    markdown = leaderboard_markdown(rows, reasons)
     assert f"| {status} |" in markdown
     page = model_page(summary, str(tmp_path))
     assert f'<span class="status-{status}"' in page  # coloured by status in the HTML card
-    board = leaderboard_page(
-        [row], {summary["model"]: null_reasons(row, summary)}, {summary["model"]: summary}, tmp_path
-    )
+    board = leaderboard_page(rows, reasons, {summary["model"]: summary}, tmp_path)
     assert f'<td data-sort="{STATUS_ORDER[status]}"><span class="status-{status}"' in board
     assert f".status-{status} {{" in board  # the page styles the status
 
 
-def in_targets(summary: dict, name: str = "bf16") -> dict:
-    """The summary in summary.json's shape of several targets, its one target named ``name``
-    (as is when build_summary already writes that shape)."""
-    if "targets" in summary:
-        return summary
-    target = {**targets_of(summary)["target"], "target": name, "files": name}
-    new = {key: value for key, value in summary.items() if key not in ("accuracy", "benchmark", "outputs")}
-    new["env"] = {key: value for key, value in summary["env"].items() if not key.startswith("target_")}
-    new.update(targets={name: target}, reason=f"{name}: {summary['reason']}" if summary["reason"] else None)
-    return new
-
-
 @pytest.mark.parametrize("status", ["pass", "self-check", "warn", "fail", "error"])
 def test_each_target_status_is_stated_in_the_targets_table_and_its_row(status, tmp_path):
-    summary = in_targets(documents(status))
+    summary = documents(status)
     target = summary["targets"]["bf16"]
     card = model_card(summary, str(tmp_path))
     reason = f": {target['reason']}" if target["reason"] else ""

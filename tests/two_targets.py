@@ -5,31 +5,28 @@ the HTML page), in summary.json's `targets` shape.
 them (float32 on the CPU: a self-check). `bf16` is built here from literal documents, as
 tests/test_status_render.py builds its statuses: a bfloat16 comparison judged by bfloat16
 criteria, with an error budget (one output with its ratio to a CPU run in bfloat16, one
-without, and why) and a benchmark of two batch sizes. When the tiny run already has two
-targets, its summaries are used as they are.
+without, and why) and a benchmark of two batch sizes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import inspect
 import shutil
 from pathlib import Path
 
 from conftest import load
 
-from npu_adapt.cards import row_key, targets_of
+from npu_adapt.cards import leaderboard_markdown, model_card
 from npu_adapt.html_report import leaderboard_page, model_page
 from npu_adapt.io import write_csv, write_json
 from npu_adapt.plots import benchmark_plot
 from npu_adapt.reports import (
     LEADERBOARD_COLUMNS,
     STATUS_ORDER,
-    leaderboard_markdown,
     leaderboard_row,
-    model_card,
     null_reasons,
+    row_key,
 )
 
 MODELS = ("tiny-bert", "tiny-convnext")
@@ -128,58 +125,26 @@ def bf16_target(model: str, fp32: dict) -> dict:
 
 def two_target_summary(workdir: Path, model: str) -> dict:
     summary = load(workdir / f"results/{model}/summary.json")
-    if len(summary.get("targets", {})) >= 2:
+    if len(summary["targets"]) >= 2:
         return summary
-    real = copy.deepcopy(next(iter(targets_of(summary).values())))
+    real = copy.deepcopy(summary["targets"]["fp32"])
     fp32 = {**real, "target": "fp32", "files": "fp32"}
     bf16 = bf16_target(model, fp32)
     targets = {"fp32": fp32, "bf16": bf16}
     worst = max(targets.values(), key=lambda t: STATUS_ORDER[t["status"]])
-    new = {key: value for key, value in summary.items() if key not in ("accuracy", "benchmark", "outputs", "targets")}
-    new["env"] = {key: value for key, value in summary["env"].items() if not key.startswith("target_")}
+    new = {key: value for key, value in summary.items() if key != "targets"}
     new.update(status=worst["status"], reason=f"{worst['target']}: {worst['reason']}", targets=targets)
     return new
-
-
-def _one_target(summary: dict, name: str) -> dict:
-    """A summary of one of its targets in the shape before several targets (for reports
-    functions that still take that shape)."""
-    target = summary["targets"][name]
-    placement = target["placement"]
-    env = {
-        **summary["env"],
-        "target_requested": placement["requested_device"],
-        "target_device": placement["device"],
-        "target_device_name": placement["device_name"],
-        "target_dtype": placement["dtype"],
-    }
-    return {
-        **summary,
-        "status": target["status"],
-        "reason": target["reason"],
-        "env": env,
-        "accuracy": target["accuracy"],
-        "benchmark": target["benchmark"],
-        "outputs": target["outputs"],
-    }
 
 
 def board_rows(summaries: dict[str, dict]) -> tuple[list[dict], dict[str, dict]]:
     """One leaderboard row per model x target and, by row_key, why each null cell is null."""
     rows, reasons = [], {}
-    per_target = len(inspect.signature(leaderboard_row).parameters) > 1  # reports.leaderboard_row(summary, target)
     for summary in summaries.values():
-        for name, target in summary["targets"].items():
-            if per_target:
-                row = leaderboard_row(summary, name)
-                why = null_reasons(row, summary, name)
-            else:
-                view = _one_target(summary, name)
-                row = {"model": summary["model"], "target": name, **leaderboard_row(view)}
-                row["self_check"] = target["self_check"]
-                why = null_reasons(row, view)
+        for name in summary["targets"]:
+            row = leaderboard_row(summary, name)
             rows.append(row)
-            reasons[row_key(row)] = why
+            reasons[row_key(row)] = null_reasons(row, summary)
     return rows, reasons
 
 
@@ -202,8 +167,6 @@ def write_reports(workdir: Path, out: Path) -> tuple[list[dict], dict[str, dict]
                 write_json(directory / "compare.json", target["accuracy"])
                 write_json(directory / "benchmark.json", target["benchmark"])
                 real = workdir / "results" / model / target["files"] / "benchmark.png"
-                if name == "fp32" and not real.is_file():
-                    real = workdir / "results" / model / "benchmark.png"  # the run had one target
                 if real.is_file():
                     shutil.copy(real, directory / "benchmark.png")
                 else:
