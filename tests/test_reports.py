@@ -412,7 +412,11 @@ def test_snakemake_report_has_leaderboard_summaries_and_plots(tiny_run, tmp_path
     for name in ("leaderboard.html", "leaderboard.csv"):
         assert name in text
     for model in ("tiny-bert", "tiny-convnext"):
-        for name in (f"results/{model}/summary.html", f"results/{model}/README.md", f"results/{model}/benchmark.png"):
+        for name in (
+            f"results/{model}/summary.html",
+            f"results/{model}/README.md",
+            f"results/{model}/fp32/benchmark.png",
+        ):
             assert name in text, name
 
 
@@ -424,7 +428,7 @@ def test_failing_and_blocked_models_are_reported_with_reasons(tmp_path):
     config["models"] = {
         "strict-bf16": {
             **bert,
-            "target": {"device": "cpu", "dtype": "bfloat16"},
+            "targets": {"fp32": False, "bf16": {"device": "cpu", "dtype": "bfloat16"}},
             "accuracy": {"rel_l2_max": 1.0e-6, "rel_l2_fail": 1.0e-6},
         },
         "missing": {"source": "hf:npu-adapt/not-there", "family": "hf_encoder", "inputs": {"seq_len": 8}},
@@ -437,12 +441,12 @@ def test_failing_and_blocked_models_are_reported_with_reasons(tmp_path):
         ("missing", "blocked"),
     ]
     blocked = rows[1]
-    assert blocked["rel_l2"] == "n/a (model blocked)" and blocked["latency_p50_ms_bs1"] == "n/a (model blocked)"
+    assert blocked["rel_l2"] == "n/a (fp32 blocked)" and blocked["latency_p50_ms_bs1"] == "n/a (fp32 blocked)"
     assert blocked["reason"].startswith("weights: download: ") and "traceback" not in blocked["reason"]
 
     _, tables = check_card(tmp_path, "strict-bf16")
     row = as_dicts(table_with(tables, "output", "rel_l2"))[0]
-    compare = load(tmp_path / "results/strict-bf16/compare.json")
+    compare = load(tmp_path / "results/strict-bf16/bf16/compare.json")
     assert row["status"].startswith("fail: rel_l2 ") and compare["outputs"][row["output"]]["reason"] in row["status"]
     card = (tmp_path / "results/strict-bf16/README.md").read_text()
     assert "**Verdict / 结论:** fail: " in card
@@ -452,7 +456,7 @@ def test_failing_and_blocked_models_are_reported_with_reasons(tmp_path):
     meta, tables = check_card(tmp_path, "missing")
     assert meta["pretrained"] is False and "license" not in meta
     card = (tmp_path / "results/missing/README.md").read_text()
-    assert "**Status / 状态:** blocked: weights: download: " in card
+    assert "**Status / 状态:** blocked: fp32: weights: download: " in card
     assert "n/a: the comparison did not run" in card and "n/a: the benchmark did not run" in card
     summary = load(tmp_path / "results/missing/summary.json")
-    assert json.dumps(summary["accuracy"]["outputs"]) == "{}"
+    assert json.dumps(summary["targets"]["fp32"]["accuracy"]["outputs"]) == "{}"
