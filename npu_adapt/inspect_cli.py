@@ -17,8 +17,9 @@ dtype (its index.json, else the .npy dtype, else --dtype); options override sing
 
 Everything shown comes from the files themselves: the workflow's JSON, or the metrics of
 npu_adapt.metrics computed here on the .npy dumps (streamed, in float64), printed as tables by
-npu_adapt.inspect_text. Every dump listed in an index.json is first checked against the size and sha256 recorded there (npu_adapt.integrity);
-a file that differs is reported as an integrity ERROR and the exit status is 3 (error).
+npu_adapt.inspect_text. Every dump listed in an index.json is first checked against the size
+and sha256 recorded there (npu_adapt.integrity); a file that differs is reported as an
+integrity ERROR and the exit status is 3 (error).
 """
 
 from __future__ import annotations
