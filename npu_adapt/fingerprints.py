@@ -69,38 +69,51 @@ def _absolute(library: Library, path: Path, node: ast.ImportFrom) -> str:
     return ".".join([*base, node.module] if node.module else base)
 
 
-def _attributes_used(tree: ast.AST, name: str) -> set[str] | None:
-    """The attributes a file takes from the local ``name`` (``name.attr``), or None when it
-    also uses ``name`` otherwise (passed on, patched, ...): then the whole object counts."""
-    attributes, other_uses = set(), 0
+@cache
+def _parse(path: Path, stamp: tuple[int, int]) -> tuple[list[ast.stmt], dict[str, set[str]], dict[str, int]]:
+    """One file's import statements (lazy ones included), the attributes it takes from each
+    local name (``name.attr``), and how often it uses each name otherwise. Parsed once per
+    process and version of the file (``stamp``: mtime and size): Snakemake parses the
+    workflow with one call per rule."""
+    tree = ast.parse(path.read_text())
+    statements, attributes, other_uses = [], {}, {}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == name:
-            attributes.add(node.attr)
-            other_uses -= 1  # its Name node is walked too
-        elif isinstance(node, ast.Name) and node.id == name:
-            other_uses += 1
-    return attributes if attributes and other_uses == 0 else None
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            statements.append(node)
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            attributes.setdefault(node.value.id, set()).add(node.attr)
+            other_uses[node.value.id] = other_uses.get(node.value.id, 0) - 1  # its Name node is walked too
+        elif isinstance(node, ast.Name):
+            other_uses[node.id] = other_uses.get(node.id, 0) + 1
+    return statements, attributes, other_uses
 
 
 def imports_of(library: Library, path: Path) -> list[tuple[str, frozenset[str] | None]]:
-    """What one Python file imports from the library: ``(module, names)`` pairs, names None
-    for the whole module."""
-    tree = ast.parse(path.read_text())
+    """What one Python file imports from the library: ``(module, names)`` pairs; names None
+    for the whole module. A package imported as a name and used only through its attributes
+    (``devices.acquire_device``) is taken as those names; used otherwise (passed on,
+    patched), as a whole."""
+    stat = path.stat()
+    statements, attributes, other_uses = _parse(path, (stat.st_mtime_ns, stat.st_size))
     found = []
-    for node in ast.walk(tree):
+    for node in statements:
         if isinstance(node, ast.Import):
             found += [(alias.name, None) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            module = _absolute(library, path, node)
-            for alias in node.names:
-                submodule = f"{module}.{alias.name}"
-                if alias.name != "*" and library.is_module(submodule):
-                    names = (
-                        _attributes_used(tree, alias.asname or alias.name) if library.is_package(submodule) else None
-                    )
-                    found.append((submodule, None if names is None else frozenset(names)))
-                else:
-                    found.append((module, None if alias.name == "*" else frozenset([alias.name])))
+            continue
+        module = _absolute(library, path, node)
+        if module.split(".")[0] != LIBRARY:
+            continue
+        for alias in node.names:
+            submodule, local = f"{module}.{alias.name}", alias.asname or alias.name
+            if alias.name == "*":
+                found.append((module, None))
+            elif library.is_package(submodule):
+                used = attributes.get(local)
+                found.append((submodule, frozenset(used) if used and not other_uses.get(local) else None))
+            elif library.is_module(submodule):
+                found.append((submodule, None))
+            else:
+                found.append((module, frozenset([alias.name])))
     return [(module, names) for module, names in found if module.split(".")[0] == LIBRARY]
 
 
