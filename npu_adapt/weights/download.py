@@ -207,7 +207,7 @@ def modelscope_progress():
     return LogProgressCallback
 
 
-def fetch_modelscope(source: Source, dest: Path, entry: dict, settings: dict, _record: dict | None = None) -> dict:
+def fetch_modelscope(source: Source, dest: Path, entry: dict, settings: dict) -> dict:
     """Download the selected files of a modelscope: source into ``dest`` with the ModelScope
     client (``snapshot_download``: revision, allow patterns), verified against the hub's
     listing (its sha256 and size per file); return the manifest fields."""
@@ -307,7 +307,7 @@ def fetch_download(source: Source, dest: Path, entry: dict, settings: dict) -> d
         return use_cache(dest, record, entry, "HF_HUB_OFFLINE is set (offline): no download attempted")
     try:
         if source.scheme == "modelscope":
-            return fetch_modelscope(source, dest, entry, settings, record)
+            return fetch_modelscope(source, dest, entry, settings)
         return fetch_hub(source, dest, entry, settings)
     except download_errors() as exc:
         if record is None or record.get("source") != entry["source"]:
