@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from npu_adapt.metrics.stats import streamed_stats
+
 CHUNK_BYTES = 1 << 24
 
 
@@ -96,25 +98,6 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
 
 
-def tensor_stats(array: np.ndarray) -> dict:
-    """min/max/mean/std over finite values, and NaN/Inf counts."""
-    values = np.asarray(array)
-    if values.dtype.kind not in "fc":
-        values64 = values.astype(np.float64)
-        nan = inf = 0
-    else:
-        values64 = values.astype(np.float64)
-        nan = int(np.isnan(values64).sum())
-        inf = int(np.isinf(values64).sum())
-    finite = values64[np.isfinite(values64)]
-    if finite.size == 0:
-        low = high = mean = std = None
-    else:
-        low, high = float(finite.min()), float(finite.max())
-        mean, std = float(finite.mean()), float(finite.std())
-    return {"min": low, "max": high, "mean": mean, "std": std, "nan": nan, "inf": inf}
-
-
 def to_numpy(tensor: Any) -> np.ndarray:
     """A torch tensor on any device, as a numpy array; bfloat16 widens to float32 (numpy has
     no bfloat16, and the widening is exact)."""
@@ -142,7 +125,7 @@ def save_tensor(path: str | Path, name: str, array: np.ndarray, kind: str = "hid
         "mtime_ns": stat.st_mtime_ns,
         "kind": kind,
     }
-    entry.update(tensor_stats(array))
+    entry.update(streamed_stats(array))
     return entry
 
 

@@ -152,12 +152,15 @@ def upstream_license(manifest: dict) -> tuple[str | None, str | None]:
 
 def base_model_of(source: str, entry: dict) -> str | None:
     """The hub id of the original model: config's base_model, else implied by the source."""
+    from npu_adapt.weights.sources import Source
+
     if entry.get("base_model"):
         return entry["base_model"]
-    scheme, _, name = source.partition(":")
-    if scheme in HUB_SCHEMES:
-        return HUB_SCHEMES[scheme] + name.partition("@")[0]
-    return None
+    try:
+        parsed = Source.parse(source)
+    except ValueError:  # the schema's pattern passed it, the parser is stricter: no hub id then
+        return None
+    return HUB_SCHEMES[parsed.scheme] + parsed.name if parsed.scheme in HUB_SCHEMES else None
 
 
 def _placement(role: str, index: dict) -> dict:

@@ -1,7 +1,6 @@
 # Config access for the rules: merged per-model settings, the exact config slice each rule
 # depends on (so editing one model re-runs only that model), and library code fingerprints.
 
-import ast
 import hashlib
 import json
 import os
@@ -17,7 +16,6 @@ from npu_adapt.config import TARGET_KEY, check_target_keys, model_targets, run_c
 from npu_adapt.config import merged as merged_section
 
 WORKFLOW_DIR = Path(workflow.basedir)
-LIBRARY_DIR = WORKFLOW_DIR / "npu_adapt"
 WEIGHTS_DIR = config["weights_dir"]
 MODELS = sorted(config["models"])
 
@@ -267,47 +265,13 @@ def model_entry(model, *keys):
     return {key: entry[key] for key in keys if key in entry}
 
 
-def library_files(name):
-    """The files of library module ``name`` (dotted). A package counts with all its
-    modules: npu_adapt.adapters loads its family modules by name, unseen by ast."""
-    path = WORKFLOW_DIR.joinpath(*name.split("."))
-    if path.is_dir():
-        return sorted(path.glob("*.py"))
-    return [path.with_suffix(".py")] if path.with_suffix(".py").is_file() else []
-
-
-def imported_library(path):
-    """The npu_adapt modules that one Python file imports, lazy imports inside functions
-    included."""
-    names = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            # `from npu_adapt import devices` names a module; `from npu_adapt.io import x` not.
-            submodules = [f"{node.module}.{alias.name}" for alias in node.names]
-            modules = [name for name in submodules if library_files(name)]
-            names += modules or [node.module]
-    return [name for name in names if name.split(".")[0] == LIBRARY_DIR.name]
-
-
 def library_code(script):
-    """Fingerprint of the library code that ``scripts/{script}`` runs: sha256 over every
-    npu_adapt module it imports, directly or through other npu_adapt modules. A param, so
-    editing a module re-runs exactly the rules whose scripts use it (Snakemake itself
-    tracks the script file)."""
-    todo, seen = [WORKFLOW_DIR / "scripts" / script], set()
-    while todo:
-        for name in imported_library(todo.pop()):
-            for path in library_files(name):
-                if path not in seen:
-                    seen.add(path)
-                    todo.append(path)
-    digest = hashlib.sha256()
-    for path in sorted(seen):
-        digest.update(str(path.relative_to(WORKFLOW_DIR)).encode() + b"\0")
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+    """Fingerprint of the library code that ``scripts/{script}`` reaches, module by module
+    and name by name (npu_adapt.fingerprints). A param, so editing a module re-runs exactly
+    the rules whose scripts use it (Snakemake itself tracks the script file)."""
+    from npu_adapt import fingerprints
+
+    return fingerprints.library_code(WORKFLOW_DIR, WORKFLOW_DIR / "scripts" / script)
 
 
 def file_digest(relative_path):

@@ -1,7 +1,7 @@
 # fetch_weights: the manifest is the declared output; the weight files live beside it, in
 # {weights_dir}/{model}/download/ (kept across runs, verified whenever reused) or random-init/.
 # Snakemake deletes the manifest before re-running the rule, so each fetch also leaves a copy
-# in download/.cache/npu-adapt/ for the next one to verify the cache against (weights.py).
+# in download/.cache/npu-adapt/ for the next one to verify the cache against (npu_adapt/weights/verify.py).
 
 
 rule fetch_weights:

@@ -232,7 +232,7 @@ def test_a_bug_in_our_download_code_fails_instead_of_becoming_random_init(monkey
     def buggy_fetch_hub(*args, **kwargs):
         return {}["commit"]  # a bug of ours: KeyError, not a download failure
 
-    monkeypatch.setattr(weights, "fetch_hub", buggy_fetch_hub)
+    monkeypatch.setattr(weights.download, "fetch_hub", buggy_fetch_hub)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     entry = {"source": "timm:test_convnext.r160_in1k", "family": "timm_image", "fallback": "random-init"}
     with pytest.raises(KeyError):

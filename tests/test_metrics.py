@@ -276,7 +276,7 @@ def test_ascend_verdict_is_cann_precision_compare_rule(cosine, max_abs_diff, ver
 def test_streamed_metrics_equal_whole_array_numpy_for_any_layout(tmp_path, monkeypatch):
     """Chunked accumulation (tiny chunks here) of C-order, Fortran-order and memory-mapped
     arrays gives the same numbers as numpy on the whole arrays."""
-    monkeypatch.setattr(metrics, "CHUNK_ELEMENTS", 7)
+    monkeypatch.setattr(metrics.chunks, "CHUNK_ELEMENTS", 7)
     rng = np.random.default_rng(0)
     r = rng.standard_normal((5, 4, 3)).astype(np.float32)
     t = (r + 1e-3 * rng.standard_normal(r.shape)).astype(np.float16)
@@ -307,7 +307,7 @@ def test_streamed_metrics_equal_whole_array_numpy_for_any_layout(tmp_path, monke
 
 
 def test_topk_streams_rows(monkeypatch):
-    monkeypatch.setattr(metrics, "CHUNK_ELEMENTS", 10)  # 2 rows of 5 classes per block
+    monkeypatch.setattr(metrics.chunks, "CHUNK_ELEMENTS", 10)  # 2 rows of 5 classes per block
     rng = np.random.default_rng(1)
     reference = rng.standard_normal((3, 4, 5))
     target = reference.copy()

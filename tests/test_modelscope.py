@@ -9,7 +9,7 @@ import hashlib
 import os
 
 # One listing attempt inside the client, so these tests see our own retries (download.retries)
-# alone; read by modelscope_hub when first imported (weights.py imports it lazily).
+# alone; read by modelscope_hub when first imported (npu_adapt.weights.download imports it lazily).
 os.environ.setdefault("MODELSCOPE_REPO_TREE_PAGE_MAX_ATTEMPTS", "1")
 
 import pytest
@@ -18,7 +18,8 @@ from conftest import REPO
 from modelscope_server import ModelScopeServer
 
 from npu_adapt.adapters import get_adapter
-from npu_adapt.weights import RECORD, fetch, modelscope_endpoint, verified_dir
+from npu_adapt.weights import RECORD, fetch, verified_dir
+from npu_adapt.weights.download import modelscope_endpoint
 
 pytestmark = pytest.mark.e2e  # builds torch models
 

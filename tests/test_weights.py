@@ -22,17 +22,9 @@ from hf_server import HubServer
 
 from npu_adapt.adapters import get_adapter
 from npu_adapt.io import load_tensors
-from npu_adapt.weights import (
-    RECORD,
-    Source,
-    WeightsMismatch,
-    failure_kind,
-    fetch,
-    is_transient,
-    resolve_installed,
-    select_files,
-    verified_dir,
-)
+from npu_adapt.weights import RECORD, Source, WeightsMismatch, fetch, resolve_installed, verified_dir
+from npu_adapt.weights.download import select_files
+from npu_adapt.weights.failures import failure_kind, is_transient
 
 BERT_REPO = "npu-adapt/tiny-bert"
 CONVNEXT_REPO = "timm/test_convnext.r160_in1k"

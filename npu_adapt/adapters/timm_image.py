@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from npu_adapt.adapters import CLASS_SCORES, Adapter
+from npu_adapt.weights.sources import Source
 
 
 def timm_name(entry: dict) -> str:
     """``timm:convnextv2_atto.fcmae_ft_in1k`` -> ``convnextv2_atto.fcmae_ft_in1k``."""
-    return entry["source"].split(":", 1)[1].split("@", 1)[0]
+    return Source.parse(entry["source"]).name
 
 
 class TimmImageAdapter(Adapter):

@@ -15,9 +15,9 @@ dump rules; with ``tensors`` one ``{order:05d}_{name}.npy`` per row beside it) a
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from npu_adapt import seams
 from npu_adapt.layers.capture import (
     KINDS,
     MODES,
@@ -57,11 +57,10 @@ __all__ = [
     "write_layer_index",
 ]
 
-# TEST SEAM (used only by the tests): "MODULE:SCALE" multiplies the output of the named
-# module by SCALE in the *target* dump, so a test can check that the layer comparison names
-# exactly that module as the first divergence. The perturbation is written into the
-# target's index.json ("test_perturbation") and compare.json; never set it in a real run.
-PERTURB_ENV = "NPU_ADAPT_PERTURB_LAYER"
+# The test seam npu_adapt.seams.PERTURB_LAYER ("MODULE:SCALE" scales MODULE's output in the
+# *target* dump). The perturbation is written into the target's index.json
+# ("test_perturbation") and compare.json; never set it in a real run.
+PERTURB_ENV = seams.PERTURB_LAYER
 
 
 def layers_dir(model_dir: str | Path, role: str) -> Path:
@@ -71,7 +70,7 @@ def layers_dir(model_dir: str | Path, role: str) -> Path:
 
 def apply_test_perturbation(model, role: str) -> str | None:
     """The test seam above: returns the perturbation applied, or None."""
-    spec = os.environ.get(PERTURB_ENV)
+    spec = seams.perturbed_layer()
     if not spec or role != "target":
         return None
     name, _, scale = spec.rpartition(":")
