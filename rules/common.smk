@@ -192,11 +192,6 @@ def retry_blocked():
             os.remove("results/all")
 
 
-if (
-    str(config["retry_blocked"]).lower() == "true"
-    and workflow.exec_mode == ExecMode.DEFAULT
-):
-    retry_blocked()
 
 
 def canonical(value):
@@ -348,3 +343,12 @@ def benchmark_threads_checked():
 # planning and before any job; not in a dry run, nor in the cluster jobs (--no-hooks).
 onstart:
     benchmark_threads_checked()
+
+
+# Last: retry_blocked reads the stage files that status_documents names, which needs every
+# function above (the targets and their CPU same-dtype runs).
+if (
+    str(config["retry_blocked"]).lower() == "true"
+    and workflow.exec_mode == ExecMode.DEFAULT
+):
+    retry_blocked()

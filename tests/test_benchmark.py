@@ -387,7 +387,8 @@ def test_leaderboard_latency_is_the_benchmark_p50_and_the_card_its_threads(tiny_
         samples = read_samples(tiny_run / f"results/{model}/fp32/benchmark_samples.csv")
         assert {s["batch_size"] for s in samples if s["phase"] == "timed"} == {r["batch_size"] for r in measured}
         card = (tiny_run / f"results/{model}/README.md").read_text()
-        assert f"| torch threads (benchmark job) | {bench['threads']} |" in card
+        lines = card.splitlines()  # the environment's placement table: the target's row ends with its threads
+        assert any(line.startswith("| target fp32 |") and line.endswith(f"| {bench['threads']} |") for line in lines)
         md = (tiny_run / "results/leaderboard.md").read_text()
         assert "`latency_p50_ms_bs1`: median (p50) latency" in md
 

@@ -91,7 +91,10 @@ def checkout(tmp_path_factory) -> Path:
         else:
             shutil.copy(source, directory / name)
     shutil.copytree(DATA, directory / "tests" / "data")
-    config = tiny_config(benchmark={"batch_sizes": [1], "warmup": 1, "min_runs": 2, "max_runs": 3, "max_seconds": 0.2})
+    config = tiny_config(
+        targets={"fp32": {"dtype": "float32"}, "bf16": {"dtype": "bfloat16"}},  # the default config's two
+        benchmark={"batch_sizes": [1], "warmup": 1, "min_runs": 2, "max_runs": 3, "max_seconds": 0.2},
+    )
     tiny = list(config["models"].values())
     config["models"] = {name: tiny[position % len(tiny)] for position, name in enumerate(readme_models())}
     (directory / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -102,8 +105,8 @@ def checkout(tmp_path_factory) -> Path:
     done = run("snakemake --cores 2 results/all", directory, timeout=1800)
     assert done.returncode == 0, done.stderr[-4000:]
     model = next(iter(config["models"]))
-    for name, role in (("A.npy", "target"), ("B.npy", "reference")):
-        first = sorted((directory / f"results/{model}/{role}").glob("*.npy"))[0]
+    for name, dump in (("A.npy", "bf16/dump"), ("B.npy", "reference")):
+        first = sorted((directory / f"results/{model}/{dump}").glob("*.npy"))[0]
         np.save(directory / name, np.load(first))
     return directory
 
