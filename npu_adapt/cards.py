@@ -131,7 +131,7 @@ def _targets_blocks(summary: dict) -> list:
     return [
         Heading("Targets / 目标"),
         Text(
-            "The model's status is its worst target's. A self-check target ran where the reference did: it shows determinism, not a port. 模型状态取各目标中最差者。"
+            "The model's status is its worst target's, a self-check counting only when no target made a real comparison. A self-check target ran where the reference did: it shows determinism, not a port. 模型状态取各目标中最差者（自检目标仅在没有真实对比时计入）。"
         ),
         Table(header, rows),
     ]
