@@ -187,13 +187,7 @@ def reset_peak_memory(device: str) -> bool:
     :func:`peak_memory` reports then covers the whole life of the process."""
     kind = kind_of(device)
     if kind == "cpu":
-        # Linux resets the process's peak RSS (VmHWM) to its current RSS on "5" (kernel >= 4.0).
-        try:
-            with open("/proc/self/clear_refs", "w") as handle:
-                handle.write("5")
-        except OSError:
-            return False
-        return _status_kib("VmHWM") is not None
+        return reset_peak_host_rss()
     module = getattr(_torch(), kind)
     module.empty_cache()
     module.reset_peak_memory_stats()
