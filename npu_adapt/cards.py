@@ -23,11 +23,10 @@ from npu_adapt.reports import (
     HARDWARE,
     LEADERBOARD_COLUMNS,
     format_cell,
-    ranked,
-    row_key,
     short_reason,
     shown,
 )
+from npu_adapt.tables import ranked, row_key
 
 # Hardware named by a card whose targets ran on several kinds: the port's, first.
 HARDWARE_PRIORITY = ("NPU", "GPU", "CPU")
@@ -39,7 +38,7 @@ def targets_of(summary: dict) -> dict[str, dict]:
 
 
 def row_reasons(reasons: dict, row: dict) -> dict:
-    """Why each empty cell of the row is empty (``reasons`` keyed by reports.row_key)."""
+    """Why each empty cell of the row is empty (``reasons`` keyed by tables.row_key)."""
     return reasons.get(row_key(row), {})
 
 
@@ -342,7 +341,7 @@ def leaderboard_cells(row: dict, reasons: dict, columns: list[str] | None = None
 
 def leaderboard_markdown(rows: list[dict], reasons: dict[str, dict] | None = None) -> str:
     """The leaderboard CSV as a Markdown table, one row per model x target, ranked by status
-    (reports.ranked), faster first within each; the model links to its card. ``reasons``: per
+    (tables.ranked), faster first within each; the model links to its card. ``reasons``: per
     row (``row_key``: model/target), why each missing cell is missing."""
     reasons = reasons or {}
     body = []

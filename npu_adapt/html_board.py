@@ -17,15 +17,8 @@ from npu_adapt.card_benchmark import benchmark_blocks
 from npu_adapt.cards import card_blocks, leaderboard_cells, row_reasons, targets_of
 from npu_adapt.html_report import _cell, _sort_key, document, render_blocks, status_span
 from npu_adapt.html_scatter import scatter, targets_in
-from npu_adapt.reports import (
-    BENCHMARK_COLUMN_NOTES,
-    LEADERBOARD_COLUMNS,
-    STATUS_MEANING,
-    STATUS_ORDER,
-    format_cell,
-    ranked,
-    row_key,
-)
+from npu_adapt.reports import BENCHMARK_COLUMN_NOTES, LEADERBOARD_COLUMNS, STATUS_MEANING, STATUS_ORDER, format_cell
+from npu_adapt.tables import ranked, row_key
 
 # The columns a reader compares rows by, shown first so they fit a laptop screen; every
 # other leaderboard column (and the reason) is in the row's details.

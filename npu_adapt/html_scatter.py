@@ -8,7 +8,8 @@ import math
 
 from npu_adapt.cards import row_reasons
 from npu_adapt.html_report import _cell, status_span
-from npu_adapt.reports import STATUS_ORDER, format_cell, ranked, row_key, shown
+from npu_adapt.reports import STATUS_ORDER, format_cell, shown
+from npu_adapt.tables import ranked, row_key
 
 # Status colours (the scatter's points; the same as the .status-* classes of the page's style).
 STATUS_COLOURS = {

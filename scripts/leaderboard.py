@@ -7,8 +7,7 @@ from npu_adapt.cards import leaderboard_markdown
 from npu_adapt.html_report import leaderboard_page
 from npu_adapt.io import read_json
 from npu_adapt.jobs import setup_logging
-from npu_adapt.reports import null_reasons, row_key
-from npu_adapt.tables import write_leaderboard_csv
+from npu_adapt.tables import null_reasons, row_key, write_leaderboard_csv
 
 
 def main(smk):

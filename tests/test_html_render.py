@@ -22,7 +22,8 @@ from two_targets import write_reports
 
 from npu_adapt.html_board import KEY_COLUMNS
 from npu_adapt.html_scatter import STATUS_COLOURS
-from npu_adapt.reports import format_cell, ranked, row_key
+from npu_adapt.reports import format_cell
+from npu_adapt.tables import ranked, row_key
 
 CHROMIUM = next((path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None)
 pytestmark = [

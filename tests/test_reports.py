@@ -23,7 +23,8 @@ from conftest import load, run_snakemake, tiny_config
 from two_targets import two_target_summary, write_reports
 
 from npu_adapt.cards import front_matter, model_card, targets_of
-from npu_adapt.reports import LEADERBOARD_COLUMNS, format_cell, row_key
+from npu_adapt.reports import LEADERBOARD_COLUMNS, format_cell
+from npu_adapt.tables import row_key
 
 pytestmark = pytest.mark.e2e  # runs Snakemake or builds torch models
 

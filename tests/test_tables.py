@@ -11,7 +11,8 @@ from conftest import load
 
 from npu_adapt.cards import leaderboard_markdown
 from npu_adapt.io import read_csv, write_csv
-from npu_adapt.reports import LEADERBOARD_COLUMNS, leaderboard_row, null_reasons
+from npu_adapt.reports import LEADERBOARD_COLUMNS
+from npu_adapt.tables import leaderboard_row, null_reasons
 
 MODELS = ("tiny-bert", "tiny-convnext")
 

@@ -21,13 +21,8 @@ from npu_adapt.cards import leaderboard_markdown, model_card
 from npu_adapt.html_report import leaderboard_page, model_page
 from npu_adapt.io import write_csv, write_json
 from npu_adapt.plots import benchmark_plot
-from npu_adapt.reports import (
-    LEADERBOARD_COLUMNS,
-    STATUS_ORDER,
-    leaderboard_row,
-    null_reasons,
-    row_key,
-)
+from npu_adapt.reports import LEADERBOARD_COLUMNS, STATUS_ORDER
+from npu_adapt.tables import leaderboard_row, null_reasons, row_key
 
 MODELS = ("tiny-bert", "tiny-convnext")
 BUDGET = "results/{model}/cpu-same-dtype/bfloat16/index.json"
