@@ -192,8 +192,6 @@ def retry_blocked():
             os.remove("results/all")
 
 
-
-
 def canonical(value):
     """JSON with sorted keys: a stable params value whose change triggers a re-run."""
     return json.dumps(value, sort_keys=True)
