@@ -130,7 +130,8 @@ def test_generated_tokens_and_logits_of_the_seq2seq_model(bf16_run):
         differs = [min(reference.shape[1], target.shape[1])]
     assert generated["exact_match"] is (not differs)
     assert generated["first_mismatch"] == (differs[0] if differs else None)
-    assert generated["status"] == ("fail" if differs else "pass")  # token_prefix null: any difference fails
+    # bfloat16's token_prefix 4: a difference in the first 4 tokens fails, a later one warns.
+    assert generated["status"] == ("pass" if not differs else "fail" if differs[0] < 4 else "warn")
     logits = compare["outputs"]["logits"]
     reference, target = np.load(results / "reference/logits.npy"), np.load(results / "bf16/dump/logits.npy")
     assert logits["kind"] == "class_scores"

@@ -18,15 +18,10 @@ from conftest import REPO, SNAKEMAKE, load, tiny_config
 from slurm_cluster import Cluster, missing_reason
 
 PROFILE = REPO / "profiles" / "slurm"
-PER_MODEL_RULES = (
-    "fetch_weights",
-    "make_inputs",
-    "dump_reference",
-    "dump_target",
-    "compare",
-    "benchmark",
-    "summarize",
-)
+PER_MODEL_RULES = ("fetch_weights", "make_inputs", "dump_reference", "summarize")
+# Jobs of one model and target (the tiny config's one target, fp32): SLURM's comment names both.
+PER_TARGET_RULES = ("dump_target", "compare", "benchmark")
+TARGET = "fp32"
 DEVICE_RULES = ("dump_target", "benchmark")
 # Test-only speed-up: the plugin's first status check after 1 s instead of 40 s. --verbose logs
 # each sbatch call, asserted on below. Nothing else is added to the shipped profile.
@@ -170,9 +165,11 @@ def test_tiny_config_runs_on_slurm_with_the_shipped_profile(slurm, tmp_path):
     ]
     comments = Counter(job["Comment"] for job in completed)
     assert max(comments.values()) == 1, f"jobs run twice: {[c for c, n in comments.items() if n > 1]}"
-    expected = {"rule_check_env", "rule_leaderboard", "rule_all"} | {
-        f"rule_{rule}_wildcards_{model}" for rule in PER_MODEL_RULES for model in models
-    }
+    expected = (
+        {"rule_check_env", "rule_leaderboard", "rule_all"}
+        | {f"rule_{rule}_wildcards_{model}" for rule in PER_MODEL_RULES for model in models}
+        | {f"rule_{rule}_wildcards_{model}_{TARGET}" for rule in PER_TARGET_RULES for model in models}
+    )
     assert expected <= set(comments), f"not run as SLURM jobs: {expected - set(comments)}"
     # Every Snakemake job was a SLURM job: the resumed run's own job count plus what the first run
     # completed is what SLURM completed, and every submission Snakemake logged is a SLURM job.
