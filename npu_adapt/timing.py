@@ -12,7 +12,11 @@ One measurement, in order (every phase's per-call times are kept as raw samples)
    of the last call, fit in the budget. A warm-up that cannot finish is reported as
    ``status: over_budget`` with the time it would need.
 3. ``timed``: calls until both ``min_runs`` and ``min_seconds`` are met, capped by
-   ``max_runs`` and the deadline. Each call is bracketed by the device's synchronisation, so
+   ``max_runs`` and the deadline. They start only when at least one call (at the last
+   call's pace) is left of the budget: otherwise the first timed run would end past the
+   deadline, no second would start, and a statistic needs two, so the row is
+   ``over_budget`` at once instead of one call later. (With ``warmup: 0`` the pace is the
+   first call's: on the CPU only, since an accelerator's first call includes compilation.) Each call is bracketed by the device's synchronisation, so
    queued device work is inside the interval it belongs to (the latency).
 4. A row that is not :func:`stable <sample_stats>` is measured once more (its first samples
    are kept as ``rejected``) when the budget left is at least as long as the first attempt
@@ -173,6 +177,19 @@ def measure(
                 reason=(
                     f"warm-up did not finish within max_seconds={max_seconds:g}: {row['warmup_runs']} of {warmup} warm-up calls, "
                     f"last call {last_ms / 1000:.3g} s; warm-up and {min_runs} timed runs need about {needed:.3g} s (raise benchmark.max_seconds)"
+                ),
+            )
+        elif (row["warmup_runs"] or not on_device) and (left_s := deadline - time.perf_counter()) < last_ms / 1000:
+            # A first timed run would start, but at the last call's pace it ends past the deadline, so
+            # no second one starts and the row is over budget anyway: say so now, without that call.
+            # With no warm-up the pace is the first call's, which on an accelerator includes the
+            # compilation: there it sets no pace.
+            row.update(
+                status="over_budget",
+                reason=(
+                    f"{max(0.0, left_s):.3g} s of max_seconds={max_seconds:g} left after the warm-up, less than one call (about "
+                    f"{last_ms / 1000:.3g} s): {min_runs} timed runs need about {min_runs * last_ms / 1000:.3g} s more "
+                    "(raise benchmark.max_seconds)"
                 ),
             )
         else:

@@ -8,6 +8,7 @@ import csv
 import math
 import shutil
 import statistics
+import time
 
 import numpy as np
 import pytest
@@ -143,6 +144,27 @@ def test_a_warm_up_that_cannot_finish_is_reported_and_never_timed(one_thread):
     )
     assert set(phases(samples)) == {"first_call", "warmup"}  # no timed sample from a half warm device
     assert row.get("p50_ms") is None and within_budget(row, samples, 0.3)
+
+
+def test_no_timed_run_starts_when_it_would_be_the_only_one(one_thread):
+    call = matmul(one_thread, 1024)
+    call()
+    started = time.perf_counter()
+    call()
+    call_s = time.perf_counter() - started
+    # A budget of 1.3 calls: the warm-up call leaves about 0.3 of a call, so a timed run would
+    # end past the deadline and no second one would start.
+    row, samples = measure(call, "cpu", 1, warmup=1, min_runs=3, max_runs=100, max_seconds=1.3 * call_s)
+    assert row["status"] == "over_budget" and row["runs"] == 0 and row["warmup_runs"] == 1
+    assert phases(samples) == ["first_call", "warmup"]  # the useless timed call was not made
+    assert "left after the warm-up, less than one call" in row["reason"]
+    assert "raise benchmark.max_seconds" in row["reason"] and row.get("p50_ms") is None
+    # No warm-up: on the CPU the first call sets the pace (there is no compilation in it).
+    cold, cold_samples = measure(call, "cpu", 1, warmup=0, min_runs=3, max_runs=100, max_seconds=0.3 * call_s)
+    assert cold["status"] == "over_budget" and phases(cold_samples) == ["first_call"]
+    # With room for more calls after the warm-up, the same call is timed as before.
+    roomy, _ = measure(call, "cpu", 1, warmup=1, min_runs=2, max_runs=2, max_seconds=30)
+    assert roomy["status"] == "ok" and roomy["runs"] == 2
 
 
 def test_runs_stop_once_min_runs_and_min_seconds_are_both_met(one_thread):

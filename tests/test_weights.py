@@ -201,8 +201,16 @@ def test_failures_are_named_by_cause_and_only_transient_ones_retried():
     busy = HfHubHTTPError("503 Server Error", response=httpx2.Response(503, request=request))
     wrapped = OSError("cannot find the requested files locally")
     wrapped.__cause__ = dns
+    # No such name (what an offline machine gets at once, as in make run here): the same on
+    # every try, so not retried; as raised, with the resolver's gaierror as its cause.
+    unknown = httpx2.ConnectError("[Errno -2] Name or service not known", request=request)
+    unknown.__cause__ = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    again = httpx2.ConnectError("[Errno -3] Temporary failure in name resolution", request=request)
+    again.__cause__ = socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
     cases = {
         dns: ("DNS lookup failed", True),
+        unknown: ("DNS lookup failed", False),
+        again: ("DNS lookup failed", True),
         refused: ("connection failed", True),
         httpx2.ReadTimeout("timed out", request=request): ("timed out", True),
         auth: ("authentication required (HTTP 401)", False),

@@ -29,9 +29,9 @@ Verification, and what it costs:
 
 Network: every request has ``download.timeout`` seconds to answer; a transfer fails after
 that many seconds without data (the client resumes it), but a slow transfer that keeps
-moving is never cut off. Transient failures (connection, DNS, timeout, 5xx, 429, a transfer
-cut short) are retried ``download.retries`` times, ``download.backoff`` seconds apart,
-doubling; a 404 or 401 is not. Each file's progress goes to the job log.
+moving is never cut off. Transient failures (connection, a temporary DNS failure, timeout, 5xx, 429,
+a transfer cut short) are retried ``download.retries`` times, ``download.backoff`` seconds
+apart, doubling; a 404 or 401 is not, nor a host name that does not resolve. Each file's progress goes to the job log.
 
 Safe loading: safetensors are preferred (a ``.bin`` pickle is fetched only when the source
 has no safetensors, and adapters load it with ``torch.load(weights_only=True)``); remote

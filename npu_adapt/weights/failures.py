@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import socket
 import time
 
 from npu_adapt.weights.sources import SourceError
@@ -106,11 +107,23 @@ def failure_kind(exc: BaseException) -> str:
     return "failed"
 
 
+def _name_not_known(error: BaseException) -> bool:
+    """The resolver's definite answer that the host name does not resolve (EAI_NONAME, "Name or
+    service not known"), unlike EAI_AGAIN ("Temporary failure in name resolution"). A machine
+    without a network or a DNS for the outside gets it at once, and every retry the same."""
+    if isinstance(error, socket.gaierror):
+        return error.errno == socket.EAI_NONAME
+    return "name or service not known" in str(error).lower()
+
+
 def is_transient(exc: BaseException) -> bool:
     """Worth another try: network errors, timeouts, 5xx/408/429, a transfer cut short.
-    Not: 4xx (not found, auth required), missing packages, our own errors."""
+    Not: 4xx (not found, auth required), a host name that does not resolve, missing packages,
+    our own errors."""
     import httpx2
 
+    if any(_name_not_known(error) for error in exception_chain(exc)):
+        return False
     for error in exception_chain(exc):
         status = _status(error)
         if status:
