@@ -348,7 +348,7 @@ def run_benchmark(
             with model_step("inputs"):
                 arrays = arrays()
         # A device of this job's own, held for the target measurements only (the baseline
-        # runs on the CPU); see dump_outputs.py.
+        # runs on the CPU); see npu_adapt/dump.py.
         with devices.acquire_device(devices.accelerator_kind(placement["device"])) as device_index:
             result["device_index"] = device_index
             import torch  # only now: the device's visibility must be set before any runtime starts
