@@ -106,7 +106,8 @@ def main() -> int:
     )
     check(
         again["peak_mem_mb"] < ok[-1]["peak_mem_mb"],
-        f"peak reset: batch {args.batch_sizes[0]} after the OOM {again['peak_mem_mb']:.1f} MB < batch {ok[-1]['batch_size']} {ok[-1]['peak_mem_mb']:.1f} MB",
+        f"peak reset: batch {args.batch_sizes[0]} after the OOM {again['peak_mem_mb']:.1f} MB "
+        f"< batch {ok[-1]['batch_size']} {ok[-1]['peak_mem_mb']:.1f} MB",
     )
     check(
         abs(again["peak_mem_mb"] - ok[0]["peak_mem_mb"]) < 0.25 * ok[0]["peak_mem_mb"] + 16,
@@ -139,14 +140,16 @@ def main() -> int:
 
     print(f"\n{args.arch} {args.dtype} on {device_name}; CPU baseline float32 on {baseline['device_name']}")
     print(
-        f"{'batch':>6} {'status':>8} {'runs':>5} {'warm':>4} {'first ms':>9} {'p50 ms':>9} {'p90 ms':>9} {'items/s':>10} {'peak MB':>9} {'vs CPU':>7}"
+        f"{'batch':>6} {'status':>8} {'runs':>5} {'warm':>4} {'first ms':>9} "
+        f"{'p50 ms':>9} {'p90 ms':>9} {'items/s':>10} {'peak MB':>9} {'vs CPU':>7}"
     )
     for row in rows:
         if row["status"] != "ok":
             print(f"{row['batch_size']:>6} {row['status']:>8}")
             continue
         print(
-            f"{row['batch_size']:>6} {row['status']:>8} {row['runs']:>5} {row['warmup_runs']:>4} {row['first_call_ms']:>9.3f} {row['p50_ms']:>9.3f} "
+            f"{row['batch_size']:>6} {row['status']:>8} {row['runs']:>5} {row['warmup_runs']:>4} "
+            f"{row['first_call_ms']:>9.3f} {row['p50_ms']:>9.3f} "
             f"{row['p90_ms']:>9.3f} {row['throughput']:>10.1f} {row['peak_mem_mb']:>9.1f} {row['speedup_vs_cpu']:>7.2f}"
         )
     args.out.mkdir(parents=True, exist_ok=True)

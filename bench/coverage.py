@@ -260,7 +260,8 @@ def report(
         "# Coverage: architectures through the whole workflow",
         "",
         f"`{command}`: {len(rows)} architectures ({len(timm_archs)} timm, {len(model_types)} transformers"
-        f" model types), tiny or smallest variants, seeded random-init (offline), reference CPU float32, target CPU bfloat16,"
+        " model types), tiny or smallest variants, seeded random-init (offline), reference CPU float32,"
+        " target CPU bfloat16,"
         f" batch size 1; one Snakemake run, exit status {done.returncode}, {seconds:.0f} s on {os.cpu_count()} CPUs"
         f" ({platform.processor() or platform.machine()}).",
         "",
@@ -274,7 +275,8 @@ def report(
     for model, row in sorted(rows.items()):
         reason = short(row["reason"]) if row["reason"] not in ("", "null") else ""
         lines.append(
-            f"| {model} | {row['status']} | {row.get('rel_l2', 'null')} | {row.get('cosine', 'null')} | {reason.replace('|', '/')} |"
+            f"| {model} | {row['status']} | {row.get('rel_l2', 'null')} | {row.get('cosine', 'null')} "
+            f"| {reason.replace('|', '/')} |"
         )
     reached = sum(row["status"] in VERDICTS for row in rows.values())
     lines += ["", f"**{reached} of {len(rows)} reached a verdict ({100 * reached / len(rows):.0f}%).**", ""]

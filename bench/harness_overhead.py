@@ -36,7 +36,8 @@ def main() -> int:
         "--threads",
         type=int,
         default=1,
-        help="torch threads (1: on a shared machine a multi-threaded forward stalls whenever one thread is descheduled, which swamps the comparison)",
+        help="torch threads (1: on a shared machine a multi-threaded forward stalls whenever one thread "
+        "is descheduled, which swamps the comparison)",
     )
     parser.add_argument("--rounds", type=int, default=40, help="interleaved rounds of each method")
     parser.add_argument("--seconds", type=float, default=0.5, help="time per method per round")
@@ -83,7 +84,8 @@ def main() -> int:
     medians: dict[str, list[float]] = {"harness": [], "torch": []}
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     print(
-        f"{args.arch} batch {args.batch_size} {args.image_size}px on {devices.device_name(device)}, {torch.get_num_threads()} threads, {args.rounds} rounds x {args.seconds:g} s per method, load average {load}"
+        f"{args.arch} batch {args.batch_size} {args.image_size}px on {devices.device_name(device)}, "
+        f"{torch.get_num_threads()} threads, {args.rounds} rounds x {args.seconds:g} s per method, load average {load}"
     )
     print(f"{'round':>5}  {'harness p50 ms':>14}  {'Timer median ms':>15}  {'ratio':>6}")
     for round_index in range(args.rounds):
@@ -91,7 +93,8 @@ def main() -> int:
         for name, method in order if round_index % 2 == 0 else reversed(order):
             medians[name].append(method())
         print(
-            f"{round_index:>5}  {medians['harness'][-1]:>14.3f}  {medians['torch'][-1]:>15.3f}  {medians['harness'][-1] / medians['torch'][-1]:>6.3f}"
+            f"{round_index:>5}  {medians['harness'][-1]:>14.3f}  {medians['torch'][-1]:>15.3f}  "
+            f"{medians['harness'][-1] / medians['torch'][-1]:>6.3f}"
         )
 
     harness_ms, torch_ms = statistics.median(medians["harness"]), statistics.median(medians["torch"])
@@ -100,7 +103,8 @@ def main() -> int:
     print(f"ratio of medians (harness / torch.utils.benchmark): {ratio:.4f}")
     if torch_ms < MIN_FORWARD_MS:
         print(
-            f"NOT APPLICABLE: forward takes {torch_ms:.2f} ms < {MIN_FORWARD_MS} ms (pick a larger --image-size or --batch-size)"
+            f"NOT APPLICABLE: forward takes {torch_ms:.2f} ms < {MIN_FORWARD_MS} ms "
+            "(pick a larger --image-size or --batch-size)"
         )
         return 1
     within = abs(ratio - 1) <= TOLERANCE

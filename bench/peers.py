@@ -107,7 +107,8 @@ def main() -> int:
     medians: dict[str, list[float]] = {name: [] for name in methods}
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     print(
-        f"{args.arch} batch {args.batch_size} {size}px on {devices.device_name(device)}, {torch.get_num_threads()} threads, torch {torch.__version__}, timm {timm.__version__}"
+        f"{args.arch} batch {args.batch_size} {size}px on {devices.device_name(device)}, "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}, timm {timm.__version__}"
     )
     print(f"{args.rounds} rounds x ~{args.seconds:g} s per method, load average at start {load}")
     names = list(methods)
@@ -130,7 +131,8 @@ def main() -> int:
     print(f"npu-adapt p50 / Timer median:  {summary['npu-adapt'] / summary['Timer']:.4f}")
     print(f"npu-adapt p50 / timm median:   {summary['npu-adapt'] / summary['timm']:.4f}")
     print(
-        f"npu-adapt p50 / timm mean:     {summary['npu-adapt'] / statistics.median(timm_means):.4f}  (timm publishes the mean)"
+        f"npu-adapt p50 / timm mean:     {summary['npu-adapt'] / statistics.median(timm_means):.4f}  "
+        "(timm publishes the mean)"
     )
     print(f"load average at end {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
     return 0

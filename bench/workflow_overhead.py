@@ -256,28 +256,33 @@ def print_jobs(result: dict) -> None:
         f"\n### Per-job fixed cost (tiny config, medians of {len(result['run_totals_s'])} complete runs, `--cores 1`)\n"
     )
     print(
-        f'Bare `python -c "import torch"`: **{bare:.2f} s** (median of {len(result["bare_import_runs"])}, timed between the runs).  '
+        f'Bare `python -c "import torch"`: **{bare:.2f} s** '
+        f"(median of {len(result['bare_import_runs'])}, timed between the runs).  "
     )
     for statement, seconds in sorted(result["library_imports_s"].items()):
         print(
-            f'What a model job needs, `python -c "{statement}"`: **{seconds:.2f} s** ({seconds / bare:.2f}x the bare import).  '
+            f'What a model job needs, `python -c "{statement}"`: **{seconds:.2f} s** '
+            f"({seconds / bare:.2f}x the bare import).  "
         )
     print(
         "\nFixed cost = job wall - model work. Beyond its libraries = fixed cost - the import of what the job needs.\n"
     )
     print(
-        "| model | library | rule | job wall (s) | model work (s) | fixed cost (s) | x bare import | target (<= 1.5x) | beyond its libraries (s) |"
+        "| model | library | rule | job wall (s) | model work (s) | fixed cost (s) | x bare import "
+        "| target (<= 1.5x) | beyond its libraries (s) |"
     )
     print("|---|---|---|---:|---:|---:|---:|---|---:|")
     for row in result["rows"]:
         verdict = ("ok" if row["ratio"] <= JOB_RATIO_MAX else "**over**") if row["target"] else "-"
         beyond = "-" if row["library_import_s"] is None else f"{row['fixed_s'] - row['library_import_s']:.2f}"
         print(
-            f"| {row['model']} | {row['library']} | {row['rule']} | {row['wall_s']:.2f} | {row['work_s']:.3f} | {row['fixed_s']:.2f} | {row['ratio']:.2f} | {verdict} | {beyond} |"
+            f"| {row['model']} | {row['library']} | {row['rule']} | {row['wall_s']:.2f} | {row['work_s']:.3f} "
+            f"| {row['fixed_s']:.2f} | {row['ratio']:.2f} | {verdict} | {beyond} |"
         )
     total, jobs = median(result["run_totals_s"]), result["sum_of_jobs_s"]
     print(
-        f"\nWhole run: {total:.1f} s wall, of which the jobs {jobs:.1f} s; Snakemake's own start, DAG and scheduling {total - jobs:.1f} s."
+        f"\nWhole run: {total:.1f} s wall, of which the jobs {jobs:.1f} s; "
+        f"Snakemake's own start, DAG and scheduling {total - jobs:.1f} s."
     )
 
 
@@ -313,7 +318,8 @@ def print_plan(rows: list[dict]) -> None:
         limit = PLAN_MAX_S.get(row["models"])
         verdict = "-" if limit is None else ("ok" if row["seconds"] < limit else "**over**") + f" (< {limit:g} s)"
         print(
-            f"| {row['models']} | {row['jobs']} | {row['seconds']:.2f} | {', '.join(f'{t:.2f}' for t in row['runs'])} | {verdict} |"
+            f"| {row['models']} | {row['jobs']} | {row['seconds']:.2f} "
+            f"| {', '.join(f'{t:.2f}' for t in row['runs'])} | {verdict} |"
         )
 
 
@@ -327,7 +333,8 @@ def measure_noop(root: Path, models: int, repeats: int, cores: int) -> dict:
     pending = planned_jobs(dry.stdout)
     if pending:
         log(
-            f"noop: completing the run of {models} tiny models ({pending} jobs to run, --cores {cores}); this takes a while"
+            f"noop: completing the run of {models} tiny models ({pending} jobs to run, --cores {cores}); "
+            "this takes a while"
         )
         elapsed, _ = timed(snakemake(workdir, config_path, "--keep-going", "results/all", cores=cores))
         log(f"noop: complete run took {elapsed:.0f} s")
@@ -347,7 +354,8 @@ def print_noop(result: dict) -> None:
     print("| models | seconds (median) | runs | target |")
     print("|---:|---:|---|---|")
     print(
-        f"| {result['models']} | {result['seconds']:.2f} | {', '.join(f'{t:.2f}' for t in result['runs'])} | {verdict} |"
+        f"| {result['models']} | {result['seconds']:.2f} "
+        f"| {', '.join(f'{t:.2f}' for t in result['runs'])} | {verdict} |"
     )
 
 
@@ -486,7 +494,8 @@ def print_loads(result: dict) -> None:
     print("Builds: the line each build from the weights logs (npu_adapt.runner.LoadedModel). Opens, read(2)")
     print("and mmap(2): every such call on a weight file in the job's processes, from `strace -f -y`.\n")
     print(
-        "| model | weight bytes | job | builds from weights | opened for reading | read(2) bytes | mmap(2) calls | bytes mapped | target |"
+        "| model | weight bytes | job | builds from weights | opened for reading | read(2) bytes "
+        "| mmap(2) calls | bytes mapped | target |"
     )
     print("|---|---:|---|---:|---:|---:|---:|---:|---|")
     totals = defaultdict(lambda: [0, 0])
@@ -509,7 +518,8 @@ def print_loads(result: dict) -> None:
             else ("**built more than once**" if builds > 1 else "**not memory-mapped**")
         )
         print(
-            f"| {model} | {size} | {rule} | {builds} | {counts['opens']} | {counts['read_bytes']} | {counts['mmaps']} | {counts['mmap_bytes']} | {verdict} |"
+            f"| {model} | {size} | {rule} | {builds} | {counts['opens']} | {counts['read_bytes']} "
+            f"| {counts['mmaps']} | {counts['mmap_bytes']} | {verdict} |"
         )
     print()
     for model, (builds, read) in sorted(totals.items()):
@@ -645,8 +655,10 @@ def print_imports(profiles: dict) -> None:
             "matplotlib",
         }
         print(
-            f"**{model}** ({library}): job wall {profile['wall_s']:.2f} s under importtime, of which imports {profile['imports_s']:.2f} s. "
-            f"Model libraries imported: {', '.join(sorted(libraries)) or 'none'}; {other} imported: {'**yes**' if other in libraries else 'no'}.\n"
+            f"**{model}** ({library}): job wall {profile['wall_s']:.2f} s under importtime, "
+            f"of which imports {profile['imports_s']:.2f} s. "
+            f"Model libraries imported: {', '.join(sorted(libraries)) or 'none'}; "
+            f"{other} imported: {'**yes**' if other in libraries else 'no'}.\n"
         )
         print("| import | seconds | imported by |")
         print("|---|---:|---|")

@@ -70,7 +70,8 @@ def model_settings(config: dict, model: str, target: str | None = None) -> tuple
     settings = merged(config, model, "benchmark")
     if settings["min_runs"] > settings["max_runs"]:
         raise ConfigError(
-            f"benchmark.min_runs ({settings['min_runs']}) > benchmark.max_runs ({settings['max_runs']}) for models.{model}"
+            f"benchmark.min_runs ({settings['min_runs']}) > benchmark.max_runs ({settings['max_runs']}) "
+            f"for models.{model}"
         )
     return entry, placement, settings
 

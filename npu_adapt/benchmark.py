@@ -161,7 +161,8 @@ def _benchmark_sizes(
             ]
             break
         log.info(
-            "batch %d: first call %.3f ms, %d warm-up, %d runs in %.1f s%s: p50 %.3f ms, cv %.1f%%%s, %.2f items/s (%s), peak RSS %.0f MB, device %s MB",
+            "batch %d: first call %.3f ms, %d warm-up, %d runs in %.1f s%s: p50 %.3f ms, cv %.1f%%%s, "
+            "%.2f items/s (%s), peak RSS %.0f MB, device %s MB",
             batch_size,
             row["first_call_ms"],
             row["warmup_runs"],
@@ -234,7 +235,8 @@ def llm_figures(loaded: LoadedModel, inputs: dict, settings: dict, batch_size: i
         "decode_tokens_per_s": batch_size * 1000.0 / per_token,
     }
     log.info(
-        "batch %d: prompt %d tokens, time to first token p50 %.3f ms (%d runs); %d new tokens, decode p50 %.3f ms/token, %.1f tokens/s",
+        "batch %d: prompt %d tokens, time to first token p50 %.3f ms (%d runs); "
+        "%d new tokens, decode p50 %.3f ms/token, %.1f tokens/s",
         batch_size,
         figures["prompt_len"],
         figures["ttft_ms"],

@@ -33,13 +33,18 @@ def accuracy_blocks(summary: dict, name: str, target: dict) -> list:
     reference = reference_placement(summary["env"])
     blocks.append(
         Text(
-            f"Target `{name}`: {placement_text(placement, 'the target did not run')} {shown(placement.get('dtype'), 'n/a')} against the reference {placement_text(reference, 'the reference did not run')} {shown(reference['dtype'], 'n/a')}; metrics computed in float64 over the flattened outputs. 目标设备输出与参考（CPU）输出逐张量对比。"
+            f"Target `{name}`: {placement_text(placement, 'the target did not run')} "
+            f"{shown(placement.get('dtype'), 'n/a')} against the reference "
+            f"{placement_text(reference, 'the reference did not run')} {shown(reference['dtype'], 'n/a')}; "
+            "metrics computed in float64 over the flattened outputs. 目标设备输出与参考（CPU）输出逐张量对比。"
         )
     )
     if target.get("self_check"):
         blocks.append(
             Text(
-                "this target ran where the reference did (same device kind, dtype and precision modes): its numbers show the run's determinism, not a port. 本目标与参考在同一设备、同一精度上运行，仅验证确定性，不是移植验证。",
+                "this target ran where the reference did (same device kind, dtype and precision modes): "
+                "its numbers show the run's determinism, not a port. "
+                "本目标与参考在同一设备、同一精度上运行，仅验证确定性，不是移植验证。",
                 label="Self-check / 自检:",
             )
         )
@@ -53,12 +58,15 @@ def accuracy_blocks(summary: dict, name: str, target: dict) -> list:
     blocks.append(Text(verdict, label="Verdict / 结论:"))
     basis = (
         "each output is pass, warn or fail; the model takes its worst output's status. "
-        "fail: NaN/Inf where the reference is finite, a shape or dtype mismatch, rel_l2 = ‖t − r‖₂ / ‖r‖₂ above `rel_l2_fail`, "
-        "cosine below `cosine_floor`, a class-score disagreement (top-1/top-5 when enabled) that is no near-tie, or generated tokens "
-        "differing before `token_prefix` (null: anywhere). warn: rel_l2 above `rel_l2_max` or cosine below `cosine_min` (above the "
-        "expected band of the compute dtype, still usable), class disagreements that are all near-ties (the reference's own margin "
-        "between the classes is within twice rel_l2_max times the row's RMS; the margin is stated), tokens differing at or after "
-        "`token_prefix`, or within_rtol_frac below `within_min` when set. "
+        "fail: NaN/Inf where the reference is finite, a shape or dtype mismatch, "
+        "rel_l2 = ‖t − r‖₂ / ‖r‖₂ above `rel_l2_fail`, cosine below `cosine_floor`, "
+        "a class-score disagreement (top-1/top-5 when enabled) that is no near-tie, "
+        "or generated tokens differing before `token_prefix` (null: anywhere). "
+        "warn: rel_l2 above `rel_l2_max` or cosine below `cosine_min` "
+        "(above the expected band of the compute dtype, still usable), "
+        "class disagreements that are all near-ties (the reference's own margin between the classes is within twice "
+        "rel_l2_max times the row's RMS; the margin is stated), tokens differing at or after `token_prefix`, "
+        "or within_rtol_frac below `within_min` when set. "
         "A comparison whose target ran where the reference did is a `self-check` (determinism, not a port). "
         "Element-wise relative error (max_rel_diff) is reported but never a criterion: it explodes near zero. "
         "The Ascend verdict column applies the rule of CANN's PyTorch precision compare (CPU as the benchmark). "
@@ -136,7 +144,8 @@ def accuracy_blocks(summary: dict, name: str, target: dict) -> list:
         ]
         blocks.append(
             Text(
-                f"More metrics per output (within_rtol_frac: |t − r| ≤ atol + rtol·|r| with atol = {format_cell(criteria.get('atol'))}, rtol = {format_cell(criteria.get('rtol'))}):"
+                "More metrics per output (within_rtol_frac: |t − r| ≤ atol + rtol·|r| "
+                f"with atol = {format_cell(criteria.get('atol'))}, rtol = {format_cell(criteria.get('rtol'))}):"
             )
         )
         blocks.append(
@@ -189,7 +198,8 @@ def error_budget_text(accuracy: dict) -> str | None:
         return f"n/a ({short_reason(budget.get('reason')) or 'no CPU run in the same dtype'})"
     return (
         f"a CPU run of the model in the target's dtype (`{budget['cpu_same_dtype']}`) is the yardstick of a healthy "
-        "implementation: error_ratio_vs_cpu_same_dtype = the target's rel_l2 ÷ that run's rel_l2 (cpu_same_dtype_rel_l2), "
+        "implementation: error_ratio_vs_cpu_same_dtype = the target's rel_l2 ÷ that run's rel_l2 "
+        "(cpu_same_dtype_rel_l2), "
         "both against the float32 reference; 1 means as close as the CPU in the same dtype, above 1 further. "
         "`max_error_ratio` makes it a criterion (opt-in). 误差比：目标误差与同精度 CPU 误差之比。"
     )
@@ -212,8 +222,10 @@ def precision_text(target: dict, name: str = "target") -> str:
         else "float32 runs in float32"
     )
     return (
-        f"`targets.{name}.precision: {target.get('precision') or 'default'}`; {reduced}: float32 matmul precision {modes.get('float32_matmul_precision')}, "
-        f"cuda matmul allow_tf32 {format_cell(modes.get('cuda_matmul_allow_tf32'))}, cudnn allow_tf32 {format_cell(modes.get('cudnn_allow_tf32'))}, {npu_text}."
+        f"`targets.{name}.precision: {target.get('precision') or 'default'}`; "
+        f"{reduced}: float32 matmul precision {modes.get('float32_matmul_precision')}, "
+        f"cuda matmul allow_tf32 {format_cell(modes.get('cuda_matmul_allow_tf32'))}, "
+        f"cudnn allow_tf32 {format_cell(modes.get('cudnn_allow_tf32'))}, {npu_text}."
     )
 
 
@@ -245,7 +257,8 @@ def _layer_blocks(layers: dict | None) -> list:
         rows += [
             [
                 "first divergent row",
-                f"{first['name']} ({first.get('type')}, {first.get('kind') or 'module'} in {first.get('module') or 'the model'})",
+                f"{first['name']} ({first.get('type')}, "
+                f"{first.get('kind') or 'module'} in {first.get('module') or 'the model'})",
             ],
             ["its rel_l2", shown(first.get("rel_l2"), "not measured (statistics only)")],
             ["its rel_l2 lower bound (statistics)", shown(first.get("rel_l2_lower_bound"), "not a statistics capture")],

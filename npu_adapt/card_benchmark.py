@@ -111,15 +111,24 @@ def benchmark_method(bench: dict) -> str:
         return "/".join(format_cell(value) for value in values) if values else "n/a (not readable)"
 
     return (
-        f"Device {shown(bench.get('device'), 'n/a')} ({shown(bench.get('device_name'), 'n/a')}), dtype {shown(bench.get('dtype'), 'n/a')}, "
-        f"{shown(bench.get('threads'), 'not recorded')} torch threads; host CPU {shown(host.get('cpu'), 'not recorded')}, "
-        f"governor {shown(host.get('governor'), 'not readable here')}, load average (one, five, fifteen minutes) {loads(load.get('start'))} at the start and {loads(load.get('end'))} at the end. "
-        f"Per batch size: a first call (not in the statistics), {shown(bench.get('warmup'), 'not recorded')} warm-up calls, then timed calls until "
-        f"{shown(settings.get('min_runs'), 'n/a')} runs and {shown(settings.get('min_seconds'), 'n/a')} s are both reached (at most {shown(settings.get('max_runs'), 'n/a')} runs), "
-        f"all within a budget of {shown(settings.get('max_seconds'), 'n/a')} s per batch size. Latency is the p50 with the device synchronised after each call; "
-        f"a row is stable when cv_pct <= {shown(rule.get('cv_pct_max'), 'n/a')}% and its p50 drifts by at most {shown(rule.get('drift_pct_max'), 'n/a')}% "
+        f"Device {shown(bench.get('device'), 'n/a')} ({shown(bench.get('device_name'), 'n/a')}), "
+        f"dtype {shown(bench.get('dtype'), 'n/a')}, "
+        f"{shown(bench.get('threads'), 'not recorded')} torch threads; "
+        f"host CPU {shown(host.get('cpu'), 'not recorded')}, "
+        f"governor {shown(host.get('governor'), 'not readable here')}, "
+        f"load average (one, five, fifteen minutes) {loads(load.get('start'))} at the start "
+        f"and {loads(load.get('end'))} at the end. "
+        "Per batch size: a first call (not in the statistics), "
+        f"{shown(bench.get('warmup'), 'not recorded')} warm-up calls, then timed calls until "
+        f"{shown(settings.get('min_runs'), 'n/a')} runs and {shown(settings.get('min_seconds'), 'n/a')} s "
+        f"are both reached (at most {shown(settings.get('max_runs'), 'n/a')} runs), "
+        f"all within a budget of {shown(settings.get('max_seconds'), 'n/a')} s per batch size. "
+        "Latency is the p50 with the device synchronised after each call; "
+        f"a row is stable when cv_pct <= {shown(rule.get('cv_pct_max'), 'n/a')}% "
+        f"and its p50 drifts by at most {shown(rule.get('drift_pct_max'), 'n/a')}% "
         "between the first and second half of the runs (an unstable row is measured twice). "
-        "Throughput: pipelined = back-to-back calls with one synchronisation (accelerators), p50 = the batch size divided by the p50. "
+        "Throughput: pipelined = back-to-back calls with one synchronisation (accelerators), "
+        "p50 = the batch size divided by the p50. "
         "Raw per-call times: `benchmark_samples.csv`. 延迟为中位数（毫秒），吞吐单位为样本/秒。"
     )
 
@@ -141,7 +150,8 @@ def _llm_blocks(bench: dict) -> list:
         )
     return [
         Text(
-            "Generation (KV cache on): time to first token = p50 of the prompt's prefill with its first token; decode = p50 over the new tokens, one step each. 首字延迟与逐字解码速度。"
+            "Generation (KV cache on): time to first token = p50 of the prompt's prefill with its first token; "
+            "decode = p50 over the new tokens, one step each. 首字延迟与逐字解码速度。"
         ),
         Table(["batch", "prompt_len", "new_tokens", "ttft_ms", "decode_ms_per_token", "decode_tokens_per_s"], rows),
     ]

@@ -242,7 +242,8 @@ def compare_dumps(
         place = placement_of(target)
         status = "self-check"
         reason = (
-            f"the target ran where the reference did ({place['device_kind']}, {place['compute_dtype']}, the same precision modes): "
+            "the target ran where the reference did "
+            f"({place['device_kind']}, {place['compute_dtype']}, the same precision modes): "
             "this checks determinism, not a port"
         )
     result.update(status=status, reason=reason)

@@ -19,7 +19,9 @@ from npu_adapt.cards import card_blocks
 from npu_adapt.reports import STATUS_MEANING, STATUS_ORDER
 
 STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", "WenQuanYi Micro Hei", sans-serif; margin: 1.5rem auto; max-width: 80rem; padding: 0 1rem; color: #1b1f24; }
+body { font-family: system-ui, -apple-system, "Segoe UI", "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC",
+  "Microsoft YaHei", "WenQuanYi Micro Hei", sans-serif;
+  margin: 1.5rem auto; max-width: 80rem; padding: 0 1rem; color: #1b1f24; }
 h1 { font-size: 1.6rem; } h2 { font-size: 1.3rem; margin-top: 2rem; } h3 { font-size: 1.1rem; } h4 { font-size: 1rem; }
 table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.85rem; }
 th, td { border: 1px solid #d0d7de; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
@@ -31,7 +33,8 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .why { color: #57606a; font-size: 0.8em; }
 .status-pass { color: #116329; font-weight: 600; } .status-self-check { color: #0550ae; font-weight: 600; }
 .status-warn { color: #9a6700; font-weight: 600; } .status-fail { color: #a40e26; font-weight: 600; }
-.status-error { color: #fff; background: #82071e; font-weight: 600; padding: 0 0.25rem; } .status-blocked { color: #6e7781; font-weight: 600; }
+.status-error { color: #fff; background: #82071e; font-weight: 600; padding: 0 0.25rem; }
+.status-blocked { color: #6e7781; font-weight: 600; }
 pre { background: #f6f8fa; padding: 0.75rem; overflow-x: auto; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 0.9em; }
 img { max-width: 100%; }
@@ -67,7 +70,10 @@ def status_span(status: str) -> str:
     """A status in its colour (pass green, self-check blue, warn amber, fail red, error white
     on dark red, blocked grey), its meaning as the tooltip."""
     meaning = STATUS_MEANING.get(status, "")
-    return f'<span class="status-{html.escape(status)}" title="{html.escape(meaning, quote=True)}">{html.escape(status)}</span>'
+    return (
+        f'<span class="status-{html.escape(status)}" title="{html.escape(meaning, quote=True)}">'
+        f"{html.escape(status)}</span>"
+    )
 
 
 def data_uri(path: Path) -> str:
@@ -104,7 +110,8 @@ def render_blocks(blocks: list, card_dir: Path, href_prefix: str = "", heading_s
             parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif isinstance(block, Code):
             parts.append(
-                f'<pre><code class="language-{html.escape(block.language)}">{html.escape(block.text.rstrip())}</code></pre>'
+                f'<pre><code class="language-{html.escape(block.language)}">'
+                f"{html.escape(block.text.rstrip())}</code></pre>"
             )
         elif isinstance(block, Image):
             path = card_dir / block.path

@@ -55,7 +55,8 @@ def _panel(target: str, rows: list[dict], x_range: tuple[int, int], y_range: tup
 
     name = html.escape(target, quote=True)
     parts = [
-        f'<svg class="scatter-panel" data-target="{name}" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'<svg class="scatter-panel" data-target="{name}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" '
         f'role="img" aria-label="target {name}: worst rel_l2 against batch-1 p50 latency, log scales">',
         f'<text class="panel" x="{left}" y="14">target {html.escape(target)}</text>',
     ]
@@ -71,10 +72,12 @@ def _panel(target: str, rows: list[dict], x_range: tuple[int, int], y_range: tup
     parts.append(f'<line class="axis" x1="{left}" y1="{axis_y}" x2="{width - right}" y2="{axis_y}"/>')
     parts.append(f'<line class="axis" x1="{left}" y1="{top}" x2="{left}" y2="{zero_y + 4}"/>')
     parts.append(
-        f'<text x="{(left + width - right) / 2}" y="{height - 8}" text-anchor="middle">latency_p50_ms_bs1 (ms, log) / 延迟</text>'
+        f'<text x="{(left + width - right) / 2}" y="{height - 8}" text-anchor="middle">'
+        "latency_p50_ms_bs1 (ms, log) / 延迟</text>"
     )
     parts.append(
-        f'<text transform="translate(14 {(top + axis_y) / 2}) rotate(-90)" text-anchor="middle">worst rel_l2 (log) / 相对误差</text>'
+        f'<text transform="translate(14 {(top + axis_y) / 2}) rotate(-90)" text-anchor="middle">'
+        "worst rel_l2 (log) / 相对误差</text>"
     )
     for index, row in enumerate(rows):
         x, y = x_of(row["latency_p50_ms_bs1"]), y_of(row["rel_l2"])
@@ -125,8 +128,12 @@ def scatter(rows: list[dict], reasons: dict[str, dict]) -> str:
         for r in left_out
     )
     caption = (
-        "Accuracy vs speed per target / 各目标的精度与速度 (same axes): lower is more accurate, further left is faster. "
+        "Accuracy vs speed per target / 各目标的精度与速度 (same axes): "
+        "lower is more accurate, further left is faster. "
         + (f"Points: {legend}. " if legend else "")
         + (f"Not plotted: {missing}." if missing else "")
     )
-    return f'<figure class="scatter" id="scatter"><div class="multiples">{panels}</div><figcaption>{caption}</figcaption></figure>'
+    return (
+        f'<figure class="scatter" id="scatter"><div class="multiples">{panels}</div>'
+        f"<figcaption>{caption}</figcaption></figure>"
+    )

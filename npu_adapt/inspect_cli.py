@@ -87,7 +87,8 @@ def integrity_report(index_path: Path, index: dict, out) -> bool:
     elif index.get("tensors"):
         count = len(index["tensors"])
         print(
-            f"  integrity: {'all ' if count > 1 else ''}{count} file{'s match' if count > 1 else ' matches'} the size and sha256 recorded in {index_path.name}",
+            f"  integrity: {'all ' if count > 1 else ''}{count} file{'s match' if count > 1 else ' matches'} "
+            f"the size and sha256 recorded in {index_path.name}",
             file=out,
         )
     return not problems
@@ -145,10 +146,8 @@ def inspect_target(model_dir: Path, target: str, show_layers: bool, out) -> int:
         file=out,
     )
     if compare.get("criteria"):
-        print(
-            f"  criteria: {criteria_text({**dtype_criteria(compare.get('criteria_class', 'float32')), **compare['criteria']}, compare.get('criteria_class'))}",
-            file=out,
-        )
+        criteria = {**dtype_criteria(compare.get("criteria_class", "float32")), **compare["criteria"]}
+        print(f"  criteria: {criteria_text(criteria, compare.get('criteria_class'))}", file=out)
     budget = compare.get("error_budget") or {}
     if budget.get("cpu_same_dtype"):
         print(f"  error budget: against the CPU run in the same dtype, {budget['cpu_same_dtype']}", file=out)
@@ -227,14 +226,16 @@ def inspect_files(paths: list[Path], overrides: dict, kind: str | None, given_dt
     print(f"\n{paths[0].name} (target, {compute}) against {paths[1].name} (reference), float64", file=out)
     if not given_dtype and compute == str(arrays[0].dtype) == "float32":
         print(
-            "  (compute dtype read from the .npy: numpy stores bfloat16 as float32, so pass --dtype bfloat16 if it ran in bfloat16)",
+            "  (compute dtype read from the .npy: numpy stores bfloat16 as float32, "
+            "so pass --dtype bfloat16 if it ran in bfloat16)",
             file=out,
         )
     print(f"  criteria: {criteria_text(criteria, klass)}", file=out)
     print_comparison({paths[0].name: metrics}, out)
     if problems:
         print(
-            "\nERROR: a dump differs from the sha256 its index.json records (the metrics above describe the changed file)",
+            "\nERROR: a dump differs from the sha256 its index.json records "
+            "(the metrics above describe the changed file)",
             file=out,
         )
         return EXIT_CODES["error"]
@@ -300,13 +301,15 @@ def add_parser(commands) -> None:
     cli.add_argument(
         "paths",
         nargs="+",
-        help="results/MODEL | results/MODEL/TARGET | DIR | A.npy [B.npy] | DIR_A DIR_B (A is the target, B the reference)",
+        help="results/MODEL | results/MODEL/TARGET | DIR | A.npy [B.npy] | DIR_A DIR_B "
+        "(A is the target, B the reference)",
     )
     cli.add_argument("--layers", action="store_true", help="with results/MODEL: print every row of the layer table")
     cli.add_argument(
         "--export-msprobe",
         metavar="DIR",
-        help="with results/MODEL/TARGET (or a model with one target): write its layer dumps in msprobe's dump.json layout under DIR",
+        help="with results/MODEL/TARGET (or a model with one target): "
+        "write its layer dumps in msprobe's dump.json layout under DIR",
     )
     cli.add_argument(
         "--kind",
@@ -316,7 +319,8 @@ def add_parser(commands) -> None:
     cli.add_argument(
         "--dtype",
         choices=criteria_classes(),
-        help="the target's compute dtype class, for its default criteria (default: its index.json's, else the .npy dtype)",
+        help="the target's compute dtype class, for its default criteria "
+        "(default: its index.json's, else the .npy dtype)",
     )
     for key in NUMBER_CRITERIA:
         cli.add_argument(

@@ -54,7 +54,9 @@ STATUS_ORDER = {"pass": 0, "self-check": 1, "warn": 2, "fail": 3, "error": 4, "b
 # What each status tells the reader (cards, HTML legend).
 STATUS_MEANING = {
     "pass": "every output within the expected error band of its compute dtype",
-    "self-check": "the target ran where the reference did (same device kind, dtype, precision modes): determinism, not a port",
+    "self-check": (
+        "the target ran where the reference did (same device kind, dtype, precision modes): determinism, not a port"
+    ),
     "warn": "usable, but above the expected band of its dtype (see why)",
     "fail": "an output is wrong (NaN/Inf, mismatch, error beyond the fail limit, class or token disagreement)",
     "error": "the evidence itself is bad (an unreadable or altered dump): no verdict",
@@ -65,9 +67,17 @@ STATUS_MEANING = {
 BENCHMARK_COLUMN_NOTES = {
     "latency_p50_ms_bs1": "median (p50) latency of one call at batch size 1, device synchronised after each call",
     "cv_pct": "largest coefficient of variation (stdev / mean of the timed runs) over the measured batch sizes",
-    "stable": "every measured batch size stable: cv_pct and the drift of its p50 between the first and second half of the runs within benchmark.json's stability_rule (an unstable one is measured twice)",
-    "best_throughput": "highest items/s over the batch sizes: on an accelerator from back-to-back calls with one synchronisation (pipelined), on the CPU the batch size divided by the p50",
-    "peak_host_rss_mb": "highest peak resident memory of the benchmark process (Python, libraries and the model's host copy included)",
+    "stable": (
+        "every measured batch size stable: cv_pct and the drift of its p50 between the first and second half "
+        "of the runs within benchmark.json's stability_rule (an unstable one is measured twice)"
+    ),
+    "best_throughput": (
+        "highest items/s over the batch sizes: on an accelerator from back-to-back calls with one synchronisation "
+        "(pipelined), on the CPU the batch size divided by the p50"
+    ),
+    "peak_host_rss_mb": (
+        "highest peak resident memory of the benchmark process (Python, libraries and the model's host copy included)"
+    ),
     "peak_device_mem_mb": "highest peak of the device allocator (tensors), n/a on a CPU target",
     "param_bytes": "bytes of the model's parameters and buffers in the target dtype",
 }

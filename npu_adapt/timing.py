@@ -175,8 +175,9 @@ def measure(
             row.update(
                 status="over_budget",
                 reason=(
-                    f"warm-up did not finish within max_seconds={max_seconds:g}: {row['warmup_runs']} of {warmup} warm-up calls, "
-                    f"last call {last_ms / 1000:.3g} s; warm-up and {min_runs} timed runs need about {needed:.3g} s (raise benchmark.max_seconds)"
+                    f"warm-up did not finish within max_seconds={max_seconds:g}: "
+                    f"{row['warmup_runs']} of {warmup} warm-up calls, last call {last_ms / 1000:.3g} s; "
+                    f"warm-up and {min_runs} timed runs need about {needed:.3g} s (raise benchmark.max_seconds)"
                 ),
             )
         elif (row["warmup_runs"] or not on_device) and (left_s := deadline - time.perf_counter()) < last_ms / 1000:
@@ -209,7 +210,10 @@ def measure(
             if len(runs) < 2:
                 row.update(
                     status="over_budget",
-                    reason=f"{len(runs)} timed run(s) within max_seconds={max_seconds:g} after the warm-up (a call takes about {last_ms / 1000:.3g} s; raise benchmark.max_seconds)",
+                    reason=(
+                        f"{len(runs)} timed run(s) within max_seconds={max_seconds:g} after the warm-up "
+                        f"(a call takes about {last_ms / 1000:.3g} s; raise benchmark.max_seconds)"
+                    ),
                 )
             else:
                 stats = sample_stats(runs)
@@ -221,7 +225,8 @@ def measure(
                 notes.append(f"only {row['runs']} of min_runs={min_runs} timed runs within max_seconds={max_seconds:g}")
             if not stats["stable"]:
                 notes.append(
-                    f"unstable: cv {_pct(stats['cv_pct'])}, drift {_pct(stats['drift_pct'])} (stable: cv <= {STABLE_CV_PCT:g}% and |drift| <= {STABLE_DRIFT_PCT:g}%)"
+                    f"unstable: cv {_pct(stats['cv_pct'])}, drift {_pct(stats['drift_pct'])} "
+                    f"(stable: cv <= {STABLE_CV_PCT:g}% and |drift| <= {STABLE_DRIFT_PCT:g}%)"
                     + ("; measured twice" if row["remeasured"] else "; no budget left to measure again")
                 )
             if pipelined and row["throughput_method"] != "pipelined":

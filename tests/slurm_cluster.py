@@ -158,9 +158,8 @@ class Cluster:
                     f"\n--- {path.name}\n{path.read_text(errors='replace')[-2000:]}"
                     for path in sorted(self.state.glob("*.out")) + sorted(self.state.glob("*.log"))
                 )
-                raise RuntimeError(
-                    f"SLURM test cluster: waited for {what}; {'exited: ' + ', '.join(dead) if dead else f'{timeout} s passed'}{logs}"
-                )
+                ended = "exited: " + ", ".join(dead) if dead else f"{timeout} s passed"
+                raise RuntimeError(f"SLURM test cluster: waited for {what}; {ended}{logs}")
             time.sleep(0.5)
 
     def jobs(self) -> list[dict[str, str]]:

@@ -224,10 +224,8 @@ def test_perturbed_layer_is_named_as_the_first_divergence(perturbed_run):
 def test_inspect_prints_the_model_and_its_layer_table(perturbed_run, capsys):
     assert cli(["inspect", str(perturbed_run / "results/tiny-bert"), "--layers"]) == 2  # the perturbed model fails
     text = capsys.readouterr().out
-    assert (
-        f"first divergence: #{json.loads((perturbed_run / 'results/tiny-bert/fp32/layers/compare.json').read_text())['first_divergence']['order']} {PERTURBED} (Linear)"
-        in text
-    )
+    layer_compare = json.loads((perturbed_run / "results/tiny-bert/fp32/layers/compare.json").read_text())
+    assert f"first divergence: #{layer_compare['first_divergence']['order']} {PERTURBED} (Linear)" in text
     assert f"TEST PERTURBATION {PERTURBED}:1.5" in text
     for name in ("last_hidden_state", "sentence_embedding", "encoder.layer.0.attention.self.query", "input_ids"):
         assert name in text

@@ -415,6 +415,7 @@ def test_leaderboard_latency_is_the_benchmark_p50_and_the_card_its_threads(tiny_
         assert "`latency_p50_ms_bs1`: median (p50) latency" in md
 
 
+@pytest.mark.e2e  # a Snakemake dry-run
 def test_min_runs_above_max_runs_stops_the_workflow_before_any_job(tmp_path):
     config = tiny_config(benchmark={"min_runs": 9, "max_runs": 4})
     done = run_snakemake(tmp_path, "-n", "results/all", config=config, check=False)

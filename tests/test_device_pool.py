@@ -109,7 +109,10 @@ def test_the_cpu_and_missing_devices_are_not_pooled(monkeypatch):
 
 
 def test_the_device_kind_is_decided_without_importing_torch(pool_env):
-    probe = "import sys; from npu_adapt import devices; print(devices.accelerator_kind('auto'), devices.accelerator_kind('cpu'), devices.accelerator_kind('cuda'), 'torch' in sys.modules)"
+    probe = (
+        "import sys; from npu_adapt import devices; print(devices.accelerator_kind('auto'), "
+        "devices.accelerator_kind('cpu'), devices.accelerator_kind('cuda'), 'torch' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=pool_env, check=True)
     assert done.stdout.split() == ["npu", "cpu", "cuda", "False"]
 

@@ -384,7 +384,8 @@ def test_inspect_reports_integrity(tiny_run, tmp_path, capsys):
     [
         (
             "models:\n  all: {source: 'timm:test_convnext', family: timm_image}\n",
-            "Error validating config file: models: the name 'all' is not allowed: it is a file of the whole run under results/",
+            "Error validating config file: models: the name 'all' is not allowed: "
+            "it is a file of the whole run under results/",
         ),
         ("models:\n", "Error validating config file: `models:` is empty; list at least one model under it"),
         ("seed: 1\n", "Error validating config file: 'models' is a required property"),

@@ -30,7 +30,8 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(
         CHROMIUM is None,
-        reason="headless Chromium not found: install Debian's chromium (apt-get update && apt-get install -y chromium) to render the HTML leaderboard",
+        reason="headless Chromium not found: install Debian's chromium "
+        "(apt-get update && apt-get install -y chromium) to render the HTML leaderboard",
     ),
 ]
 

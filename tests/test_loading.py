@@ -6,7 +6,6 @@ import gc
 
 import numpy as np
 import pytest
-import timm
 import torch
 from conftest import load, run_snakemake, tiny_config
 from safetensors.torch import load_file
@@ -29,6 +28,8 @@ def saved_timm(tmp_path, source: str) -> tuple[TimmImageAdapter, object]:
 
 def conventional_load(weights_dir):
     """What a timm user writes: build (randomly initialised), then copy the weights in."""
+    import timm  # seconds to import: not at collection, which `pytest -m "not e2e"` also pays
+
     config = load(weights_dir / "config.json")
     model = timm.create_model(
         config["architecture"], num_classes=config["num_classes"], pretrained_cfg_overlay=config["pretrained_cfg"]

@@ -235,9 +235,9 @@ def test_a_near_tied_class_disagreement_is_a_warn_stating_the_margin():
     target = np.array([[0.998, 1.0, -1.0, 0.5]])
     m = compare_output(target, reference, "class_scores", {**LOOSE, "rel_l2_max": 0.01})  # band 2 * 0.01 * 0.901
     assert m["status"] == "warn" and m["top1_near_ties"] == 1 and m["top1_max_tie_margin"] == pytest.approx(0.001)
-    assert (
-        m["reason"]
-        == "top1 disagrees on 1 near-tied row(s): reference margin <= 0.001, within the band 0.018 (2 x rel_l2_max x the row's RMS)"
+    assert m["reason"] == (
+        "top1 disagrees on 1 near-tied row(s): reference margin <= 0.001, "
+        "within the band 0.018 (2 x rel_l2_max x the row's RMS)"
     )
     clear = np.array([[1.0, 0.5, -1.0, 0.9]])  # margin 0.5: no tie, a real disagreement
     flipped = np.array([[0.5, 1.0, -1.0, 0.9]])

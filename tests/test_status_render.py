@@ -21,8 +21,14 @@ from npu_adapt.reports import (
 
 REASONS = {
     "pass": None,
-    "self-check": "the target ran where the reference did (cpu, float32, the same precision modes): this checks determinism, not a port",
-    "warn": "logits: top1 disagrees on 1 near-tied row(s): reference margin <= 0.001, within the band 0.018 (2 x rel_l2_max x the row's RMS)",
+    "self-check": (
+        "the target ran where the reference did (cpu, float32, the same precision modes): "
+        "this checks determinism, not a port"
+    ),
+    "warn": (
+        "logits: top1 disagrees on 1 near-tied row(s): reference margin <= 0.001, "
+        "within the band 0.018 (2 x rel_l2_max x the row's RMS)"
+    ),
     "fail": "logits: rel_l2 0.1 > rel_l2_fail 0.08",
     "error": "logits: cannot read dump: ValueError: sha256 mismatch",
 }

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 from conftest import load
 
 from npu_adapt.cards import leaderboard_markdown
@@ -63,6 +64,7 @@ def test_convention_round_trips_through_pandas(tmp_path):
     assert read_csv(tmp_path / "empty.csv").columns.tolist() == columns
 
 
+@pytest.mark.e2e
 def test_every_csv_reads_back_with_pandas_and_equals_its_json(tiny_run):
     results = tiny_run / "results"
     board = read_csv(results / "leaderboard.csv")
@@ -111,6 +113,7 @@ def test_every_csv_reads_back_with_pandas_and_equals_its_json(tiny_run):
                 assert row[key] == result[key], (model, key)
 
 
+@pytest.mark.e2e
 def test_llm_columns_say_why_they_are_empty(tiny_run):
     summary = load(tiny_run / "results/tiny-bert/summary.json")
     row = leaderboard_row(summary, "fp32")

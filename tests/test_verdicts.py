@@ -112,7 +112,8 @@ def test_healthy_models_pass_in_bfloat16_and_float16(entry, tmp_path, tmp_path_f
                 "float32" if dtype == "bfloat16" else dtype
             )
         print(
-            f"{entry['source']} {dtype}: {compare['status']} rel_l2 {worst(compare, 'rel_l2'):.4g} cosine {worst(compare, 'cosine'):.6f}"
+            f"{entry['source']} {dtype}: {compare['status']} "
+            f"rel_l2 {worst(compare, 'rel_l2'):.4g} cosine {worst(compare, 'cosine'):.6f}"
         )
 
 

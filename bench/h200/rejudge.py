@@ -58,7 +58,8 @@ def main():
                     continue
                 status, why = judge(row, klass)
                 print(
-                    f"| {dtype} | {klass} | {row['model']} | {row['rel_l2']} | {row['cosine']} | {row['top1_match']} | {row['status']} | **{status}** | {why} |"
+                    f"| {dtype} | {klass} | {row['model']} | {row['rel_l2']} | {row['cosine']} | {row['top1_match']} "
+                    f"| {row['status']} | **{status}** | {why} |"
                 )
 
 

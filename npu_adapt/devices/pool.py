@@ -72,7 +72,8 @@ def acquire_device(kind: str):
         return
     if _runtime_started(kind):
         raise RuntimeError(
-            f"acquire_device({kind!r}) called after the {kind} runtime started: {VISIBLE_DEVICES_ENV[kind]} can no longer take effect"
+            f"acquire_device({kind!r}) called after the {kind} runtime started: "
+            f"{VISIBLE_DEVICES_ENV[kind]} can no longer take effect"
         )
     directory = lock_dir()
     directory.mkdir(parents=True, exist_ok=True)

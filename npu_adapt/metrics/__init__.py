@@ -138,11 +138,13 @@ def compare_output(
                 continue
             if agreement["mismatches"]:
                 failures.append(
-                    f"top{k} disagrees on {agreement['mismatches']} row(s) beyond the near-tie band (first at row {agreement['first_hard_row']})"
+                    f"top{k} disagrees on {agreement['mismatches']} row(s) beyond the near-tie band "
+                    f"(first at row {agreement['first_hard_row']})"
                 )
             if agreement["near_ties"]:
                 warnings.append(
-                    f"top{k} disagrees on {agreement['near_ties']} near-tied row(s): reference margin <= {agreement['max_tie_margin']:.3g}, "
+                    f"top{k} disagrees on {agreement['near_ties']} near-tied row(s): "
+                    f"reference margin <= {agreement['max_tie_margin']:.3g}, "
                     f"within the band {agreement['tie_band']:.3g} (2 x rel_l2_max x the row's RMS)"
                 )
     nonfinite = result["nonfinite_where_ref_finite"] + result["ref_nonfinite_mismatch"]
