@@ -16,8 +16,9 @@ One measurement, in order (every phase's per-call times are kept as raw samples)
    call's pace) is left of the budget: otherwise the first timed run would end past the
    deadline, no second would start, and a statistic needs two, so the row is
    ``over_budget`` at once instead of one call later. (With ``warmup: 0`` the pace is the
-   first call's: on the CPU only, since an accelerator's first call includes compilation.) Each call is bracketed by the device's synchronisation, so
-   queued device work is inside the interval it belongs to (the latency).
+   first call's: on the CPU only, since an accelerator's first call includes compilation.)
+   Each call is bracketed by the device's synchronisation, so queued device work is inside
+   the interval it belongs to (the latency).
 4. A row that is not :func:`stable <sample_stats>` is measured once more (its first samples
    are kept as ``rejected``) when the budget left is at least as long as the first attempt
    took; if it is still unstable, it is reported so.
@@ -188,8 +189,9 @@ def measure(
             row.update(
                 status="over_budget",
                 reason=(
-                    f"{max(0.0, left_s):.3g} s of max_seconds={max_seconds:g} left after the warm-up, less than one call (about "
-                    f"{last_ms / 1000:.3g} s): {min_runs} timed runs need about {min_runs * last_ms / 1000:.3g} s more "
+                    f"{max(0.0, left_s):.3g} s of max_seconds={max_seconds:g} left after the warm-up, "
+                    f"less than one call (about {last_ms / 1000:.3g} s): "
+                    f"{min_runs} timed runs need about {min_runs * last_ms / 1000:.3g} s more "
                     "(raise benchmark.max_seconds)"
                 ),
             )
