@@ -24,6 +24,15 @@ def tiny_config(**overrides) -> dict:
     return config
 
 
+_running: list[pytest.Item] = []  # the test being set up or run
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before the test's fixtures, session ones included: a fixture's Snakemake run is
+    # charged to the first test that asks for it.
+    _running[:] = [item]
+
+
 def run_snakemake(
     workdir: Path,
     *args: str,
@@ -35,6 +44,9 @@ def run_snakemake(
     """Run the workflow of this repository in ``workdir`` (its results/, weights/, logs/).
     ``max_file_bytes``: no process of the run may write a larger file (RLIMIT_FSIZE: the
     write fails with EFBIG, as a full disk fails with ENOSPC)."""
+    if _running and _running[0].get_closest_marker("e2e") is None:
+        # The fast tier (`pytest -m "not e2e"`) stays fast only if every Snakemake run is e2e.
+        raise pytest.UsageError(f"{_running[0].nodeid} runs Snakemake: mark it @pytest.mark.e2e")
     workdir.mkdir(parents=True, exist_ok=True)
     command = [SNAKEMAKE]
     if config is not None:
