@@ -9,8 +9,10 @@ new target leaves out come from the schema's ``$defs/target`` defaults.
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import MISSING, asdict, dataclass, fields
 from functools import cache
 from pathlib import Path
 
@@ -31,16 +33,72 @@ class ConfigError(ValueError):
     """A config problem, in one sentence naming the key."""
 
 
+def from_mapping(cls, values, where: str):
+    """``cls`` (a dataclass of config keys) built from a mapping of exactly its fields: an unknown
+    key or a missing one is a ConfigError naming it (a field with a default may be left out)."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of {cls.__name__} keys, got {type(values).__name__}")
+    known = {field.name for field in fields(cls)}
+    required = [field.name for field in fields(cls) if field.default is MISSING and field.default_factory is MISSING]
+    if unknown := sorted(set(values) - known):
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (the keys of {cls.__name__}: {sorted(known)})")
+    if missing := [name for name in required if name not in values]:
+        raise ConfigError(f"{where}: missing key {missing[0]!r} of {cls.__name__}")
+    return cls(**values)
+
+
+def parse_param(text: str, where: str):
+    """A rule's param: the JSON text of a config slice (rules/common.smk canonical)."""
+    try:
+        return json.loads(text)
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{where}: not the JSON of a config slice ({exc})") from None
+
+
 @dataclass(frozen=True)
 class Placement:
     """Where and how a model runs: device (auto, npu, cuda, cpu), dtype, float32 precision modes."""
 
     device: str
     dtype: str
-    precision: str = "default"
+    precision: str
+
+    @classmethod
+    def from_param(cls, text: str) -> Placement:
+        """The dump and benchmark rules' ``params.placement``."""
+        return from_mapping(cls, parse_param(text, "placement"), "placement")
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class BenchmarkSettings:
+    """A model's benchmark settings: the global ``benchmark:`` with the model's own overrides
+    (the schema's ``benchmark`` properties, every one filled in by its validation)."""
+
+    batch_sizes: tuple[int, ...]
+    warmup: int
+    min_runs: int
+    min_seconds: float
+    max_runs: int
+    max_seconds: float
+    baseline: str
+    threads: int | None
+    prompt_len: int | None
+    new_tokens: int
+
+    def __post_init__(self):
+        object.__setattr__(self, "batch_sizes", tuple(self.batch_sizes))
+
+    @classmethod
+    def from_param(cls, text: str) -> BenchmarkSettings:
+        """The benchmark rule's ``params.settings``."""
+        return from_mapping(cls, parse_param(text, "benchmark"), "benchmark")
+
+    def as_dict(self) -> dict:
+        """benchmark.json's ``settings``: keys sorted, as the rule's param has them."""
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in sorted(asdict(self).items())}
 
 
 @cache
@@ -95,7 +153,11 @@ def merged(config: dict, model: str, section: str) -> dict:
 
 
 def reference_placement(config: dict, model: str) -> Placement:
-    return Placement(**merged(config, model, "reference"))
+    return from_mapping(Placement, merged(config, model, "reference"), f"models.{model}.reference")
+
+
+def benchmark_settings(config: dict, model: str) -> BenchmarkSettings:
+    return from_mapping(BenchmarkSettings, merged(config, model, "benchmark"), f"models.{model}.benchmark")
 
 
 def check_target_keys(config: dict) -> None:

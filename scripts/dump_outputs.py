@@ -15,6 +15,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from npu_adapt import devices, integrity
+from npu_adapt.config import Placement
 from npu_adapt.io import dump_tensors, load_tensors, read_json, to_numpy, write_json
 from npu_adapt.jobs import ModelBlocked, check_upstream, disk_step, model_step, setup_logging
 from npu_adapt.layers import (
@@ -35,7 +36,7 @@ def main(smk):
     model = smk.wildcards.model
     role = smk.params.role
     entry = json.loads(smk.params.model)
-    placement = json.loads(smk.params.placement)
+    placement = Placement.from_param(smk.params.placement)
     manifest = read_json(smk.input.manifest)
     inputs_index = read_json(smk.input.inputs)
     layer_scope = scope(entry)
@@ -47,32 +48,28 @@ def main(smk):
     index = {
         "model": model,
         "role": role,
-        "device": placement["device"],
+        "device": placement.device,
         "device_name": None,
-        "dtype": placement["dtype"],
+        "dtype": placement.dtype,
         "status": "ok",
         "reason": None,
         "tensors": [],
     }
     # What the model computed in (the .npy of a bfloat16 output stores it widened to float32).
-    index.update(
-        compute_dtype=placement["dtype"], precision=placement.get("precision", "default"), precision_modes=None
-    )
+    index.update(compute_dtype=placement.dtype, precision=placement.precision, precision_modes=None)
     try:
         check_upstream(weights=manifest, inputs=inputs_index)
         # A device of this job's own (several jobs share the machine's devices); taken
         # before anything starts the device runtime, or the visibility would not apply.
-        with devices.acquire_device(devices.accelerator_kind(placement["device"])) as device_index:
+        with devices.acquire_device(devices.accelerator_kind(placement.device)) as device_index:
             index["device_index"] = device_index
             with model_step("device"):
-                device = devices.resolve(placement["device"])
-            index.update(device=device, device_name=devices.device_name(device), requested_device=placement["device"])
+                device = devices.resolve(placement.device)
+            index.update(device=device, device_name=devices.device_name(device), requested_device=placement.device)
             devices.apply_precision(devices.kind_of(device), index["precision"])
             index["precision_modes"] = devices.precision_modes(devices.kind_of(device))
-            log.info("%s %s on %s (%s), %s", model, role, device, index["device_name"], placement["dtype"])
-            loaded = LoadedModel(
-                entry, manifest, device, placement["dtype"], Path(smk.scriptdir).parent
-            )  # logs the build
+            log.info("%s %s on %s (%s), %s", model, role, device, index["device_name"], placement.dtype)
+            loaded = LoadedModel(entry, manifest, device, placement.dtype, Path(smk.scriptdir).parent)  # logs the build
             if perturbation := apply_test_perturbation(loaded.model, role):
                 index["test_perturbation"] = perturbation
                 log.warning("TEST SEAM: target output perturbed (%s)", perturbation)
@@ -90,7 +87,7 @@ def main(smk):
             with disk_step(f"writing the {role} dump"):
                 index["tensors"] = dump_tensors(Path(smk.output.index).parent, arrays, loaded.adapter.output_kinds())
             for entry in index["tensors"]:  # integer outputs (token ids) are what they store
-                entry["compute_dtype"] = placement["dtype"] if entry["dtype"].startswith("float") else entry["dtype"]
+                entry["compute_dtype"] = placement.dtype if entry["dtype"].startswith("float") else entry["dtype"]
             log.info(
                 "forward %.3f s; outputs %s",
                 index["forward_seconds"],

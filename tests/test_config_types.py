@@ -1,0 +1,96 @@
+"""The typed config slices scripts receive (npu_adapt.config): each is built from the exact JSON
+a rule passes (rules/*.smk), round-trips to it, and refuses an unknown or missing key by name."""
+
+import json
+from dataclasses import fields
+from functools import cache
+
+import pytest
+import yaml
+from conftest import REPO
+
+from npu_adapt.config import (
+    BenchmarkSettings,
+    ConfigError,
+    Placement,
+    merged,
+    model_targets,
+)
+from npu_adapt.config_check import validate_config
+
+SCHEMA = REPO / "schemas" / "config.schema.yaml"
+
+
+@cache
+def _default_config() -> str:
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    validate_config(config, SCHEMA)  # fills in the schema's defaults, as the Snakefile does
+    return json.dumps(config)
+
+
+def default_config() -> dict:
+    """The repository's config.yaml, validated as the workflow validates it (a fresh copy)."""
+    return json.loads(_default_config())
+
+
+def canonical(value) -> str:
+    """The rules' params spelling (rules/common.smk canonical)."""
+    return json.dumps(value, sort_keys=True)
+
+
+def schema_properties(*path: str) -> list[str]:
+    node = yaml.safe_load(SCHEMA.read_text())
+    for key in path:
+        node = node[key]
+    return list(node["properties"])
+
+
+def field_names(cls) -> list[str]:
+    return [field.name for field in fields(cls)]
+
+
+def test_the_types_have_the_schemas_keys():
+    assert field_names(BenchmarkSettings) == schema_properties("properties", "benchmark")
+    assert field_names(BenchmarkSettings) == schema_properties("$defs", "benchmark")
+    assert field_names(Placement) == schema_properties("$defs", "target")
+
+
+def test_every_models_benchmark_and_placement_params_round_trip():
+    config = default_config()
+    for model in config["models"]:
+        param = canonical(merged(config, model, "benchmark"))
+        settings = BenchmarkSettings.from_param(param)
+        assert canonical(settings.as_dict()) == param
+        assert json.dumps(settings.as_dict()) == param  # benchmark.json's settings: the same keys, same order
+        assert settings.batch_sizes == tuple(json.loads(param)["batch_sizes"])
+        for placement in [*model_targets(config, model).values()]:
+            param = canonical(placement.as_dict())
+            assert Placement.from_param(param) == placement
+        reference = canonical(merged(config, model, "reference"))
+        assert canonical(Placement.from_param(reference).as_dict()) == reference
+    giant = BenchmarkSettings.from_param(canonical(merged(config, "vit-giant-clip", "benchmark")))
+    assert (giant.batch_sizes, giant.max_seconds, giant.min_runs) == ((1,), 60, config["benchmark"]["min_runs"])
+
+
+@pytest.mark.parametrize(
+    ("cls", "section", "change", "named"),
+    [
+        (BenchmarkSettings, "benchmark", {"max_second": 5}, "unknown key 'max_second'"),
+        (BenchmarkSettings, "benchmark", {"warmup": None}, "missing key 'warmup'"),
+        (Placement, "reference", {"dtyp": "float16"}, "unknown key 'dtyp'"),
+        (Placement, "reference", {"precision": None}, "missing key 'precision'"),
+    ],
+)
+def test_an_unknown_or_missing_key_is_refused_by_name(cls, section, change, named):
+    values = merged(default_config(), "convnextv2-atto", section)
+    values.update(change)
+    values = {key: value for key, value in values.items() if value is not None or key == "threads"}
+    with pytest.raises(ConfigError, match=named):
+        cls.from_param(canonical(values))
+
+
+def test_a_param_that_is_not_a_mapping_is_refused():
+    with pytest.raises(ConfigError, match="placement: expected a mapping of Placement keys, got list"):
+        Placement.from_param("[]")
+    with pytest.raises(ConfigError, match="benchmark: not the JSON of a config slice"):
+        BenchmarkSettings.from_param("{batch_sizes: [1]")
