@@ -80,6 +80,7 @@ def model_settings(config: dict, model: str, target: str | None = None) -> tuple
 
 
 def weights_manifest(config: dict, model: str, entry: dict) -> dict:
+    from npu_adapt.config import DownloadSettings, from_mapping
     from npu_adapt.io import read_json
     from npu_adapt.weights import fetch
 
@@ -92,7 +93,7 @@ def weights_manifest(config: dict, model: str, entry: dict) -> dict:
         model,
         entry,
         weights_root=Path(config["weights_dir"]),
-        settings=config["download"],
+        settings=from_mapping(DownloadSettings, config["download"], "download"),
         seed=config["seed"],
         base_dir=REPO,
     )

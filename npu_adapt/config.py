@@ -101,6 +101,49 @@ class BenchmarkSettings:
         return {key: list(value) if isinstance(value, tuple) else value for key, value in sorted(asdict(self).items())}
 
 
+@dataclass(frozen=True)
+class DownloadSettings:
+    """The ``download:`` section (fetch_weights): timeout, retries, backoff, offline."""
+
+    timeout: float
+    retries: int
+    backoff: float
+    offline: bool
+
+    @classmethod
+    def from_param(cls, text: str) -> DownloadSettings:
+        """The fetch_weights rule's ``params.download``."""
+        return from_mapping(cls, parse_param(text, "download"), "download")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AccuracyOverrides:
+    """The compare rule's criteria overrides: the global ``accuracy:`` block (``config``) and
+    the model's own (``model``), each holding only the keys the config sets (a key set to null
+    differs from an unset one: it replaces the dtype default), over the dtype defaults."""
+
+    config: dict
+    model: dict
+
+    def __post_init__(self):
+        known = _schema()["$defs"]["accuracy"]["properties"]
+        for name in ("config", "model"):
+            block = getattr(self, name)
+            if not isinstance(block, Mapping):
+                raise ConfigError(f"accuracy.{name}: expected a mapping of accuracy keys, got {type(block).__name__}")
+            if unknown := sorted(set(block) - set(known)):
+                raise ConfigError(f"accuracy.{name}: unknown key {unknown[0]!r} (the accuracy keys: {list(known)})")
+            object.__setattr__(self, name, dict(block))
+
+    @classmethod
+    def from_param(cls, text: str) -> AccuracyOverrides:
+        """The compare rule's ``params.criteria``."""
+        return from_mapping(cls, parse_param(text, "accuracy"), "accuracy")
+
+
 @cache
 def _schema() -> dict:
     return yaml.safe_load(SCHEMA.read_text())

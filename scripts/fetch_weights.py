@@ -4,6 +4,7 @@ import json
 import logging
 from pathlib import Path
 
+from npu_adapt.config import DownloadSettings
 from npu_adapt.io import write_json
 from npu_adapt.jobs import setup_logging
 from npu_adapt.weights import fetch
@@ -23,7 +24,7 @@ def main(smk):
         model,
         entry,
         weights_root=Path(smk.params.weights_dir),
-        settings=json.loads(smk.params.download),
+        settings=DownloadSettings.from_param(smk.params.download),
         seed=smk.params.seed,
         base_dir=Path(smk.scriptdir).parent,
     )

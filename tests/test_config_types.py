@@ -10,8 +10,10 @@ import yaml
 from conftest import REPO
 
 from npu_adapt.config import (
+    AccuracyOverrides,
     BenchmarkSettings,
     ConfigError,
+    DownloadSettings,
     Placement,
     merged,
     model_targets,
@@ -53,6 +55,7 @@ def test_the_types_have_the_schemas_keys():
     assert field_names(BenchmarkSettings) == schema_properties("properties", "benchmark")
     assert field_names(BenchmarkSettings) == schema_properties("$defs", "benchmark")
     assert field_names(Placement) == schema_properties("$defs", "target")
+    assert field_names(DownloadSettings) == schema_properties("properties", "download")
 
 
 def test_every_models_benchmark_and_placement_params_round_trip():
@@ -79,10 +82,13 @@ def test_every_models_benchmark_and_placement_params_round_trip():
         (BenchmarkSettings, "benchmark", {"warmup": None}, "missing key 'warmup'"),
         (Placement, "reference", {"dtyp": "float16"}, "unknown key 'dtyp'"),
         (Placement, "reference", {"precision": None}, "missing key 'precision'"),
+        (DownloadSettings, "download", {"retry": 3}, "unknown key 'retry'"),
+        (DownloadSettings, "download", {"offline": None}, "missing key 'offline'"),
     ],
 )
 def test_an_unknown_or_missing_key_is_refused_by_name(cls, section, change, named):
-    values = merged(default_config(), "convnextv2-atto", section)
+    config = default_config()
+    values = config[section] if section == "download" else merged(config, "convnextv2-atto", section)
     values.update(change)
     values = {key: value for key, value in values.items() if value is not None or key == "threads"}
     with pytest.raises(ConfigError, match=named):
@@ -94,3 +100,29 @@ def test_a_param_that_is_not_a_mapping_is_refused():
         Placement.from_param("[]")
     with pytest.raises(ConfigError, match="benchmark: not the JSON of a config slice"):
         BenchmarkSettings.from_param("{batch_sizes: [1]")
+
+
+def test_download_settings_round_trip():
+    config = default_config()
+    param = canonical(config["download"])  # the fetch_weights rule's params.download
+    settings = DownloadSettings.from_param(param)
+    assert canonical(settings.as_dict()) == param
+    assert (settings.timeout, settings.retries, settings.offline) == (30, 2, False)
+    assert settings.backoff == yaml.safe_load(SCHEMA.read_text())["properties"]["download"]["properties"]["backoff"][
+        "default"
+    ]  # not in config.yaml: the schema's default, filled in by the validation
+
+
+def test_accuracy_overrides_keep_only_the_keys_set_and_refuse_unknown_ones():
+    config = default_config()
+    config["models"]["convnextv2-atto"]["accuracy"] = {"rel_l2_max": 0.02, "token_prefix": None}
+    param = canonical({"config": config["accuracy"], "model": config["models"]["convnextv2-atto"]["accuracy"]})
+    overrides = AccuracyOverrides.from_param(param)  # the compare rule's params.criteria
+    assert overrides.config == {} and overrides.model == {"rel_l2_max": 0.02, "token_prefix": None}
+    assert canonical({"config": overrides.config, "model": overrides.model}) == param
+    with pytest.raises(ConfigError, match="accuracy.model: unknown key 'rel_l2'"):
+        AccuracyOverrides.from_param(canonical({"config": {}, "model": {"rel_l2": 0.1}}))
+    with pytest.raises(ConfigError, match="accuracy: missing key 'model'"):
+        AccuracyOverrides.from_param(canonical({"config": {}}))
+    with pytest.raises(ConfigError, match="accuracy: unknown key 'models'"):
+        AccuracyOverrides.from_param(canonical({"config": {}, "model": {}, "models": {}}))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import replace
 
 # One listing attempt inside the client, so these tests see our own retries (download.retries)
 # alone; read by modelscope_hub when first imported (npu_adapt.weights.download imports it lazily).
@@ -18,6 +19,7 @@ from conftest import REPO
 from modelscope_server import ModelScopeServer
 
 from npu_adapt.adapters import get_adapter
+from npu_adapt.config import DownloadSettings
 from npu_adapt.weights import RECORD, fetch, verified_dir
 from npu_adapt.weights.download import modelscope_endpoint
 
@@ -29,7 +31,7 @@ GPT2_ENTRY = {
     "arch_config": "npu_adapt/model_configs/tiny-gpt2.json",
     "fallback": "none",
 }
-QUICK = {"timeout": 10, "retries": 2, "backoff": 0.05, "offline": False}
+QUICK = DownloadSettings(timeout=10, retries=2, backoff=0.05, offline=False)
 
 
 def sha256(data: bytes) -> str:
@@ -140,7 +142,7 @@ def test_failing_listing_is_retried_then_gives_up(endpoint, tmp_path):
 
     hub.requests.clear()
     hub.fail_listing["npu-adapt/tiny-gpt2"] = 10
-    gone = fetch("gpt2-blocked", GPT2_ENTRY, tmp_path, {**QUICK, "retries": 1}, 0, REPO)
+    gone = fetch("gpt2-blocked", GPT2_ENTRY, tmp_path, replace(QUICK, retries=1), 0, REPO)
     assert (
         gone["status"] == "blocked"
         and "server error (HTTP 503)" in gone["reason"]

@@ -11,6 +11,7 @@ import os
 import pickle
 import shutil
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -21,6 +22,7 @@ from conftest import DATA, REPO, load, run_snakemake, tiny_config
 from hf_server import HubServer
 
 from npu_adapt.adapters import get_adapter
+from npu_adapt.config import DownloadSettings
 from npu_adapt.io import load_tensors
 from npu_adapt.weights import RECORD, Source, WeightsMismatch, fetch, resolve_installed, verified_dir
 from npu_adapt.weights.download import select_files
@@ -35,7 +37,7 @@ BERT_ENTRY = {
     "fallback": "none",
     "inputs": {"seq_len": 12, "pooling": "mean"},
 }
-QUICK = {"timeout": 10, "retries": 2, "backoff": 0.05, "offline": False}
+QUICK = DownloadSettings(timeout=10, retries=2, backoff=0.05, offline=False)
 
 
 def sha256(path: Path) -> str:
@@ -266,7 +268,7 @@ def test_bin_checkpoints_load_only_as_plain_tensors(tmp_path):
 def test_hf_endpoint_download_verify_repair_and_load(hub, tmp_path):
     served = hub.repos[BERT_REPO]
     config = tiny_config(
-        download=QUICK,
+        download=QUICK.as_dict(),
         models={
             "tiny-bert": {**BERT_ENTRY},
             "tiny-convnext": {
@@ -417,7 +419,7 @@ def test_offline_reuses_verified_cache_and_rejects_a_changed_file(hub, tmp_path,
     online = fetch("bert", BERT_ENTRY, tmp_path, QUICK, 0, REPO)
     assert online["status"] == "ok" and online["commit"] == hub.repos[BERT_REPO].sha
 
-    offline = fetch("bert", BERT_ENTRY, tmp_path, {**QUICK, "offline": True}, 0, REPO)
+    offline = fetch("bert", BERT_ENTRY, tmp_path, replace(QUICK, offline=True), 0, REPO)
     assert offline["pretrained"] is True and offline["commit"] == online["commit"] and offline["endpoint"] == hub.url
     assert offline["files"] == online["files"]
     assert (
@@ -432,23 +434,25 @@ def test_offline_reuses_verified_cache_and_rejects_a_changed_file(hub, tmp_path,
 
     # The source unreachable: the verified cache serves, and the manifest says how it was checked.
     monkeypatch.setenv("HF_ENDPOINT", closed_port_url())
-    unreachable = fetch("bert", {**BERT_ENTRY}, tmp_path, {**QUICK, "retries": 0}, 0, REPO)
+    unreachable = fetch("bert", {**BERT_ENTRY}, tmp_path, replace(QUICK, retries=0), 0, REPO)
     assert unreachable["pretrained"] is True and unreachable["files"] == online["files"]
     assert "record of the last fetch (the download failed: " in unreachable["verification"]
     assert "connection failed: ConnectError" in unreachable["verification"]
 
     corrupt(tmp_path / "bert/download/model.safetensors", truncate=False)
-    rejected = fetch("bert", BERT_ENTRY, tmp_path, {**QUICK, "offline": True}, 0, REPO)
+    rejected = fetch("bert", BERT_ENTRY, tmp_path, replace(QUICK, offline=True), 0, REPO)
     assert rejected["status"] == "blocked" and "WeightsMismatch" in rejected["reason"]
     assert (
         f"{tmp_path}/bert/download/model.safetensors: sha256" in rejected["reason"]
         and "(changed)" in rejected["reason"]
     )
-    fallback = fetch("bert", {**BERT_ENTRY, "fallback": "random-init"}, tmp_path, {**QUICK, "offline": True}, 0, REPO)
+    fallback = fetch("bert", {**BERT_ENTRY, "fallback": "random-init"}, tmp_path, replace(QUICK, offline=True), 0, REPO)
     assert fallback["pretrained"] is False and "model.safetensors: sha256" in fallback["reason"]
 
     # Another source's cache is never taken for this one.
-    other = fetch("bert", {**BERT_ENTRY, "source": "hf:npu-adapt/other"}, tmp_path, {**QUICK, "offline": True}, 0, REPO)
+    other = fetch(
+        "bert", {**BERT_ENTRY, "source": "hf:npu-adapt/other"}, tmp_path, replace(QUICK, offline=True), 0, REPO
+    )
     assert (
         other["status"] == "blocked" and f"holds weights of hf:{BERT_REPO}, not hf:npu-adapt/other" in other["reason"]
     )
@@ -459,12 +463,12 @@ def test_modelscope_cache_prepared_elsewhere_is_used_offline(hub, tmp_path):
     entry = {**BERT_ENTRY, "source": "modelscope:npu-adapt/tiny-bert"}
     # As `modelscope download --local_dir` on a connected machine, then copied here.
     shutil.copytree(hub.root / "bert", tmp_path / "bert/download", ignore=shutil.ignore_patterns("*.bin", "*.md"))
-    first = fetch("bert", entry, tmp_path, {**QUICK, "offline": True}, 0, REPO)
+    first = fetch("bert", entry, tmp_path, replace(QUICK, offline=True), 0, REPO)
     assert (
         first["status"] == "ok" and first["pretrained"] is True and first["verification"].startswith("none: no record")
     )
     assert {f["path"] for f in first["files"]} == {"config.json", "model.safetensors"}
-    second = fetch("bert", entry, tmp_path, {**QUICK, "offline": True}, 0, REPO)
+    second = fetch("bert", entry, tmp_path, replace(QUICK, offline=True), 0, REPO)
     assert "record of the last fetch" in second["verification"] and second["files"] == first["files"]
     assert json.loads((tmp_path / "bert/download" / RECORD).read_text())["source"] == entry["source"]
     if importlib.util.find_spec("modelscope") is None:

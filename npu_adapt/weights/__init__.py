@@ -44,12 +44,16 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from npu_adapt.io import write_json
 from npu_adapt.weights.download import fetch_download
 from npu_adapt.weights.failures import download_errors, failure_reason
 from npu_adapt.weights.sources import HUB_SCHEMES, Source, SourceError, resolve_installed
 from npu_adapt.weights.verify import RECORD, WeightsMismatch, list_files, verified_dir
+
+if TYPE_CHECKING:
+    from npu_adapt.config import DownloadSettings
 
 __all__ = ["RECORD", "Source", "WeightsMismatch", "fetch", "list_files", "resolve_installed", "verified_dir"]
 
@@ -83,7 +87,7 @@ def materialise_random_init(entry: dict, dest: Path, seed: int, base_dir: Path) 
         raise
 
 
-def fetch(model: str, entry: dict, weights_root: Path, settings: dict, seed: int, base_dir: Path) -> dict:
+def fetch(model: str, entry: dict, weights_root: Path, settings: DownloadSettings, seed: int, base_dir: Path) -> dict:
     """Make the model's weights available locally and verified; return its manifest."""
     source = Source.parse(entry["source"])
     manifest = {
