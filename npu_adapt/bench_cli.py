@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 if TYPE_CHECKING:
-    from npu_adapt.config import BenchmarkSettings, Placement
+    from npu_adapt.config import BenchmarkSettings, ModelEntry, Placement
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "schemas" / "config.schema.yaml"
@@ -55,18 +55,20 @@ def load_config(configfiles: list[Path]) -> dict:
     return config
 
 
-def model_settings(config: dict, model: str, target: str | None = None) -> tuple[dict, Placement, BenchmarkSettings]:
+def model_settings(
+    config: dict, model: str, target: str | None = None
+) -> tuple[ModelEntry, Placement, BenchmarkSettings]:
     """The model's entry, the placement of one of its targets (``target``, default its first)
     and its benchmark settings (globals with the model's overrides), or a ConfigError naming
     the closest configured models or targets."""
-    from npu_adapt.config import benchmark_settings, model_targets
+    from npu_adapt.config import benchmark_settings, model_entry, model_targets
 
     models = config["models"]
     if model not in models:
         close = difflib.get_close_matches(model, models, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else f"; configured: {', '.join(sorted(models))}"
         raise ConfigError(f"no model {model!r} in the config{hint}")
-    entry = models[model]
+    entry = model_entry(config, model)
     targets = model_targets(config, model)
     name = target or next(iter(targets))
     if name not in targets:
@@ -79,7 +81,7 @@ def model_settings(config: dict, model: str, target: str | None = None) -> tuple
     return entry, targets[name], settings
 
 
-def weights_manifest(config: dict, model: str, entry: dict) -> dict:
+def weights_manifest(config: dict, model: str, entry: ModelEntry) -> dict:
     from npu_adapt.config import DownloadSettings, from_mapping
     from npu_adapt.io import read_json
     from npu_adapt.weights import fetch
@@ -87,7 +89,7 @@ def weights_manifest(config: dict, model: str, entry: dict) -> dict:
     recorded = Path(config["weights_dir"]) / model / "manifest.json"
     if recorded.is_file():
         manifest = read_json(recorded)
-        if manifest.get("source") == entry["source"]:
+        if manifest.get("source") == entry.source:
             return manifest
     return fetch(
         model,

@@ -15,7 +15,7 @@ from npu_adapt.runner import LoadedModel
 from npu_adapt.timing import STABLE_CV_PCT, STABLE_DRIFT_PCT, measure
 
 if TYPE_CHECKING:
-    from npu_adapt.config import BenchmarkSettings, Placement
+    from npu_adapt.config import BenchmarkSettings, ModelEntry, Placement
 
 log = logging.getLogger("npu_adapt")
 
@@ -259,7 +259,7 @@ def runs_as_baseline(loaded: LoadedModel) -> bool:
 
 
 def cpu_baseline(
-    entry: dict,
+    entry: ModelEntry,
     manifest: dict,
     arrays: dict,
     settings: BenchmarkSettings,
@@ -307,7 +307,7 @@ def cpu_baseline(
 
 def run_benchmark(
     model: str,
-    entry: dict,
+    entry: ModelEntry,
     manifest: dict,
     arrays,
     placement: Placement,

@@ -144,6 +144,62 @@ class AccuracyOverrides:
         return from_mapping(cls, parse_param(text, "accuracy"), "accuracy")
 
 
+@dataclass(frozen=True)
+class ModelInputs:
+    """A model's ``inputs:`` options; None: not set (the adapter's own choice applies)."""
+
+    text: str | None = None
+    seq_len: int | None = None
+    decoder_len: int | None = None
+    max_new_tokens: int | None = None
+    image_size: int | None = None
+    pooling: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model's own keys (``models.NAME`` without the sections merged elsewhere: reference,
+    targets, accuracy, benchmark). A rule passes its script only the keys the script reads
+    (so editing another key re-runs nothing): a field is None when the config leaves it unset
+    or the job's slice does not carry it; ``family`` is in every slice."""
+
+    family: str
+    source: str | None = None
+    task: str | None = None
+    arch_config: str | None = None
+    fallback: str | None = None
+    allow_patterns: tuple[str, ...] | None = None
+    trust_remote_code: bool | None = None
+    license: str | None = None
+    base_model: str | None = None
+    inputs: ModelInputs | None = None
+    layers: bool | str | None = None
+    layer_pattern: str | None = None
+    layer_kinds: tuple[str, ...] | None = None
+    layer_inputs: bool | None = None
+    layers_max_bytes: int | None = None
+    layers_auto_params: int | None = None
+
+    def __post_init__(self):
+        if isinstance(self.inputs, Mapping):
+            object.__setattr__(self, "inputs", from_mapping(ModelInputs, self.inputs, "inputs"))
+        for name in ("allow_patterns", "layer_kinds"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    @classmethod
+    def from_param(cls, text: str) -> ModelEntry:
+        """A rule's ``params.model``: the model's keys its script reads."""
+        return from_mapping(cls, parse_param(text, "model"), "model")
+
+
+def model_entry(config: dict, model: str) -> ModelEntry:
+    """The whole of a model's own entry (the ``npu-adapt bench`` command's)."""
+    entry = config["models"][model]
+    own = {key: value for key, value in entry.items() if key not in (*MERGED_SECTIONS, "targets")}
+    return from_mapping(ModelEntry, own, f"models.{model}")
+
+
 @cache
 def _schema() -> dict:
     return yaml.safe_load(SCHEMA.read_text())

@@ -1,12 +1,11 @@
 """benchmark: latency, throughput and peak memory per batch size on the target device, with
 the raw per-call times."""
 
-import json
 from pathlib import Path
 
 from npu_adapt import integrity
 from npu_adapt.benchmark import LLM_KEYS, ROW_KEYS, SAMPLE_COLUMNS, run_benchmark
-from npu_adapt.config import BenchmarkSettings, Placement
+from npu_adapt.config import BenchmarkSettings, ModelEntry, Placement
 from npu_adapt.io import load_tensors, read_json, write_csv, write_json
 from npu_adapt.jobs import setup_logging
 from npu_adapt.plots import benchmark_plot
@@ -22,7 +21,7 @@ def main(smk):
     placement = Placement.from_param(smk.params.placement)
     result, samples = run_benchmark(
         model,
-        json.loads(smk.params.model),
+        ModelEntry.from_param(smk.params.model),
         read_json(smk.input.manifest),
         lambda: load_tensors(smk.input.inputs),
         placement,

@@ -9,13 +9,12 @@ that index.json is written in every case (``mode: null`` and the reason when not
 captured). The yardstick has no layer output: it only measures an error.
 """
 
-import json
 import time
 from contextlib import nullcontext
 from pathlib import Path
 
 from npu_adapt import devices, integrity
-from npu_adapt.config import Placement
+from npu_adapt.config import ModelEntry, Placement
 from npu_adapt.io import dump_tensors, load_tensors, read_json, to_numpy, write_json
 from npu_adapt.jobs import ModelBlocked, check_upstream, disk_step, model_step, setup_logging
 from npu_adapt.layers import (
@@ -35,13 +34,13 @@ def main(smk):
     integrity.configure(smk.config)
     model = smk.wildcards.model
     role = smk.params.role
-    entry = json.loads(smk.params.model)
+    entry = ModelEntry.from_param(smk.params.model)
     placement = Placement.from_param(smk.params.placement)
     manifest = read_json(smk.input.manifest)
     inputs_index = read_json(smk.input.inputs)
-    layer_scope = scope(entry)
     layers_index = getattr(smk.output, "layers", None)
     layer_directory = Path(layers_index).parent if layers_index else None
+    layer_scope = scope(entry) if layer_directory else None  # the yardstick's slice has no layer keys
     clear_dump(layer_directory)  # a previous run's rows must never be compared with this one's
     capture = None
     layer = {"mode": None, "mode_reason": None, "status": None, "reason": None, "estimated_bytes": None}
@@ -86,8 +85,8 @@ def main(smk):
             arrays = {name: to_numpy(tensor) for name, tensor in outputs.items()}
             with disk_step(f"writing the {role} dump"):
                 index["tensors"] = dump_tensors(Path(smk.output.index).parent, arrays, loaded.adapter.output_kinds())
-            for entry in index["tensors"]:  # integer outputs (token ids) are what they store
-                entry["compute_dtype"] = placement.dtype if entry["dtype"].startswith("float") else entry["dtype"]
+            for tensor in index["tensors"]:  # integer outputs (token ids) are what they store
+                tensor["compute_dtype"] = placement.dtype if tensor["dtype"].startswith("float") else tensor["dtype"]
             log.info(
                 "forward %.3f s; outputs %s",
                 index["forward_seconds"],
@@ -99,13 +98,13 @@ def main(smk):
     entries = capture.entries if capture and index["status"] == "ok" else []
     if not entries:
         clear_dump(layer_directory)  # what a blocked forward left half-written
-    header = {key: value for key, value in index.items() if key != "tensors"}
-    if index["status"] == "ok" and layer["status"] == "blocked":
-        header.update(status="blocked", reason=layer["reason"])
-    header.update(mode=layer["mode"], mode_reason=layer["mode_reason"], estimated_bytes=layer["estimated_bytes"])
-    header.update(bytes=capture.bytes if capture else 0, layer_pattern=layer_scope["pattern"])
-    header.update(layer_kinds=list(layer_scope["kinds"]), layer_inputs=layer_scope["inputs"])
     if layer_directory:
+        header = {key: value for key, value in index.items() if key != "tensors"}
+        if index["status"] == "ok" and layer["status"] == "blocked":
+            header.update(status="blocked", reason=layer["reason"])
+        header.update(mode=layer["mode"], mode_reason=layer["mode_reason"], estimated_bytes=layer["estimated_bytes"])
+        header.update(bytes=capture.bytes if capture else 0, layer_pattern=layer_scope["pattern"])
+        header.update(layer_kinds=list(layer_scope["kinds"]), layer_inputs=layer_scope["inputs"])
         write_layer_index(layer_directory, header, entries)
         log.info("layer dump (%s): %d rows in %s", layer["mode"] or layer["mode_reason"], len(entries), layer_directory)
     write_json(smk.output.index, index)

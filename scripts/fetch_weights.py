@@ -1,10 +1,9 @@
 """fetch_weights: make a model's weights available locally, verified, and write their manifest."""
 
-import json
 import logging
 from pathlib import Path
 
-from npu_adapt.config import DownloadSettings
+from npu_adapt.config import DownloadSettings, ModelEntry
 from npu_adapt.io import write_json
 from npu_adapt.jobs import setup_logging
 from npu_adapt.weights import fetch
@@ -19,7 +18,7 @@ def main(smk):
         for handler in log.handlers:
             client_log.addHandler(handler)
     model = smk.wildcards.model
-    entry = json.loads(smk.params.model)
+    entry = ModelEntry.from_param(smk.params.model)
     manifest = fetch(
         model,
         entry,

@@ -14,8 +14,11 @@ from npu_adapt.config import (
     BenchmarkSettings,
     ConfigError,
     DownloadSettings,
+    ModelEntry,
+    ModelInputs,
     Placement,
     merged,
+    model_entry,
     model_targets,
 )
 from npu_adapt.config_check import validate_config
@@ -56,6 +59,12 @@ def test_the_types_have_the_schemas_keys():
     assert field_names(BenchmarkSettings) == schema_properties("$defs", "benchmark")
     assert field_names(Placement) == schema_properties("$defs", "target")
     assert field_names(DownloadSettings) == schema_properties("properties", "download")
+    model_keys = schema_properties("properties", "models", "additionalProperties")
+    merged_elsewhere = ["reference", "targets", "accuracy", "benchmark"]
+    assert sorted(field_names(ModelEntry)) == sorted(key for key in model_keys if key not in merged_elsewhere)
+    assert field_names(ModelInputs) == schema_properties(
+        "properties", "models", "additionalProperties", "properties", "inputs"
+    )
 
 
 def test_every_models_benchmark_and_placement_params_round_trip():
@@ -108,9 +117,10 @@ def test_download_settings_round_trip():
     settings = DownloadSettings.from_param(param)
     assert canonical(settings.as_dict()) == param
     assert (settings.timeout, settings.retries, settings.offline) == (30, 2, False)
-    assert settings.backoff == yaml.safe_load(SCHEMA.read_text())["properties"]["download"]["properties"]["backoff"][
-        "default"
-    ]  # not in config.yaml: the schema's default, filled in by the validation
+    assert (
+        settings.backoff
+        == yaml.safe_load(SCHEMA.read_text())["properties"]["download"]["properties"]["backoff"]["default"]
+    )  # not in config.yaml: the schema's default, filled in by the validation
 
 
 def test_accuracy_overrides_keep_only_the_keys_set_and_refuse_unknown_ones():
@@ -126,3 +136,53 @@ def test_accuracy_overrides_keep_only_the_keys_set_and_refuse_unknown_ones():
         AccuracyOverrides.from_param(canonical({"config": {}}))
     with pytest.raises(ConfigError, match="accuracy: unknown key 'models'"):
         AccuracyOverrides.from_param(canonical({"config": {}, "model": {}, "models": {}}))
+
+
+# The model keys each rule passes its script (rules/*.smk params.model).
+LAYER_KEYS = ("layers", "layer_pattern", "layer_kinds", "layer_inputs", "layers_max_bytes", "layers_auto_params")
+MODEL_SLICES = {
+    "fetch_weights": ("source", "family", "arch_config", "fallback", "allow_patterns", "trust_remote_code"),
+    "make_inputs": ("family", "inputs"),
+    "benchmark": ("family", "inputs", "task"),
+    "dump": ("family", "inputs", "task", *LAYER_KEYS),
+}
+
+
+def slice_of(entry: dict, keys) -> dict:
+    """rules/common.smk model_entry: the keys the entry has among ``keys``."""
+    return {key: entry[key] for key in keys if key in entry}
+
+
+def test_every_rules_model_slice_builds_a_model_entry():
+    config = default_config()
+    for model, entry in config["models"].items():
+        for rule, keys in MODEL_SLICES.items():
+            param = canonical(slice_of(entry, keys))
+            typed = ModelEntry.from_param(param)
+            for key in keys:  # each key the slice carries is its attribute; the others are None
+                value = getattr(typed, key)
+                if key == "inputs" and value is not None:
+                    assert {k: v for k, v in vars(value).items() if v is not None} == entry["inputs"]
+                elif isinstance(value, tuple):
+                    assert list(value) == entry[key]
+                else:
+                    assert value == entry.get(key), (model, rule, key)
+            assert all(getattr(typed, key) is None for key in ("license", "base_model") if key not in keys)
+    flan = ModelEntry.from_param(canonical(slice_of(config["models"]["flan-t5-small"], MODEL_SLICES["dump"])))
+    assert (flan.inputs.decoder_len, flan.inputs.max_new_tokens, flan.inputs.image_size) == (8, 8, None)
+    assert (flan.layers, flan.layer_kinds, flan.layers_max_bytes) == ("auto", ("module", "api"), 2_000_000_000)
+    whole = model_entry(config, "vit-giant-clip")  # the bench command's: benchmark: is merged elsewhere
+    assert (whole.source, whole.fallback, whole.trust_remote_code) == (
+        "timm:vit_giant_patch14_clip_224.laion2b",
+        "random-init",
+        False,
+    )
+
+
+def test_a_model_entry_refuses_an_unknown_or_missing_key_by_name():
+    with pytest.raises(ConfigError, match="model: unknown key 'sorce'"):
+        ModelEntry.from_param(canonical({"sorce": "timm:x", "family": "timm_image"}))
+    with pytest.raises(ConfigError, match="model: missing key 'family'"):
+        ModelEntry.from_param(canonical({"source": "timm:x"}))
+    with pytest.raises(ConfigError, match="inputs: unknown key 'seqlen'"):
+        ModelEntry.from_param(canonical({"family": "hf_encoder", "inputs": {"seqlen": 8}}))

@@ -28,7 +28,7 @@ from npu_adapt.weights.verify import (
 )
 
 if TYPE_CHECKING:
-    from npu_adapt.config import DownloadSettings
+    from npu_adapt.config import DownloadSettings, ModelEntry
 
 log = logging.getLogger("npu_adapt")
 
@@ -50,9 +50,9 @@ def select_files(names: list[str], patterns: list[str]) -> list[str]:
     return sorted(chosen)
 
 
-def patterns_of(entry: dict) -> list[str]:
-    patterns = list(entry.get("allow_patterns") or DEFAULT_PATTERNS)
-    if entry.get("trust_remote_code"):
+def patterns_of(entry: ModelEntry) -> list[str]:
+    patterns = list(entry.allow_patterns or DEFAULT_PATTERNS)
+    if entry.trust_remote_code:
         patterns += REMOTE_CODE_PATTERNS
     return patterns
 
@@ -109,7 +109,7 @@ def source_problem(described: dict, sibling, path: Path) -> str | None:
     return None
 
 
-def fetch_hub(source: Source, dest: Path, entry: dict, settings: DownloadSettings) -> dict:
+def fetch_hub(source: Source, dest: Path, entry: ModelEntry, settings: DownloadSettings) -> dict:
     """Download the selected files of an hf:/timm: source into ``dest``, verified against the
     Hub's listing; return the manifest fields (commit, endpoint, files, verification)."""
     from huggingface_hub import HfApi, constants, hf_hub_download
@@ -211,7 +211,7 @@ def modelscope_progress():
     return LogProgressCallback
 
 
-def fetch_modelscope(source: Source, dest: Path, entry: dict, settings: DownloadSettings) -> dict:
+def fetch_modelscope(source: Source, dest: Path, entry: ModelEntry, settings: DownloadSettings) -> dict:
     """Download the selected files of a modelscope: source into ``dest`` with the ModelScope
     client (``snapshot_download``: revision, allow patterns), verified against the hub's
     listing (its sha256 and size per file); return the manifest fields."""
@@ -299,7 +299,7 @@ def _remove_unwanted(dest: Path, wanted: list[str]) -> None:
                 (dest / item).unlink()
 
 
-def fetch_download(source: Source, dest: Path, entry: dict, settings: DownloadSettings) -> dict:
+def fetch_download(source: Source, dest: Path, entry: ModelEntry, settings: DownloadSettings) -> dict:
     """A download source's files in ``dest``: downloaded and verified, or, offline or when the
     download fails, the cache of an earlier fetch verified against its record."""
     from huggingface_hub import constants
@@ -314,7 +314,7 @@ def fetch_download(source: Source, dest: Path, entry: dict, settings: DownloadSe
             return fetch_modelscope(source, dest, entry, settings)
         return fetch_hub(source, dest, entry, settings)
     except download_errors() as exc:
-        if record is None or record.get("source") != entry["source"]:
+        if record is None or record.get("source") != entry.source:
             raise
         log.warning("%s; falling back to the files of the last fetch", exc)
         try:
