@@ -119,6 +119,16 @@ class DownloadSettings:
         return asdict(self)
 
 
+def accuracy_block(block, where: str) -> dict:
+    """A copy of an ``accuracy:`` block (the keys it sets), each key one of the schema's."""
+    known = _schema()["$defs"]["accuracy"]["properties"]
+    if not isinstance(block, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of accuracy keys, got {type(block).__name__}")
+    if unknown := sorted(set(block) - set(known)):
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (the accuracy keys: {list(known)})")
+    return dict(block)
+
+
 @dataclass(frozen=True)
 class AccuracyOverrides:
     """The compare rule's criteria overrides: the global ``accuracy:`` block (``config``) and
@@ -129,14 +139,8 @@ class AccuracyOverrides:
     model: dict
 
     def __post_init__(self):
-        known = _schema()["$defs"]["accuracy"]["properties"]
         for name in ("config", "model"):
-            block = getattr(self, name)
-            if not isinstance(block, Mapping):
-                raise ConfigError(f"accuracy.{name}: expected a mapping of accuracy keys, got {type(block).__name__}")
-            if unknown := sorted(set(block) - set(known)):
-                raise ConfigError(f"accuracy.{name}: unknown key {unknown[0]!r} (the accuracy keys: {list(known)})")
-            object.__setattr__(self, name, dict(block))
+            object.__setattr__(self, name, accuracy_block(getattr(self, name), f"accuracy.{name}"))
 
     @classmethod
     def from_param(cls, text: str) -> AccuracyOverrides:
@@ -191,6 +195,59 @@ class ModelEntry:
     def from_param(cls, text: str) -> ModelEntry:
         """A rule's ``params.model``: the model's keys its script reads."""
         return from_mapping(cls, parse_param(text, "model"), "model")
+
+    def as_dict(self) -> dict:
+        """The keys set, as the config has them (no model key can be null: None is unset)."""
+        return {key: _set_keys(value) for key, value in asdict(self).items() if value is not None}
+
+
+def _set_keys(value):
+    return {key: item for key, item in value.items() if item is not None} if isinstance(value, dict) else value
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The configuration that reproduces one model's run (:func:`run_config`, the summarize
+    rule's ``params.settings``): the global sections with the model's overrides merged in,
+    its resolved targets by name, and the model's own entry under ``models``."""
+
+    seed: int
+    download: DownloadSettings
+    reference: Placement
+    accuracy: dict
+    benchmark: BenchmarkSettings
+    targets: dict[str, Placement]
+    models: dict[str, ModelEntry]
+
+    def __post_init__(self):
+        for name, cls in (("download", DownloadSettings), ("reference", Placement), ("benchmark", BenchmarkSettings)):
+            if isinstance(getattr(self, name), Mapping):
+                object.__setattr__(self, name, from_mapping(cls, getattr(self, name), name))
+        object.__setattr__(self, "accuracy", accuracy_block(self.accuracy, "accuracy"))
+        typed = {"targets": Placement, "models": ModelEntry}
+        for name, cls in typed.items():
+            values = {
+                key: value if isinstance(value, cls) else from_mapping(cls, value, f"{name}.{key}")
+                for key, value in getattr(self, name).items()
+            }
+            object.__setattr__(self, name, values)
+
+    @classmethod
+    def from_param(cls, text: str) -> RunConfig:
+        return from_mapping(cls, parse_param(text, "run config"), "run config")
+
+    def as_dict(self) -> dict:
+        """summary.json's ``config``: the rule's param as it was (keys sorted, as canonical JSON has them)."""
+        document = {
+            "seed": self.seed,
+            "download": self.download.as_dict(),
+            "reference": self.reference.as_dict(),
+            "accuracy": self.accuracy,
+            "benchmark": self.benchmark.as_dict(),
+            "targets": {name: placement.as_dict() for name, placement in self.targets.items()},
+            "models": {name: entry.as_dict() for name, entry in self.models.items()},
+        }
+        return json.loads(json.dumps(document, sort_keys=True))
 
 
 def model_entry(config: dict, model: str) -> ModelEntry:

@@ -17,9 +17,11 @@ from npu_adapt.config import (
     ModelEntry,
     ModelInputs,
     Placement,
+    RunConfig,
     merged,
     model_entry,
     model_targets,
+    run_config,
 )
 from npu_adapt.config_check import validate_config
 
@@ -186,3 +188,22 @@ def test_a_model_entry_refuses_an_unknown_or_missing_key_by_name():
         ModelEntry.from_param(canonical({"source": "timm:x"}))
     with pytest.raises(ConfigError, match="inputs: unknown key 'seqlen'"):
         ModelEntry.from_param(canonical({"family": "hf_encoder", "inputs": {"seqlen": 8}}))
+
+
+def test_the_run_config_round_trips_to_the_summarize_rules_param():
+    config = default_config()
+    config["models"]["flan-t5-small"]["accuracy"] = {"token_prefix": None}  # a null set is kept
+    config["models"]["flan-t5-small"]["inputs"] = {}  # as an empty mapping
+    for model in config["models"]:
+        param = canonical(run_config(config, model))  # params.settings of the summarize rule
+        run = RunConfig.from_param(param)
+        assert json.dumps(run.as_dict()) == param  # summary.json's config: the same document
+        assert run.models[model].family == config["models"][model]["family"]
+        assert run.targets == dict(sorted(model_targets(config, model).items()))  # canonical JSON sorts them
+    flan = RunConfig.from_param(canonical(run_config(config, "flan-t5-small")))
+    assert flan.accuracy == {"token_prefix": None} and flan.models["flan-t5-small"].inputs == ModelInputs()
+    assert isinstance(flan.benchmark, BenchmarkSettings) and isinstance(flan.reference, Placement)
+    broken = run_config(config, "flan-t5-small")
+    broken["targets"]["bf16"]["dtyp"] = "float16"
+    with pytest.raises(ConfigError, match="targets.bf16: unknown key 'dtyp'"):
+        RunConfig.from_param(canonical(broken))
