@@ -33,7 +33,7 @@ def main() -> int:
     from npu_adapt import devices
     from npu_adapt.adapters import get_adapter
     from npu_adapt.benchmark import benchmark_model, cpu_baseline
-    from npu_adapt.config import BenchmarkSettings
+    from npu_adapt.config_types import BenchmarkSettings
     from npu_adapt.io import sha256_file, write_json
     from npu_adapt.plots import benchmark_plot
     from npu_adapt.runner import LoadedModel

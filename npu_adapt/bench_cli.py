@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 if TYPE_CHECKING:
-    from npu_adapt.config import BenchmarkSettings, ModelEntry, Placement
+    from npu_adapt.config_types import BenchmarkSettings, ModelEntry, Placement
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "schemas" / "config.schema.yaml"
@@ -82,7 +82,7 @@ def model_settings(
 
 
 def weights_manifest(config: dict, model: str, entry: ModelEntry) -> dict:
-    from npu_adapt.config import DownloadSettings, from_mapping
+    from npu_adapt.config_types import DownloadSettings, from_mapping
     from npu_adapt.io import read_json
     from npu_adapt.weights import fetch
 

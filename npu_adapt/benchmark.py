@@ -15,7 +15,7 @@ from npu_adapt.runner import LoadedModel
 from npu_adapt.timing import STABLE_CV_PCT, STABLE_DRIFT_PCT, measure
 
 if TYPE_CHECKING:
-    from npu_adapt.config import BenchmarkSettings, ModelEntry, Placement
+    from npu_adapt.config_types import BenchmarkSettings, ModelEntry, Placement
 
 log = logging.getLogger("npu_adapt")
 

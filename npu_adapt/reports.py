@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 if TYPE_CHECKING:
-    from npu_adapt.config import ModelEntry, Placement
+    from npu_adapt.config_types import ModelEntry, Placement
 
 LEADERBOARD_COLUMNS = [
     "model",

@@ -20,7 +20,7 @@ from npu_adapt.jobs import model_step
 from npu_adapt.weights import verified_dir
 
 if TYPE_CHECKING:
-    from npu_adapt.config import ModelEntry
+    from npu_adapt.config_types import ModelEntry
 
 log = logging.getLogger("npu_adapt")
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from npu_adapt import integrity
 from npu_adapt.benchmark import LLM_KEYS, ROW_KEYS, SAMPLE_COLUMNS, run_benchmark
-from npu_adapt.config import BenchmarkSettings, ModelEntry, Placement
+from npu_adapt.config_types import BenchmarkSettings, ModelEntry, Placement
 from npu_adapt.io import load_tensors, read_json, write_csv, write_json
 from npu_adapt.jobs import setup_logging
 from npu_adapt.plots import benchmark_plot

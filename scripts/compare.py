@@ -5,7 +5,7 @@ from pathlib import Path
 
 from npu_adapt import integrity
 from npu_adapt.compare import OUTPUT_COLUMNS, compare_dumps
-from npu_adapt.config import AccuracyOverrides
+from npu_adapt.config_types import AccuracyOverrides
 from npu_adapt.io import write_csv, write_json
 from npu_adapt.jobs import setup_logging
 from npu_adapt.layers import columns, compare_layers, layer_summary

@@ -14,7 +14,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from npu_adapt import devices, integrity
-from npu_adapt.config import ModelEntry, Placement
+from npu_adapt.config_types import ModelEntry, Placement
 from npu_adapt.io import dump_tensors, load_tensors, read_json, to_numpy, write_json
 from npu_adapt.jobs import ModelBlocked, check_upstream, disk_step, model_step, setup_logging
 from npu_adapt.layers import (

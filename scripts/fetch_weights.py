@@ -3,7 +3,7 @@
 import logging
 from pathlib import Path
 
-from npu_adapt.config import DownloadSettings, ModelEntry
+from npu_adapt.config_types import DownloadSettings, ModelEntry
 from npu_adapt.io import write_json
 from npu_adapt.jobs import setup_logging
 from npu_adapt.weights import fetch

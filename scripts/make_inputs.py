@@ -4,7 +4,7 @@ from pathlib import Path
 
 from npu_adapt import integrity
 from npu_adapt.adapters import get_adapter
-from npu_adapt.config import ModelEntry
+from npu_adapt.config_types import ModelEntry
 from npu_adapt.io import dump_tensors, read_json, write_json
 from npu_adapt.jobs import ModelBlocked, check_upstream, disk_step, model_step, setup_logging
 from npu_adapt.weights import verified_dir

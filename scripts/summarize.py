@@ -5,7 +5,7 @@ from pathlib import Path
 
 from npu_adapt import integrity
 from npu_adapt.cards import model_card
-from npu_adapt.config import RunConfig
+from npu_adapt.config_types import RunConfig
 from npu_adapt.html_report import model_page
 from npu_adapt.integrity import dump_problems
 from npu_adapt.io import read_json, sha256_file, write_json

@@ -21,7 +21,7 @@ from modelscope_server import ModelScopeServer
 
 from npu_adapt.adapters import get_adapter
 from npu_adapt.benchmark import prompt_ids
-from npu_adapt.config import ModelEntry
+from npu_adapt.config_types import ModelEntry
 from npu_adapt.io import read_csv
 
 pytestmark = pytest.mark.e2e

@@ -1,4 +1,4 @@
-"""The typed config slices scripts receive (npu_adapt.config): each is built from the exact JSON
+"""The typed config slices scripts receive (npu_adapt.config_types): each is built from the exact JSON
 a rule passes (rules/*.smk), round-trips to it, and refuses an unknown or missing key by name."""
 
 import json
@@ -9,7 +9,9 @@ import pytest
 import yaml
 from conftest import REPO
 
-from npu_adapt.config import (
+from npu_adapt.config import merged, model_entry, model_targets, run_config
+from npu_adapt.config_check import validate_config
+from npu_adapt.config_types import (
     AccuracyOverrides,
     BenchmarkSettings,
     ConfigError,
@@ -18,12 +20,7 @@ from npu_adapt.config import (
     ModelInputs,
     Placement,
     RunConfig,
-    merged,
-    model_entry,
-    model_targets,
-    run_config,
 )
-from npu_adapt.config_check import validate_config
 
 SCHEMA = REPO / "schemas" / "config.schema.yaml"
 

@@ -16,7 +16,7 @@ import pytest
 from conftest import REPO, load, run_snakemake, tiny_config
 
 from npu_adapt import weights
-from npu_adapt.config import DownloadSettings, ModelEntry
+from npu_adapt.config_types import DownloadSettings, ModelEntry
 from npu_adapt.io import dump_tensors
 from npu_adapt.jobs import ModelBlocked, disk_step, model_step
 

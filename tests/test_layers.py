@@ -15,7 +15,7 @@ import pytest
 from conftest import DATA, load, run_snakemake, tiny_config
 
 from npu_adapt.__main__ import main as cli
-from npu_adapt.config import ModelEntry
+from npu_adapt.config_types import ModelEntry
 
 PERTURBED = "encoder.layer.1.intermediate.dense"
 

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from npu_adapt.adapters.timm_image import TimmImageAdapter
 from npu_adapt.benchmark import benchmark_model
-from npu_adapt.config import BenchmarkSettings, ModelEntry
+from npu_adapt.config_types import BenchmarkSettings, ModelEntry
 from npu_adapt.runner import LoadedModel
 from npu_adapt.weights import list_files
 

@@ -19,7 +19,7 @@ from conftest import REPO
 from modelscope_server import ModelScopeServer
 
 from npu_adapt.adapters import get_adapter
-from npu_adapt.config import DownloadSettings, ModelEntry
+from npu_adapt.config_types import DownloadSettings, ModelEntry
 from npu_adapt.weights import RECORD, fetch, verified_dir
 from npu_adapt.weights.download import modelscope_endpoint
 

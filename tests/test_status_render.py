@@ -12,7 +12,7 @@ from two_targets import board_rows
 
 from npu_adapt.__main__ import main as cli
 from npu_adapt.cards import leaderboard_markdown, model_card
-from npu_adapt.config import ModelEntry, Placement
+from npu_adapt.config_types import ModelEntry, Placement
 from npu_adapt.html_report import leaderboard_page, model_page
 from npu_adapt.reports import (
     STATUS_ORDER,

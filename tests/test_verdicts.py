@@ -14,7 +14,7 @@ from conftest import REPO, tiny_config
 from npu_adapt import devices
 from npu_adapt.adapters import get_adapter
 from npu_adapt.compare import compare_dumps
-from npu_adapt.config import ModelEntry
+from npu_adapt.config_types import ModelEntry
 from npu_adapt.io import dump_tensors, to_numpy, write_json
 from npu_adapt.layers import PERTURB_ENV, apply_test_perturbation
 from npu_adapt.runner import LoadedModel

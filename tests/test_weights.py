@@ -22,7 +22,7 @@ from conftest import DATA, REPO, load, run_snakemake, tiny_config
 from hf_server import HubServer
 
 from npu_adapt.adapters import get_adapter
-from npu_adapt.config import DownloadSettings, ModelEntry
+from npu_adapt.config_types import DownloadSettings, ModelEntry
 from npu_adapt.io import load_tensors
 from npu_adapt.weights import RECORD, Source, WeightsMismatch, fetch, resolve_installed, verified_dir
 from npu_adapt.weights.download import select_files

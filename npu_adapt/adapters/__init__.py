@@ -23,10 +23,10 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from npu_adapt.config import ModelInputs
+from npu_adapt.config_types import ModelInputs
 
 if TYPE_CHECKING:
-    from npu_adapt.config import ModelEntry
+    from npu_adapt.config_types import ModelEntry
 
 # Kinds of output tensor besides plain "hidden" ones; compare picks metrics by kind.
 CLASS_SCORES = "class_scores"

@@ -18,7 +18,7 @@ from npu_adapt.adapters import CLASS_SCORES, Adapter
 from npu_adapt.weights.sources import Source
 
 if TYPE_CHECKING:
-    from npu_adapt.config import ModelEntry
+    from npu_adapt.config_types import ModelEntry
 
 
 def timm_name(entry: ModelEntry) -> str:

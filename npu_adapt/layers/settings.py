@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from npu_adapt.config import ModelEntry
+    from npu_adapt.config_types import ModelEntry
 
 
 def resolve_mode(entry: ModelEntry, params: int | None) -> tuple[str | None, str]:

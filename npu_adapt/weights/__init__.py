@@ -53,7 +53,7 @@ from npu_adapt.weights.sources import HUB_SCHEMES, Source, SourceError, resolve_
 from npu_adapt.weights.verify import RECORD, WeightsMismatch, list_files, verified_dir
 
 if TYPE_CHECKING:
-    from npu_adapt.config import DownloadSettings, ModelEntry
+    from npu_adapt.config_types import DownloadSettings, ModelEntry
 
 __all__ = ["RECORD", "Source", "WeightsMismatch", "fetch", "list_files", "resolve_installed", "verified_dir"]
 

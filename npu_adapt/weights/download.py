@@ -28,7 +28,7 @@ from npu_adapt.weights.verify import (
 )
 
 if TYPE_CHECKING:
-    from npu_adapt.config import DownloadSettings, ModelEntry
+    from npu_adapt.config_types import DownloadSettings, ModelEntry
 
 log = logging.getLogger("npu_adapt")
 

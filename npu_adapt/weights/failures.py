@@ -12,7 +12,7 @@ from npu_adapt.weights.sources import SourceError
 from npu_adapt.weights.verify import WeightsMismatch
 
 if TYPE_CHECKING:
-    from npu_adapt.config import DownloadSettings
+    from npu_adapt.config_types import DownloadSettings
 
 log = logging.getLogger("npu_adapt")
 

@@ -13,7 +13,7 @@ from npu_adapt.integrity import IntegrityError, file_problem
 from npu_adapt.io import CHUNK_BYTES, read_json, sha256_file
 
 if TYPE_CHECKING:
-    from npu_adapt.config import ModelEntry
+    from npu_adapt.config_types import ModelEntry
 
 log = logging.getLogger("npu_adapt")
 
