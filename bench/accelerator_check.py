@@ -33,6 +33,7 @@ def main() -> int:
     from npu_adapt import devices
     from npu_adapt.adapters import get_adapter
     from npu_adapt.benchmark import benchmark_model, cpu_baseline
+    from npu_adapt.config_types import BenchmarkSettings
     from npu_adapt.io import sha256_file, write_json
     from npu_adapt.plots import benchmark_plot
     from npu_adapt.runner import LoadedModel
@@ -58,15 +59,18 @@ def main() -> int:
         for path in sorted(weights.iterdir())
     ]
     manifest = {"dir": str(weights), "files": files}
-    settings = {
-        "batch_sizes": [*args.batch_sizes, args.oom_batch, args.oom_batch * 2],
-        "warmup": 3,
-        "min_runs": 5,
-        "min_seconds": 1,
-        "max_runs": 200,
-        "max_seconds": args.max_seconds,
-        "baseline": "cpu",
-    }
+    settings = BenchmarkSettings(
+        batch_sizes=(*args.batch_sizes, args.oom_batch, args.oom_batch * 2),
+        warmup=3,
+        min_runs=5,
+        min_seconds=1,
+        max_runs=200,
+        max_seconds=args.max_seconds,
+        baseline="cpu",
+        threads=None,
+        prompt_len=None,
+        new_tokens=16,
+    )
 
     loaded = LoadedModel(entry, manifest, device, args.dtype)
     devices.limit_memory(device, args.memory_fraction)
@@ -160,7 +164,7 @@ def main() -> int:
             "device": device,
             "device_name": device_name,
             "dtype": args.dtype,
-            "settings": settings,
+            "settings": settings.as_dict(),
             "results": rows,
             "baseline": baseline,
         },

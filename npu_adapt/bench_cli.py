@@ -13,9 +13,14 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
+
+if TYPE_CHECKING:
+    from npu_adapt.config_types import BenchmarkSettings, ModelEntry, Placement
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "schemas" / "config.schema.yaml"
@@ -50,49 +55,55 @@ def load_config(configfiles: list[Path]) -> dict:
     return config
 
 
-def model_settings(config: dict, model: str, target: str | None = None) -> tuple[dict, dict, dict]:
+def model_settings(
+    config: dict, model: str, target: str | None = None
+) -> tuple[ModelEntry, Placement, BenchmarkSettings]:
     """The model's entry, the placement of one of its targets (``target``, default its first)
     and its benchmark settings (globals with the model's overrides), or a ConfigError naming
     the closest configured models or targets."""
-    from npu_adapt.config import merged, model_targets
+    from npu_adapt.config import benchmark_settings, model_entry, model_targets
 
     models = config["models"]
     if model not in models:
         close = difflib.get_close_matches(model, models, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else f"; configured: {', '.join(sorted(models))}"
         raise ConfigError(f"no model {model!r} in the config{hint}")
-    entry = models[model]
+    entry = model_entry(config, model)
     targets = model_targets(config, model)
     name = target or next(iter(targets))
     if name not in targets:
         raise ConfigError(f"model {model!r} has no target {name!r}; its targets: {', '.join(targets)}")
-    placement = targets[name].as_dict()
-    settings = merged(config, model, "benchmark")
-    if settings["min_runs"] > settings["max_runs"]:
+    settings = benchmark_settings(config, model)
+    if settings.min_runs > settings.max_runs:
         raise ConfigError(
-            f"benchmark.min_runs ({settings['min_runs']}) > benchmark.max_runs ({settings['max_runs']}) "
-            f"for models.{model}"
+            f"benchmark.min_runs ({settings.min_runs}) > benchmark.max_runs ({settings.max_runs}) for models.{model}"
         )
-    return entry, placement, settings
+    return entry, targets[name], settings
 
 
-def weights_manifest(config: dict, model: str, entry: dict) -> dict:
+def weights_manifest(config: dict, model: str, entry: ModelEntry) -> dict:
+    from npu_adapt.config_types import DownloadSettings, from_mapping
     from npu_adapt.io import read_json
     from npu_adapt.weights import fetch
 
     recorded = Path(config["weights_dir"]) / model / "manifest.json"
     if recorded.is_file():
         manifest = read_json(recorded)
-        if manifest.get("source") == entry["source"]:
+        if manifest.get("source") == entry.source:
             return manifest
     return fetch(
         model,
         entry,
         weights_root=Path(config["weights_dir"]),
-        settings=config["download"],
+        settings=from_mapping(DownloadSettings, config["download"], "download"),
         seed=config["seed"],
         base_dir=REPO,
     )
+
+
+def options(args: argparse.Namespace, *keys: str) -> dict:
+    """The command-line options among ``keys`` that were given (they replace the config's)."""
+    return {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
 
 
 def text_table(header: list[str], rows: list[list[str]]) -> str:
@@ -116,11 +127,9 @@ def bench(args: argparse.Namespace, out=None) -> int:
         print(f"npu-adapt bench: {error}", file=sys.stderr)
         return 2
     if args.batch_sizes:
-        settings["batch_sizes"] = args.batch_sizes
-    for key in ("max_seconds", "threads", "device", "dtype"):
-        value = getattr(args, key)
-        if value is not None:
-            (placement if key in ("device", "dtype") else settings)[key] = value
+        settings = replace(settings, batch_sizes=args.batch_sizes)
+    settings = replace(settings, **options(args, "max_seconds", "threads"))
+    placement = replace(placement, **options(args, "device", "dtype"))
     setup_logging(None)
     manifest = weights_manifest(config, args.model, entry)
     if manifest.get("status") == "blocked":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,6 +13,9 @@ from npu_adapt import devices
 from npu_adapt.jobs import ModelBlocked, check_upstream, describe_exception, model_step
 from npu_adapt.runner import LoadedModel
 from npu_adapt.timing import STABLE_CV_PCT, STABLE_DRIFT_PCT, measure
+
+if TYPE_CHECKING:
+    from npu_adapt.config_types import BenchmarkSettings, ModelEntry, Placement
 
 log = logging.getLogger("npu_adapt")
 
@@ -68,7 +72,6 @@ SAMPLE_COLUMNS = ("batch_size", "phase", "run", "ms")
 # Decoder-only LLM rows (families whose adapter has prefill/decode) also carry these:
 # time to first token (p50 of the prompt's prefill) and the decode speed (p50 over the tokens).
 LLM_KEYS = ("prompt_len", "new_tokens", "ttft_ms", "decode_ms_per_token", "decode_tokens_per_s")
-DEFAULT_NEW_TOKENS = 16
 
 # The CPU baseline runs the model as it usually runs there: float32.
 BASELINE_DEVICE, BASELINE_DTYPE = "cpu", "float32"
@@ -92,7 +95,7 @@ def param_bytes(model) -> int:
 def benchmark_model(
     loaded: LoadedModel,
     arrays: dict,
-    settings: dict,
+    settings: BenchmarkSettings,
     batch_sizes: list[int] | None = None,
     samples: list[dict] | None = None,
 ) -> list[dict]:
@@ -100,7 +103,7 @@ def benchmark_model(
     recorded as ``oom``, one whose warm-up does not fit the time budget as ``over_budget``;
     the larger ones are then ``skipped`` and the smaller ones kept. The raw per-call times
     are appended to ``samples`` (dicts of SAMPLE_COLUMNS) when given."""
-    sizes = sorted(settings["batch_sizes"] if batch_sizes is None else batch_sizes)
+    sizes = sorted(settings.batch_sizes if batch_sizes is None else batch_sizes)
     # One full collection here; then everything that exists now (the libraries, the model),
     # alive for the whole benchmark anyway, is set aside, so the collections around each
     # batch size scan only what the benchmark creates: with torch and transformers loaded a
@@ -114,7 +117,7 @@ def benchmark_model(
 
 
 def _benchmark_sizes(
-    loaded: LoadedModel, arrays: dict, settings: dict, sizes: list[int], samples: list[dict]
+    loaded: LoadedModel, arrays: dict, settings: BenchmarkSettings, sizes: list[int], samples: list[dict]
 ) -> list[dict]:
     rows = []
     for position, batch_size in enumerate(sizes):
@@ -126,11 +129,11 @@ def _benchmark_sizes(
                 lambda inputs=inputs: loaded.forward(inputs),
                 loaded.device,
                 batch_size,
-                warmup=settings["warmup"],
-                min_runs=settings["min_runs"],
-                max_runs=settings["max_runs"],
-                min_seconds=settings.get("min_seconds", 0.0),
-                max_seconds=settings["max_seconds"],
+                warmup=settings.warmup,
+                min_runs=settings.min_runs,
+                max_runs=settings.max_runs,
+                min_seconds=settings.min_seconds,
+                max_seconds=settings.max_seconds,
             )
             if is_llm(loaded):  # out of memory here too counts as this batch size's
                 row.update(llm_figures(loaded, inputs, settings, batch_size))
@@ -193,7 +196,7 @@ def prompt_ids(input_ids, prompt_len: int | None):
     return input_ids.repeat(1, repeats)[:, :prompt_len].contiguous()
 
 
-def llm_figures(loaded: LoadedModel, inputs: dict, settings: dict, batch_size: int) -> dict:
+def llm_figures(loaded: LoadedModel, inputs: dict, settings: BenchmarkSettings, batch_size: int) -> dict:
     """Prefill and decode timed apart, at one batch size (inputs already on the device).
 
     ``ttft_ms``: p50 of the prompt's forward pass with its first greedy token, measured as
@@ -203,18 +206,18 @@ def llm_figures(loaded: LoadedModel, inputs: dict, settings: dict, batch_size: i
     import torch
 
     adapter, model = loaded.adapter, loaded.model
-    ids = prompt_ids(inputs["input_ids"], settings.get("prompt_len"))
-    new_tokens = int(settings.get("new_tokens") or DEFAULT_NEW_TOKENS)
+    ids = prompt_ids(inputs["input_ids"], settings.prompt_len)
+    new_tokens = settings.new_tokens
     with torch.inference_mode():
         prefill, _ = (
             measure(  # the prefill's raw times stay out of benchmark_samples.csv (its timed rows are the forward's)
                 lambda: adapter.prefill(model, ids),
                 loaded.device,
                 batch_size,
-                warmup=settings["warmup"],
-                min_runs=settings["min_runs"],
-                max_runs=settings["max_runs"],
-                max_seconds=settings["max_seconds"],
+                warmup=settings.warmup,
+                min_runs=settings.min_runs,
+                max_runs=settings.max_runs,
+                max_seconds=settings.max_seconds,
             )
         )
         cache, next_ids = adapter.prefill(model, ids)
@@ -258,10 +261,10 @@ def runs_as_baseline(loaded: LoadedModel) -> bool:
 
 
 def cpu_baseline(
-    entry: dict,
+    entry: ModelEntry,
     manifest: dict,
     arrays: dict,
-    settings: dict,
+    settings: BenchmarkSettings,
     rows: list[dict],
     base_dir,
     loaded: LoadedModel | None = None,
@@ -273,7 +276,7 @@ def cpu_baseline(
     of the p50s). Its raw samples go to ``samples`` with phases prefixed ``baseline_``.
     ``loaded``: the target's model when it already runs as the baseline (runs_as_baseline),
     so the job builds the model from its weights once; otherwise the baseline loads its own."""
-    if settings.get("baseline", "none") == "none":
+    if settings.baseline == "none":
         return no_baseline("not_requested", "benchmark.baseline is none")
     sizes = [row["batch_size"] for row in rows if row["status"] == "ok"]
     if not sizes:
@@ -306,11 +309,11 @@ def cpu_baseline(
 
 def run_benchmark(
     model: str,
-    entry: dict,
+    entry: ModelEntry,
     manifest: dict,
     arrays,
-    placement: dict,
-    settings: dict,
+    placement: Placement,
+    settings: BenchmarkSettings,
     base_dir,
     target: dict | None = None,
     job_cores: int | None = None,
@@ -329,13 +332,13 @@ def run_benchmark(
         "reason": None,
         "device": target.get("device"),
         "device_name": target.get("device_name"),
-        "dtype": placement["dtype"],
+        "dtype": placement.dtype,
         # CPU latencies are only comparable at equal thread counts: the count torch really used.
         "threads": None,
-        "threads_requested": settings.get("threads"),
+        "threads_requested": settings.threads,
         "job_cores": job_cores,
-        "warmup": settings["warmup"],
-        "settings": settings,
+        "warmup": settings.warmup,
+        "settings": settings.as_dict(),
         "param_bytes": None,
         "results": [],
         "baseline": None,
@@ -351,28 +354,26 @@ def run_benchmark(
                 arrays = arrays()
         # A device of this job's own, held for the target measurements only (the baseline
         # runs on the CPU); see npu_adapt/dump.py.
-        with devices.acquire_device(devices.accelerator_kind(placement["device"])) as device_index:
+        with devices.acquire_device(devices.accelerator_kind(placement.device)) as device_index:
             result["device_index"] = device_index
             import torch  # only now: the device's visibility must be set before any runtime starts
 
-            if settings.get("threads"):
-                torch.set_num_threads(settings["threads"])
+            if settings.threads:
+                torch.set_num_threads(settings.threads)
             result["threads"] = torch.get_num_threads()
             with model_step("device"):
-                device = devices.resolve(placement["device"])
-            devices.apply_precision(
-                devices.kind_of(device), placement.get("precision", "default")
-            )  # as the target dump ran
-            loaded = LoadedModel(entry, manifest, device, placement["dtype"], base_dir)
+                device = devices.resolve(placement.device)
+            devices.apply_precision(devices.kind_of(device), placement.precision)  # as the target dump ran
+            loaded = LoadedModel(entry, manifest, device, placement.dtype, base_dir)
             result.update(device=device, device_name=devices.device_name(device), param_bytes=param_bytes(loaded.model))
             log.info(
                 "%s on %s (%s) %s, %d threads, batch sizes %s",
                 model,
                 device,
                 result["device_name"],
-                placement["dtype"],
+                placement.dtype,
                 result["threads"],
-                settings["batch_sizes"],
+                list(settings.batch_sizes),
             )
             result["results"] = benchmark_model(loaded, arrays, settings, samples=samples)
             # A target on the CPU in float32 is the baseline's model too (built once per job);

@@ -10,13 +10,18 @@ new target leaves out come from the schema's ``$defs/target`` defaults.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
-from functools import cache
-from pathlib import Path
 
 import yaml
 
-SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
+from npu_adapt.config_types import (
+    BenchmarkSettings,
+    ConfigError,
+    ModelEntry,
+    Placement,
+    config_schema,
+    from_mapping,
+)
+
 # Sections a model's own block overrides key by key (targets: see model_targets).
 MERGED_SECTIONS = ("reference", "accuracy", "benchmark")
 # Names a target's directory (results/{model}/{target}/) may not take: the model's own
@@ -27,30 +32,16 @@ TARGET_KEY = "(?!(?:{})(?![A-Za-z0-9._-]))[A-Za-z0-9][A-Za-z0-9._-]*".format(
 )
 
 
-class ConfigError(ValueError):
-    """A config problem, in one sentence naming the key."""
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where and how a model runs: device (auto, npu, cuda, cpu), dtype, float32 precision modes."""
-
-    device: str
-    dtype: str
-    precision: str = "default"
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-@cache
-def _schema() -> dict:
-    return yaml.safe_load(SCHEMA.read_text())
+def model_entry(config: dict, model: str) -> ModelEntry:
+    """The whole of a model's own entry (the ``npu-adapt bench`` command's)."""
+    entry = config["models"][model]
+    own = {key: value for key, value in entry.items() if key not in (*MERGED_SECTIONS, "targets")}
+    return from_mapping(ModelEntry, own, f"models.{model}")
 
 
 def target_defaults() -> dict:
     """The schema's defaults of a target placement ($defs/target)."""
-    properties = _schema()["$defs"]["target"]["properties"]
+    properties = config_schema()["$defs"]["target"]["properties"]
     return {key: spec["default"] for key, spec in properties.items() if "default" in spec}
 
 
@@ -95,7 +86,11 @@ def merged(config: dict, model: str, section: str) -> dict:
 
 
 def reference_placement(config: dict, model: str) -> Placement:
-    return Placement(**merged(config, model, "reference"))
+    return from_mapping(Placement, merged(config, model, "reference"), f"models.{model}.reference")
+
+
+def benchmark_settings(config: dict, model: str) -> BenchmarkSettings:
+    return from_mapping(BenchmarkSettings, merged(config, model, "benchmark"), f"models.{model}.benchmark")
 
 
 def check_target_keys(config: dict) -> None:

@@ -16,6 +16,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from npu_adapt import devices
+from npu_adapt.config_types import ModelEntry, Placement
 from npu_adapt.io import dump_tensors, load_tensors, read_json, to_numpy, write_json
 from npu_adapt.jobs import ModelBlocked, check_upstream, disk_step, model_step
 from npu_adapt.layers import (
@@ -35,8 +36,8 @@ log = logging.getLogger("npu_adapt")
 def dump_model(
     model: str,
     role: str,
-    entry: dict,
-    placement: dict,
+    entry: ModelEntry,
+    placement: Placement,
     manifest_path: str,
     inputs_path: str,
     index_path: str,
@@ -50,38 +51,36 @@ def dump_model(
     index."""
     manifest = read_json(manifest_path)
     inputs_index = read_json(inputs_path)
-    layer_scope = scope(entry)
     layer_directory = Path(layers_index).parent if layers_index else None
+    layer_scope = scope(entry) if layer_directory else None  # the yardstick's slice has no layer keys
     clear_dump(layer_directory)  # a previous run's rows must never be compared with this one's
     capture = None
     layer = {"mode": None, "mode_reason": None, "status": None, "reason": None, "estimated_bytes": None}
     index = {
         "model": model,
         "role": role,
-        "device": placement["device"],
+        "device": placement.device,
         "device_name": None,
-        "dtype": placement["dtype"],
+        "dtype": placement.dtype,
         "status": "ok",
         "reason": None,
         "tensors": [],
     }
     # What the model computed in (the .npy of a bfloat16 output stores it widened to float32).
-    index.update(
-        compute_dtype=placement["dtype"], precision=placement.get("precision", "default"), precision_modes=None
-    )
+    index.update(compute_dtype=placement.dtype, precision=placement.precision, precision_modes=None)
     try:
         check_upstream(weights=manifest, inputs=inputs_index)
         # A device of this job's own (several jobs share the machine's devices); taken
         # before anything starts the device runtime, or the visibility would not apply.
-        with devices.acquire_device(devices.accelerator_kind(placement["device"])) as device_index:
+        with devices.acquire_device(devices.accelerator_kind(placement.device)) as device_index:
             index["device_index"] = device_index
             with model_step("device"):
-                device = devices.resolve(placement["device"])
-            index.update(device=device, device_name=devices.device_name(device), requested_device=placement["device"])
+                device = devices.resolve(placement.device)
+            index.update(device=device, device_name=devices.device_name(device), requested_device=placement.device)
             devices.apply_precision(devices.kind_of(device), index["precision"])
             index["precision_modes"] = devices.precision_modes(devices.kind_of(device))
-            log.info("%s %s on %s (%s), %s", model, role, device, index["device_name"], placement["dtype"])
-            loaded = LoadedModel(entry, manifest, device, placement["dtype"], repo)  # logs the build
+            log.info("%s %s on %s (%s), %s", model, role, device, index["device_name"], placement.dtype)
+            loaded = LoadedModel(entry, manifest, device, placement.dtype, repo)  # logs the build
             if perturbation := apply_test_perturbation(loaded.model, role):
                 index["test_perturbation"] = perturbation
                 log.warning("TEST SEAM: target output perturbed (%s)", perturbation)
@@ -99,7 +98,7 @@ def dump_model(
             with disk_step(f"writing the {role} dump"):
                 index["tensors"] = dump_tensors(Path(index_path).parent, arrays, loaded.adapter.output_kinds())
             for tensor in index["tensors"]:  # integer outputs (token ids) are what they store
-                tensor["compute_dtype"] = placement["dtype"] if tensor["dtype"].startswith("float") else tensor["dtype"]
+                tensor["compute_dtype"] = placement.dtype if tensor["dtype"].startswith("float") else tensor["dtype"]
             log.info(
                 "forward %.3f s; outputs %s",
                 index["forward_seconds"],
@@ -111,13 +110,13 @@ def dump_model(
     entries = capture.entries if capture and index["status"] == "ok" else []
     if not entries:
         clear_dump(layer_directory)  # what a blocked forward left half-written
-    header = {key: value for key, value in index.items() if key != "tensors"}
-    if index["status"] == "ok" and layer["status"] == "blocked":
-        header.update(status="blocked", reason=layer["reason"])
-    header.update(mode=layer["mode"], mode_reason=layer["mode_reason"], estimated_bytes=layer["estimated_bytes"])
-    header.update(bytes=capture.bytes if capture else 0, layer_pattern=layer_scope["pattern"])
-    header.update(layer_kinds=list(layer_scope["kinds"]), layer_inputs=layer_scope["inputs"])
     if layer_directory:
+        header = {key: value for key, value in index.items() if key != "tensors"}
+        if index["status"] == "ok" and layer["status"] == "blocked":
+            header.update(status="blocked", reason=layer["reason"])
+        header.update(mode=layer["mode"], mode_reason=layer["mode_reason"], estimated_bytes=layer["estimated_bytes"])
+        header.update(bytes=capture.bytes if capture else 0, layer_pattern=layer_scope["pattern"])
+        header.update(layer_kinds=list(layer_scope["kinds"]), layer_inputs=layer_scope["inputs"])
         write_layer_index(layer_directory, header, entries)
         log.info("layer dump (%s): %d rows in %s", layer["mode"] or layer["mode_reason"], len(entries), layer_directory)
     write_json(index_path, index)

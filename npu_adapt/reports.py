@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
+
+if TYPE_CHECKING:
+    from npu_adapt.config_types import ModelEntry, Placement
 
 LEADERBOARD_COLUMNS = [
     "model",
@@ -163,12 +167,12 @@ def upstream_license(manifest: dict) -> tuple[str | None, str | None]:
     return (str(license_id), str(card)) if license_id else (None, None)
 
 
-def base_model_of(source: str, entry: dict) -> str | None:
+def base_model_of(source: str, entry: ModelEntry) -> str | None:
     """The hub id of the original model: config's base_model, else implied by the source."""
     from npu_adapt.weights.sources import Source
 
-    if entry.get("base_model"):
-        return entry["base_model"]
+    if entry.base_model:
+        return entry.base_model
     try:
         parsed = Source.parse(source)
     except ValueError:  # the schema's pattern passed it, the parser is stricter: no hub id then
@@ -187,7 +191,7 @@ def _placement(role: str, index: dict) -> dict:
 
 
 def target_summary(
-    name: str, placement: dict, manifest: dict, reference: dict, dump: dict, compare: dict, benchmark: dict
+    name: str, placement: Placement, manifest: dict, reference: dict, dump: dict, compare: dict, benchmark: dict
 ) -> dict:
     """One target's part of summary.json: where it ran, its status and evidence."""
     status, reason = overall_status(
@@ -196,20 +200,18 @@ def target_summary(
     ran = dump.get("status") != "blocked"
     self_check = compare.get("self_check")
     if self_check is None:  # the comparison did not run: judge by the placements asked for
-        self_check = placement.get("device") == reference.get("device") and placement.get("dtype") == reference.get(
-            "dtype"
-        )
+        self_check = placement.device == reference.get("device") and placement.dtype == reference.get("dtype")
     return {
         "target": name,
         "status": status,
         "reason": reason,
         "self_check": bool(self_check),
         "placement": {
-            "requested_device": dump.get("requested_device") or placement.get("device"),
+            "requested_device": dump.get("requested_device") or placement.device,
             "device": dump.get("device") if ran else None,
             "device_name": dump.get("device_name") if ran else None,
-            "dtype": dump.get("dtype") or placement.get("dtype"),
-            "precision": dump.get("precision") or placement.get("precision", "default"),
+            "dtype": dump.get("dtype") or placement.dtype,
+            "precision": dump.get("precision") or placement.precision,
         },
         "outputs": [{k: t[k] for k in ("name", "shape", "dtype")} for t in dump.get("tensors", [])],
         "accuracy": compare,
@@ -220,7 +222,7 @@ def target_summary(
 
 def build_summary(
     model: str,
-    entry: dict,
+    entry: ModelEntry,
     manifest: dict,
     env: dict,
     inputs: dict,
@@ -239,17 +241,17 @@ def build_summary(
     with size and sha256 (both written by the summarize job)."""
     status, reason = worst_target(targets)
     params = reference.get("params") or params
-    if entry.get("license"):
-        license_id, license_source = entry["license"], f"config.yaml (models.{model}.license)"
+    if entry.license:
+        license_id, license_source = entry.license, f"config.yaml (models.{model}.license)"
     else:
         license_id, license_source = upstream_license(manifest)
     return {
         "model": model,
         "status": status,
         "reason": reason,
-        "task": entry.get("task"),
-        "family": entry.get("family"),
-        "library": LIBRARY.get(entry.get("family")),
+        "task": entry.task,
+        "family": entry.family,
+        "library": LIBRARY.get(entry.family),
         "license": license_id,
         "license_source": license_source,
         "base_model": base_model_of(manifest["source"], entry),

@@ -10,6 +10,7 @@ import importlib
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,13 +19,16 @@ from npu_adapt.adapters import Adapter, get_adapter
 from npu_adapt.jobs import model_step
 from npu_adapt.weights import verified_dir
 
+if TYPE_CHECKING:
+    from npu_adapt.config_types import ModelEntry
+
 log = logging.getLogger("npu_adapt")
 
 
 class LoadedModel:
     """A model placed on a device in a dtype, with its adapter."""
 
-    def __init__(self, entry: dict, manifest: dict, device: str, dtype: str, base_dir: Path = Path(".")):
+    def __init__(self, entry: ModelEntry, manifest: dict, device: str, dtype: str, base_dir: Path = Path(".")):
         self.adapter: Adapter = get_adapter(entry, base_dir)
         self.device = device
         self.dtype = dtype

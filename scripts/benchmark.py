@@ -1,11 +1,11 @@
 """benchmark: latency, throughput and peak memory per batch size on the target device, with
 the raw per-call times."""
 
-import json
 from pathlib import Path
 
 from npu_adapt import integrity
 from npu_adapt.benchmark import LLM_KEYS, ROW_KEYS, SAMPLE_COLUMNS, run_benchmark
+from npu_adapt.config_types import BenchmarkSettings, ModelEntry, Placement
 from npu_adapt.io import load_tensors, read_json, write_csv, write_json
 from npu_adapt.jobs import setup_logging
 from npu_adapt.plots import benchmark_plot
@@ -18,14 +18,14 @@ def main(smk):
     setup_logging(smk.log[0])
     integrity.configure(smk.config)
     model = smk.wildcards.model
-    placement = json.loads(smk.params.placement)
+    placement = Placement.from_param(smk.params.placement)
     result, samples = run_benchmark(
         model,
-        json.loads(smk.params.model),
+        ModelEntry.from_param(smk.params.model),
         read_json(smk.input.manifest),
         lambda: load_tensors(smk.input.inputs),
         placement,
-        json.loads(smk.params.settings),
+        BenchmarkSettings.from_param(smk.params.settings),
         Path(smk.scriptdir).parent,
         target=read_json(smk.input.target),
         job_cores=smk.threads,
@@ -38,7 +38,7 @@ def main(smk):
         smk.output.csv, result["results"], CSV_COLUMNS[:-1] + list(LLM_KEYS) + CSV_COLUMNS[-1:] if llm else CSV_COLUMNS
     )
     write_csv(smk.output.samples, samples, list(SAMPLE_COLUMNS))
-    title = f"{model} [{smk.wildcards.target}] on {result['device_name'] or result['device']} ({placement['dtype']})"
+    title = f"{model} [{smk.wildcards.target}] on {result['device_name'] or result['device']} ({placement.dtype})"
     if result["status"] == "blocked":
         title += " - blocked"
     benchmark_plot(result["results"], title, smk.output.plot, baseline=result["baseline"])

@@ -1,11 +1,11 @@
 """compare: every accuracy metric of each target output against its reference, and the
 layer localisation (npu_adapt.layers: layers/compare.json and .csv, for every model)."""
 
-import json
 from pathlib import Path
 
 from npu_adapt import integrity
 from npu_adapt.compare import OUTPUT_COLUMNS, compare_dumps
+from npu_adapt.config_types import AccuracyOverrides
 from npu_adapt.io import write_csv, write_json
 from npu_adapt.jobs import setup_logging
 from npu_adapt.layers import columns, compare_layers, layer_summary
@@ -14,14 +14,14 @@ from npu_adapt.layers import columns, compare_layers, layer_summary
 def main(smk):
     log = setup_logging(smk.log[0])
     integrity.configure(smk.config)  # the dumps are checked against their sha256 before use
-    overrides = json.loads(smk.params.criteria)  # the global and the model's accuracy: blocks
+    overrides = AccuracyOverrides.from_param(smk.params.criteria)  # the global and the model's accuracy: blocks
     yardstick = [Path(path) for path in smk.input.cpu_same_dtype]  # none: params.no_cpu_same_dtype says why
     result = compare_dumps(
         smk.wildcards.model,
         Path(smk.input.reference),
         Path(smk.input.target),
-        overrides["config"],
-        overrides["model"],
+        overrides.config,
+        overrides.model,
         cpu_same_dtype_index=yardstick[0] if yardstick else None,
         no_cpu_same_dtype_reason=smk.params.no_cpu_same_dtype,
     )

@@ -1,10 +1,10 @@
 """dump_reference / dump_target / dump_cpu_same_dtype: run the model once on the inputs and
 dump every output (npu_adapt.dump; ``params.role`` says which of the three)."""
 
-import json
 from pathlib import Path
 
 from npu_adapt import integrity
+from npu_adapt.config_types import ModelEntry, Placement
 from npu_adapt.dump import dump_model
 from npu_adapt.jobs import setup_logging
 
@@ -15,8 +15,8 @@ def main(smk):
     dump_model(
         smk.wildcards.model,
         smk.params.role,
-        json.loads(smk.params.model),
-        json.loads(smk.params.placement),
+        ModelEntry.from_param(smk.params.model),
+        Placement.from_param(smk.params.placement),
         smk.input.manifest,
         smk.input.inputs,
         smk.output.index,

@@ -1,9 +1,9 @@
 """fetch_weights: make a model's weights available locally, verified, and write their manifest."""
 
-import json
 import logging
 from pathlib import Path
 
+from npu_adapt.config_types import DownloadSettings, ModelEntry
 from npu_adapt.io import write_json
 from npu_adapt.jobs import setup_logging
 from npu_adapt.weights import fetch
@@ -18,12 +18,12 @@ def main(smk):
         for handler in log.handlers:
             client_log.addHandler(handler)
     model = smk.wildcards.model
-    entry = json.loads(smk.params.model)
+    entry = ModelEntry.from_param(smk.params.model)
     manifest = fetch(
         model,
         entry,
         weights_root=Path(smk.params.weights_dir),
-        settings=json.loads(smk.params.download),
+        settings=DownloadSettings.from_param(smk.params.download),
         seed=smk.params.seed,
         base_dir=Path(smk.scriptdir).parent,
     )

@@ -1,10 +1,10 @@
 """make_inputs: the batch-1 input tensors of a model, as .npy files with an index."""
 
-import json
 from pathlib import Path
 
 from npu_adapt import integrity
 from npu_adapt.adapters import get_adapter
+from npu_adapt.config_types import ModelEntry
 from npu_adapt.io import dump_tensors, read_json, write_json
 from npu_adapt.jobs import ModelBlocked, check_upstream, disk_step, model_step, setup_logging
 from npu_adapt.weights import verified_dir
@@ -14,7 +14,7 @@ def main(smk):
     log = setup_logging(smk.log[0])
     integrity.configure(smk.config)
     model = smk.wildcards.model
-    entry = json.loads(smk.params.model)
+    entry = ModelEntry.from_param(smk.params.model)
     manifest = read_json(smk.input.manifest)
     index = {
         "model": model,

@@ -1,11 +1,11 @@
 """summarize: summary.json, the model card (README.md) and its HTML page, from the model's
 JSON files only (every target's)."""
 
-import json
 from pathlib import Path
 
 from npu_adapt import integrity
 from npu_adapt.cards import model_card
+from npu_adapt.config_types import RunConfig
 from npu_adapt.html_report import model_page
 from npu_adapt.integrity import dump_problems
 from npu_adapt.io import read_json, sha256_file, write_json
@@ -33,13 +33,13 @@ def main(smk):
     log = setup_logging(smk.log[0])
     integrity.configure(smk.config)  # the dumps are checked against their sha256 before use
     model = smk.wildcards.model
-    settings = json.loads(smk.params.settings)
+    run = RunConfig.from_param(smk.params.settings)
     documents = {name: read_json(getattr(smk.input, name)) for name in MODEL_DOCUMENTS}
     per_target = {name: [read_json(path) for path in getattr(smk.input, name)] for name in TARGET_DOCUMENTS}
     targets = {
         name: target_summary(
             name,
-            settings["targets"][name],
+            run.targets[name],
             documents["manifest"],
             documents["reference"],
             *(per_target[document][i] for document in TARGET_DOCUMENTS),
@@ -49,10 +49,10 @@ def main(smk):
     evidence, problems = evidence_files(smk)
     summary = build_summary(
         model,
-        settings["models"][model],
+        run.models[model],
         targets=targets,
         commit=workflow_commit(Path(smk.scriptdir).parent),
-        config=settings,
+        config=run.as_dict(),
         evidence=evidence,
         params=next((dump["params"] for dump in per_target["target"] if dump.get("params")), None),
         **documents,

@@ -21,6 +21,7 @@ from modelscope_server import ModelScopeServer
 
 from npu_adapt.adapters import get_adapter
 from npu_adapt.benchmark import prompt_ids
+from npu_adapt.config_types import ModelEntry
 from npu_adapt.io import read_csv
 
 pytestmark = pytest.mark.e2e
@@ -84,8 +85,8 @@ def greedy_by_steps(adapter, model, input_ids: torch.Tensor, steps: int) -> torc
 
 def test_gqa_llama_and_shipped_gpt2_generate_greedily_with_the_kv_cache(tmp_path):
     llama_dir = save_tiny_llama(tmp_path / "llama", with_tokenizer=False)
-    llama = get_adapter({"family": "hf_causal_lm", "inputs": {"seq_len": 12, "max_new_tokens": 6}})
-    gpt2 = get_adapter(GPT2_ENTRY, REPO)
+    llama = get_adapter(ModelEntry(family="hf_causal_lm", inputs={"seq_len": 12, "max_new_tokens": 6}))
+    gpt2 = get_adapter(ModelEntry(**GPT2_ENTRY), REPO)
     gpt2.save(gpt2.random_init(0), tmp_path / "gpt2")
     for adapter, directory, seq_len, new in ((llama, llama_dir, 12, 6), (gpt2, tmp_path / "gpt2", 10, 4)):
         model = adapter.load(directory)
@@ -120,7 +121,7 @@ def llm_run(tmp_path_factory):
     tiny GPT-2 downloaded from the ModelScope look-alike (float32 target)."""
     root = tmp_path_factory.mktemp("llm")
     llama_dir = save_tiny_llama(root / "tiny-llama", with_tokenizer=True)
-    gpt2 = get_adapter(GPT2_ENTRY, REPO)
+    gpt2 = get_adapter(ModelEntry(**GPT2_ENTRY), REPO)
     gpt2.save(gpt2.random_init(3), root / "hub" / "tiny-gpt2")
     config = tiny_config(
         download={"offline": False, "retries": 1, "backoff": 0.05, "timeout": 10},

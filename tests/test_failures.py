@@ -16,6 +16,7 @@ import pytest
 from conftest import REPO, load, run_snakemake, tiny_config
 
 from npu_adapt import weights
+from npu_adapt.config_types import DownloadSettings, ModelEntry
 from npu_adapt.io import dump_tensors
 from npu_adapt.jobs import ModelBlocked, disk_step, model_step
 
@@ -236,7 +237,14 @@ def test_a_bug_in_our_download_code_fails_instead_of_becoming_random_init(monkey
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     entry = {"source": "timm:test_convnext.r160_in1k", "family": "timm_image", "fallback": "random-init"}
     with pytest.raises(KeyError):
-        weights.fetch("m", entry, tmp_path, {"offline": False, "retries": 0}, 0, REPO)
+        weights.fetch(
+            "m",
+            ModelEntry(**entry),
+            tmp_path,
+            DownloadSettings(timeout=30, retries=0, backoff=2, offline=False),
+            0,
+            REPO,
+        )
     assert not (tmp_path / "m" / "random-init").exists()
 
 
@@ -295,7 +303,7 @@ def test_shared_and_tied_tensors_are_saved_once_and_load_back_identically(tmp_pa
         },
     }
     for name, entry in entries.items():
-        adapter = get_adapter(entry, REPO)
+        adapter = get_adapter(ModelEntry(**entry), REPO)
         model = adapter.random_init(0)
         adapter.save(model, tmp_path / name)
         with safe_open(tmp_path / name / "model.safetensors", "pt") as saved:

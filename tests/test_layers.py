@@ -15,6 +15,7 @@ import pytest
 from conftest import DATA, load, run_snakemake, tiny_config
 
 from npu_adapt.__main__ import main as cli
+from npu_adapt.config_types import ModelEntry
 
 PERTURBED = "encoder.layer.1.intermediate.dense"
 
@@ -257,16 +258,19 @@ def test_stats_rows_that_cannot_be_compared_fail_with_the_reason(tmp_path):
 def test_layer_settings_auto_mode_and_size_guard():
     from npu_adapt.layers import resolve_mode, size_refusal
 
-    assert resolve_mode({"layers": True}, 10)[0] == "tensors"
-    assert resolve_mode({"layers": "stats"}, 10)[0] == "stats"
-    assert resolve_mode({"layers": False}, 10**12) == (None, "layers: false for this model")
-    mode, why = resolve_mode({"layers": "auto"}, 10**9)
+    def entry(**keys):
+        return ModelEntry(family="hf_encoder", **keys)
+
+    assert resolve_mode(entry(layers=True), 10)[0] == "tensors"
+    assert resolve_mode(entry(layers="stats"), 10)[0] == "stats"
+    assert resolve_mode(entry(layers=False), 10**12) == (None, "layers: false for this model")
+    mode, why = resolve_mode(entry(layers="auto", layers_auto_params=100_000_000), 10**9)
     assert mode == "stats" and "1,000,000,000 parameters > layers_auto_params 100,000,000" in why
-    assert resolve_mode({"layers": "auto", "layers_auto_params": 10**9}, 10**9)[0] is None
-    assert size_refusal(2_000_000_000, {}) is None
-    refusal = size_refusal(3_900_000_000, {})
+    assert resolve_mode(entry(layers="auto", layers_auto_params=10**9), 10**9)[0] is None
+    assert size_refusal(2_000_000_000, entry(layers_max_bytes=2_000_000_000)) is None
+    refusal = size_refusal(3_900_000_000, entry(layers_max_bytes=2_000_000_000))
     assert "estimated 3.9 GB (3,900,000,000 bytes" in refusal and "set layers: stats" in refusal
-    assert size_refusal(10, {"layers_max_bytes": 9}) is not None
+    assert size_refusal(10, entry(layers_max_bytes=9)) is not None
 
 
 # --- the workflow ----------------------------------------------------------------------

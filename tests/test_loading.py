@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 
 from npu_adapt.adapters.timm_image import TimmImageAdapter
 from npu_adapt.benchmark import benchmark_model
+from npu_adapt.config_types import BenchmarkSettings, ModelEntry
 from npu_adapt.runner import LoadedModel
 from npu_adapt.weights import list_files
 
@@ -21,7 +22,7 @@ BUILD_LINE = " from its weights in "
 
 
 def saved_timm(tmp_path, source: str) -> tuple[TimmImageAdapter, object]:
-    adapter = TimmImageAdapter({"source": source, "family": "timm_image", "task": "image-classification"})
+    adapter = TimmImageAdapter(ModelEntry(source=source, family="timm_image", task="image-classification"))
     adapter.save(adapter.random_init(seed=3), tmp_path)
     return adapter, tmp_path
 
@@ -63,9 +64,22 @@ def test_timm_load_equals_the_conventional_load_bit_for_bit(tmp_path, source):
 def test_benchmark_model_leaves_the_garbage_collector_as_it_found_it(tmp_path):
     _, weights_dir = saved_timm(tmp_path, "timm:test_convnext.r160_in1k")
     manifest = {"model": "tiny", "dir": str(weights_dir), "files": list_files(weights_dir)}
-    loaded = LoadedModel({"source": "timm:test_convnext.r160_in1k", "family": "timm_image"}, manifest, "cpu", "float32")
+    loaded = LoadedModel(
+        ModelEntry(source="timm:test_convnext.r160_in1k", family="timm_image"), manifest, "cpu", "float32"
+    )
     pixels = np.zeros((1, 3, 64, 64), dtype=np.float32)
-    settings = {"batch_sizes": [1, 2], "warmup": 0, "min_runs": 2, "max_runs": 2, "max_seconds": 30}  # max_runs ends it
+    settings = BenchmarkSettings(  # max_runs ends it
+        batch_sizes=(1, 2),
+        warmup=0,
+        min_runs=2,
+        min_seconds=0,
+        max_runs=2,
+        max_seconds=30,
+        baseline="none",
+        threads=None,
+        prompt_len=None,
+        new_tokens=16,
+    )
     rows = benchmark_model(loaded, {"pixel_values": pixels}, settings)
     assert [(row["batch_size"], row["status"], row["runs"]) for row in rows] == [(1, "ok", 2), (2, "ok", 2)]
     assert gc.get_freeze_count() == 0 and gc.isenabled()

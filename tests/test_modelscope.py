@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import replace
 
 # One listing attempt inside the client, so these tests see our own retries (download.retries)
 # alone; read by modelscope_hub when first imported (npu_adapt.weights.download imports it lazily).
@@ -18,6 +19,7 @@ from conftest import REPO
 from modelscope_server import ModelScopeServer
 
 from npu_adapt.adapters import get_adapter
+from npu_adapt.config_types import DownloadSettings, ModelEntry
 from npu_adapt.weights import RECORD, fetch, verified_dir
 from npu_adapt.weights.download import modelscope_endpoint
 
@@ -29,7 +31,7 @@ GPT2_ENTRY = {
     "arch_config": "npu_adapt/model_configs/tiny-gpt2.json",
     "fallback": "none",
 }
-QUICK = {"timeout": 10, "retries": 2, "backoff": 0.05, "offline": False}
+QUICK = DownloadSettings(timeout=10, retries=2, backoff=0.05, offline=False)
 
 
 def sha256(data: bytes) -> str:
@@ -41,7 +43,7 @@ def hub(tmp_path_factory):
     """The look-alike serving a GPT-2 built from the shipped tiny-gpt2 config (seed 3), with a
     README and a pickle a fetch must skip, at revisions master and v1.0."""
     root = tmp_path_factory.mktemp("modelscope")
-    adapter = get_adapter(GPT2_ENTRY, REPO)
+    adapter = get_adapter(ModelEntry(**GPT2_ENTRY), REPO)
     model = adapter.random_init(3)
     adapter.save(model, root / "gpt2")
     (root / "gpt2" / "README.md").write_text("# tiny-gpt2\n")
@@ -73,7 +75,7 @@ def test_download_manifest_sha256_revision_and_repair(endpoint, tmp_path, caplog
     hub = endpoint
     entry = {**GPT2_ENTRY, "source": "modelscope:npu-adapt/tiny-gpt2@v1.0"}
     with caplog.at_level("INFO", logger="npu_adapt"):
-        manifest = fetch("gpt2", entry, tmp_path, QUICK, 0, REPO)
+        manifest = fetch("gpt2", ModelEntry(**entry), tmp_path, QUICK, 0, REPO)
     assert any(m.startswith("download model.safetensors: 100%") for m in caplog.messages), (
         caplog.messages
     )  # progress in the log
@@ -89,20 +91,20 @@ def test_download_manifest_sha256_revision_and_repair(endpoint, tmp_path, caplog
     directory = verified_dir(manifest)
     assert directory == tmp_path / "gpt2" / "download" and (directory / RECORD).is_file()
     # The downloaded weights are the served model's, bit for bit.
-    adapter = get_adapter(entry, REPO)
+    adapter = get_adapter(ModelEntry(**entry), REPO)
     loaded = adapter.load(directory).state_dict()
     original = adapter.load(hub.root / "gpt2").state_dict()
     assert loaded.keys() == original.keys() and all(torch.equal(loaded[k], original[k]) for k in loaded)
 
     # Unchanged files are not downloaded again; a changed one (same size) is, and matches again.
     downloads = hub.downloads("npu-adapt/tiny-gpt2")
-    again = fetch("gpt2", entry, tmp_path, QUICK, 0, REPO)
+    again = fetch("gpt2", ModelEntry(**entry), tmp_path, QUICK, 0, REPO)
     assert hub.downloads("npu-adapt/tiny-gpt2") == downloads and again["files"] == manifest["files"]
     weights = directory / "model.safetensors"
     data = bytearray(weights.read_bytes())
     data[-8:] = bytes(255 - b for b in data[-8:])
     weights.write_bytes(bytes(data))
-    repaired = fetch("gpt2", entry, tmp_path, QUICK, 0, REPO)
+    repaired = fetch("gpt2", ModelEntry(**entry), tmp_path, QUICK, 0, REPO)
     assert hub.downloads("npu-adapt/tiny-gpt2", "model.safetensors") == 2
     assert sha256(weights.read_bytes()) == sha256(served["model.safetensors"])
     assert [f["sha256"] for f in repaired["files"]] == [f["sha256"] for f in manifest["files"]]
@@ -111,16 +113,18 @@ def test_download_manifest_sha256_revision_and_repair(endpoint, tmp_path, caplog
 def test_not_found_is_blocked_or_falls_back_without_retries(endpoint, tmp_path):
     hub = endpoint
     missing = {**GPT2_ENTRY, "source": "modelscope:npu-adapt/no-such-model"}
-    blocked = fetch("missing", missing, tmp_path, QUICK, 0, REPO)
+    blocked = fetch("missing", ModelEntry(**missing), tmp_path, QUICK, 0, REPO)
     assert blocked["status"] == "blocked" and blocked["pretrained"] is False and blocked["files"] == []
     assert "not found (HTTP 404)" in blocked["reason"] and "gave up after 1 attempt]" in blocked["reason"]
     assert hub.listings("npu-adapt/no-such-model") == 1  # a 404 is never retried
     assert (
-        fetch("rev", {**GPT2_ENTRY, "source": "modelscope:npu-adapt/tiny-gpt2@v9"}, tmp_path, QUICK, 0, REPO)["status"]
+        fetch(
+            "rev", ModelEntry(**{**GPT2_ENTRY, "source": "modelscope:npu-adapt/tiny-gpt2@v9"}), tmp_path, QUICK, 0, REPO
+        )["status"]
         == "blocked"
     )
 
-    fallback = fetch("missing", {**missing, "fallback": "random-init"}, tmp_path, QUICK, 5, REPO)
+    fallback = fetch("missing", ModelEntry(**{**missing, "fallback": "random-init"}), tmp_path, QUICK, 5, REPO)
     assert fallback["status"] == "ok" and fallback["pretrained"] is False and fallback["seed"] == 5
     assert (
         fallback["reason"].startswith("random-init (seed 5) because download: DownloadError")
@@ -134,13 +138,15 @@ def test_not_found_is_blocked_or_falls_back_without_retries(endpoint, tmp_path):
 def test_failing_listing_is_retried_then_gives_up(endpoint, tmp_path):
     hub = endpoint
     hub.fail_listing["npu-adapt/tiny-gpt2"] = 2
-    manifest = fetch("gpt2", GPT2_ENTRY, tmp_path, QUICK, 0, REPO)  # retries: 2, so the third listing answers
+    manifest = fetch(
+        "gpt2", ModelEntry(**GPT2_ENTRY), tmp_path, QUICK, 0, REPO
+    )  # retries: 2, so the third listing answers
     assert manifest["status"] == "ok" and manifest["pretrained"] is True
     assert hub.listings("npu-adapt/tiny-gpt2") == 3 + 1  # ours (two 503s, then the listing), snapshot_download's
 
     hub.requests.clear()
     hub.fail_listing["npu-adapt/tiny-gpt2"] = 10
-    gone = fetch("gpt2-blocked", GPT2_ENTRY, tmp_path, {**QUICK, "retries": 1}, 0, REPO)
+    gone = fetch("gpt2-blocked", ModelEntry(**GPT2_ENTRY), tmp_path, replace(QUICK, retries=1), 0, REPO)
     assert (
         gone["status"] == "blocked"
         and "server error (HTTP 503)" in gone["reason"]

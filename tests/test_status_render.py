@@ -12,6 +12,7 @@ from two_targets import board_rows
 
 from npu_adapt.__main__ import main as cli
 from npu_adapt.cards import leaderboard_markdown, model_card
+from npu_adapt.config_types import ModelEntry, Placement
 from npu_adapt.html_report import leaderboard_page, model_page
 from npu_adapt.reports import (
     STATUS_ORDER,
@@ -83,11 +84,11 @@ def documents(status: str) -> dict:
         ],
     }
     manifest = {"source": "local:/m", "pretrained": False, "reason": "random init", "files": []}
-    placement = {"device": "cpu", "dtype": "bfloat16", "precision": "default"}
+    placement = Placement(device="cpu", dtype="bfloat16", precision="default")
     target = target_summary("bf16", placement, manifest, index, index, compare, bench)
     return build_summary(
         f"m-{status}",
-        {"task": "t", "family": "timm_image"},
+        ModelEntry(task="t", family="timm_image"),
         manifest,
         {"versions": {}, "host": {}},
         {"tensors": []},

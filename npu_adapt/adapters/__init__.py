@@ -2,7 +2,7 @@
 
 An adapter knows, for one family of models, how to
 
-Adapters are constructed per model with the model's config entry (schema defaults filled).
+Adapters are constructed per model with the model's config entry (npu_adapt.config.ModelEntry).
 
 - ``random_init(seed)``: build the architecture from its shipped config with a fixed
   seed (the offline fallback), returning a module ready to be saved;
@@ -21,7 +21,12 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from npu_adapt.config_types import ModelInputs
+
+if TYPE_CHECKING:
+    from npu_adapt.config_types import ModelEntry
 
 # Kinds of output tensor besides plain "hidden" ones; compare picks metrics by kind.
 CLASS_SCORES = "class_scores"
@@ -41,10 +46,10 @@ class Adapter:
     family = ""
     libraries: tuple[str, ...] = ("torch",)  # imported before the build, so its time is logged apart
 
-    def __init__(self, entry: dict, base_dir: Path = Path(".")):
+    def __init__(self, entry: ModelEntry, base_dir: Path = Path(".")):
         self.entry = entry
         self.base_dir = Path(base_dir)  # where relative paths in the entry are resolved
-        self.options = entry.get("inputs", {})
+        self.options = entry.inputs or ModelInputs()  # none set: each option is the adapter's own choice
 
     def random_init(self, seed: int) -> Any:
         raise NotImplementedError
@@ -70,8 +75,8 @@ class Adapter:
         return sum(p.numel() for p in model.parameters())
 
 
-def get_adapter(entry: dict, base_dir: Path = Path(".")) -> Adapter:
-    family = entry["family"]
+def get_adapter(entry: ModelEntry, base_dir: Path = Path(".")) -> Adapter:
+    family = entry.family
     try:
         target = FAMILIES[family]
     except KeyError:

@@ -33,7 +33,7 @@ class HFCausalLMAdapter(HFEncoderAdapter):
     def make_inputs(self, weights_dir, seed):
         weights_dir = Path(weights_dir)
         config = json.loads((weights_dir / "config.json").read_text())
-        text = self.options.get("text")
+        text = self.options.text
         if text and _has_tokenizer(weights_dir):
             from transformers import AutoTokenizer
 
@@ -42,7 +42,7 @@ class HFCausalLMAdapter(HFEncoderAdapter):
         else:
             # No tokenizer (random-init fallback): seeded ids, after the BOS token when there is one.
             vocab = int(config["vocab_size"])
-            seq_len = int(self.options.get("seq_len", 16))
+            seq_len = int(self.options.seq_len or 16)
             input_ids = np.random.default_rng(seed).integers(
                 min(100, vocab // 2), vocab, size=(1, seq_len), dtype=np.int64
             )
@@ -51,7 +51,7 @@ class HFCausalLMAdapter(HFEncoderAdapter):
         return {"input_ids": input_ids, "attention_mask": np.ones_like(input_ids)}
 
     def max_new_tokens(self) -> int:
-        return int(self.options.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS))
+        return int(self.options.max_new_tokens or DEFAULT_MAX_NEW_TOKENS)
 
     @staticmethod
     def generation_config(model, max_new_tokens: int):

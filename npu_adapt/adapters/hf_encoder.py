@@ -33,7 +33,7 @@ class HFEncoderAdapter(Adapter):
     def _arch_config(self):
         import transformers
 
-        path = self.base_dir / self.entry["arch_config"]
+        path = self.base_dir / self.entry.arch_config
         return transformers.AutoConfig.from_pretrained(str(path)), json.loads(path.read_text())
 
     def random_init(self, seed):
@@ -49,7 +49,7 @@ class HFEncoderAdapter(Adapter):
         dest.mkdir(parents=True, exist_ok=True)
         # The shipped config as is (what a hub download holds): save_pretrained would rewrite
         # fields such as T5's tie_word_embeddings that change the model's numerics.
-        (dest / "config.json").write_text((self.base_dir / self.entry["arch_config"]).read_text())
+        (dest / "config.json").write_text((self.base_dir / self.entry.arch_config).read_text())
         save_model(model, str(dest / "model.safetensors"))  # handles tied (shared) tensors
 
     def load(self, weights_dir):
@@ -65,10 +65,10 @@ class HFEncoderAdapter(Adapter):
         config = json.loads((weights_dir / "config.json").read_text())
         rng = np.random.default_rng(seed)
         if self.is_vision(config):
-            size = int(self.options.get("image_size") or config["image_size"])
+            size = int(self.options.image_size or config["image_size"])
             channels = int(config.get("num_channels", 3))
             return {"pixel_values": rng.standard_normal((1, channels, size, size), dtype=np.float32)}
-        text = self.options.get("text")
+        text = self.options.text
         if text and _has_tokenizer(weights_dir):
             from transformers import AutoTokenizer
 
@@ -76,7 +76,7 @@ class HFEncoderAdapter(Adapter):
             encoded = tokenizer([text], return_tensors="np")
             return {name: np.asarray(value, dtype=np.int64) for name, value in encoded.items()}
         # No tokenizer (random-init fallback): seeded token ids framed like a real sentence.
-        seq_len = int(self.options.get("seq_len", 16))
+        seq_len = int(self.options.seq_len or 16)
         vocab = config["vocab_size"]
         ids = seeded_token_ids(rng, vocab, seq_len)
         ids[0, 0] = config.get("bos_token_id") or min(101, vocab - 1)  # [CLS]
@@ -96,7 +96,7 @@ class HFEncoderAdapter(Adapter):
             outputs["pooler_output"] = out.pooler_output
         if getattr(out, "logits", None) is not None:
             outputs["logits"] = out.logits
-        if self.options.get("pooling") == "mean":
+        if self.options.pooling == "mean":
             import torch
 
             mask = inputs["attention_mask"].unsqueeze(-1).to(last.dtype)

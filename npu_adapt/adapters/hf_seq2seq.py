@@ -35,17 +35,17 @@ class HFSeq2SeqAdapter(HFEncoderAdapter):
         weights_dir = Path(weights_dir)
         config = json.loads((weights_dir / "config.json").read_text())
         rng = np.random.default_rng(seed)
-        text = self.options.get("text")
+        text = self.options.text
         if text and _has_tokenizer(weights_dir):
             from transformers import AutoTokenizer
 
             encoded = AutoTokenizer.from_pretrained(str(weights_dir))([text], return_tensors="np")
             input_ids = np.asarray(encoded["input_ids"], dtype=np.int64)
         else:
-            seq_len = int(self.options.get("seq_len", 16))
+            seq_len = int(self.options.seq_len or 16)
             input_ids = seeded_token_ids(rng, config["vocab_size"], seq_len, skip=100, keep_top=100)
             input_ids[0, -1] = config.get("eos_token_id", 1)
-        decoder_len = int(self.options.get("decoder_len", 8))
+        decoder_len = int(self.options.decoder_len or 8)
         start = config.get("decoder_start_token_id", 0) or 0
         decoder_input_ids = seeded_token_ids(rng, config["vocab_size"], decoder_len, skip=100, keep_top=100)
         decoder_input_ids[0, 0] = start
@@ -60,7 +60,7 @@ class HFSeq2SeqAdapter(HFEncoderAdapter):
         generated = model.generate(
             input_ids=inputs["input_ids"],
             attention_mask=inputs["attention_mask"],
-            max_new_tokens=int(self.options.get("max_new_tokens", 8)),
+            max_new_tokens=int(self.options.max_new_tokens or 8),
             do_sample=False,
             num_beams=1,
         )

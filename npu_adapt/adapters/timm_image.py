@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from npu_adapt.adapters import CLASS_SCORES, Adapter
 from npu_adapt.weights.sources import Source
 
+if TYPE_CHECKING:
+    from npu_adapt.config_types import ModelEntry
 
-def timm_name(entry: dict) -> str:
+
+def timm_name(entry: ModelEntry) -> str:
     """``timm:convnextv2_atto.fcmae_ft_in1k`` -> ``convnextv2_atto.fcmae_ft_in1k``."""
-    return Source.parse(entry["source"]).name
+    return Source.parse(entry.source).name
 
 
 class TimmImageAdapter(Adapter):
@@ -91,7 +95,7 @@ class TimmImageAdapter(Adapter):
         config = json.loads((Path(weights_dir) / "config.json").read_text())
         pretrained_cfg = config.get("pretrained_cfg", {})
         _, height, width = pretrained_cfg.get("input_size", [3, 224, 224])
-        size = self.options.get("image_size")
+        size = self.options.image_size
         if size:
             height = width = int(size)
         mean = np.asarray(pretrained_cfg.get("mean", (0.485, 0.456, 0.406)), dtype=np.float32)
@@ -107,7 +111,7 @@ class TimmImageAdapter(Adapter):
         outputs = {"features": pooled}
         if model.num_classes:
             # CLIP-style towers end in a projection to an embedding, not in class scores.
-            head = "logits" if self.entry.get("task") == "image-classification" else "embedding"
+            head = "logits" if self.entry.task == "image-classification" else "embedding"
             outputs[head] = model.forward_head(features)
         return outputs
 

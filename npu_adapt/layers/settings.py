@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-DEFAULT_MAX_BYTES = 2_000_000_000
-DEFAULT_AUTO_PARAMS = 100_000_000
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from npu_adapt.config_types import ModelEntry
 
 
-def resolve_mode(entry: dict, params: int | None) -> tuple[str | None, str]:
+def resolve_mode(entry: ModelEntry, params: int | None) -> tuple[str | None, str]:
     """(mode, why): ``stats``, ``tensors`` or None (no capture), from ``layers`` (``true`` is
     ``tensors``; ``auto``, the default, is ``stats`` above ``layers_auto_params`` parameters,
     else no capture: a big model always gets a statistics-level localisation, a small one
     only when asked)."""
-    layers = entry.get("layers", "auto")
+    layers = entry.layers
     if layers is True:
         return "tensors", "layers: true (tensors)"
     if layers is False or layers is None:
         return None, "layers: false for this model"
     if layers == "auto":
-        threshold = entry.get("layers_auto_params", DEFAULT_AUTO_PARAMS)
+        threshold = entry.layers_auto_params
         if params is not None and params > threshold:
             return (
                 "stats",
@@ -31,18 +33,14 @@ def resolve_mode(entry: dict, params: int | None) -> tuple[str | None, str]:
     return layers, f"layers: {layers}"
 
 
-def scope(entry: dict) -> dict:
+def scope(entry: ModelEntry) -> dict:
     """The LayerCapture arguments of a model's ``layer_*`` keys."""
-    return {
-        "pattern": entry.get("layer_pattern"),
-        "kinds": tuple(entry.get("layer_kinds", ("module", "api"))),
-        "inputs": bool(entry.get("layer_inputs", False)),
-    }
+    return {"pattern": entry.layer_pattern, "kinds": entry.layer_kinds, "inputs": entry.layer_inputs}
 
 
-def size_refusal(estimated_bytes: int, entry: dict) -> str | None:
+def size_refusal(estimated_bytes: int, entry: ModelEntry) -> str | None:
     """Why a ``tensors`` capture of ``estimated_bytes`` is refused, or None when it fits."""
-    limit = entry.get("layers_max_bytes", DEFAULT_MAX_BYTES)
+    limit = entry.layers_max_bytes
     if estimated_bytes <= limit:
         return None
     return (

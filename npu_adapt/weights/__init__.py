@@ -44,12 +44,16 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from npu_adapt.io import write_json
 from npu_adapt.weights.download import fetch_download
 from npu_adapt.weights.failures import download_errors, failure_reason
 from npu_adapt.weights.sources import HUB_SCHEMES, Source, SourceError, resolve_installed
 from npu_adapt.weights.verify import RECORD, WeightsMismatch, list_files, verified_dir
+
+if TYPE_CHECKING:
+    from npu_adapt.config_types import DownloadSettings, ModelEntry
 
 __all__ = ["RECORD", "Source", "WeightsMismatch", "fetch", "list_files", "resolve_installed", "verified_dir"]
 
@@ -59,7 +63,7 @@ log = logging.getLogger("npu_adapt")
 SOURCE_ERRORS = (SourceError, ModuleNotFoundError)
 
 
-def materialise_random_init(entry: dict, dest: Path, seed: int, base_dir: Path) -> list[dict]:
+def materialise_random_init(entry: ModelEntry, dest: Path, seed: int, base_dir: Path) -> list[dict]:
     """Build the architecture with ``seed`` and save it, so every later job loads the same
     bytes (reference and target then differ only in device and dtype); return its files.
 
@@ -72,7 +76,7 @@ def materialise_random_init(entry: dict, dest: Path, seed: int, base_dir: Path) 
     adapter = get_adapter(entry, base_dir)
     try:
         with model_step("random-init"):
-            log.info("building %s architecture with seed %d (random init)", entry["family"], seed)
+            log.info("building %s architecture with seed %d (random init)", entry.family, seed)
             model = adapter.random_init(seed)
             if dest.exists():
                 shutil.rmtree(dest)
@@ -83,19 +87,21 @@ def materialise_random_init(entry: dict, dest: Path, seed: int, base_dir: Path) 
         raise
 
 
-def fetch(model: str, entry: dict, weights_root: Path, settings: dict, seed: int, base_dir: Path) -> dict:
+def fetch(
+    model: str, entry: ModelEntry, weights_root: Path, settings: DownloadSettings, seed: int, base_dir: Path
+) -> dict:
     """Make the model's weights available locally and verified; return its manifest."""
-    source = Source.parse(entry["source"])
+    source = Source.parse(entry.source)
     manifest = {
         "model": model,
-        "source": entry["source"],
+        "source": entry.source,
         "revision": source.revision,
         "commit": None,
         "endpoint": None,
         "pretrained": True,
         "reason": None,
         "status": "ok",
-        "trust_remote_code": bool(entry.get("trust_remote_code", False)),
+        "trust_remote_code": bool(entry.trust_remote_code),
     }
     manifest_path = Path(weights_root) / model / "manifest.json"
     manifest["manifest_path"] = str(manifest_path)  # the file to --forcerun to fetch this model again
@@ -115,8 +121,8 @@ def fetch(model: str, entry: dict, weights_root: Path, settings: dict, seed: int
             write_json(directory / RECORD, {**manifest, "dir": str(directory)})
     except download_errors() + SOURCE_ERRORS as exc:
         reason = failure_reason(exc, "download" if source.scheme in HUB_SCHEMES else f"{source.scheme}: weights")
-        log.warning("no weights from %s: %s", entry["source"], reason)
-        if entry.get("fallback") != "random-init":
+        log.warning("no weights from %s: %s", entry.source, reason)
+        if entry.fallback != "random-init":
             manifest.update(status="blocked", pretrained=False, reason=reason, dir=None, files=[], verification=None)
             return manifest
         from npu_adapt.jobs import ModelBlocked

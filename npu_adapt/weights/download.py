@@ -11,6 +11,7 @@ import os
 import time
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm.std import tqdm
 
@@ -25,6 +26,9 @@ from npu_adapt.weights.verify import (
     read_record,
     use_cache,
 )
+
+if TYPE_CHECKING:
+    from npu_adapt.config_types import DownloadSettings, ModelEntry
 
 log = logging.getLogger("npu_adapt")
 
@@ -46,9 +50,9 @@ def select_files(names: list[str], patterns: list[str]) -> list[str]:
     return sorted(chosen)
 
 
-def patterns_of(entry: dict) -> list[str]:
-    patterns = list(entry.get("allow_patterns") or DEFAULT_PATTERNS)
-    if entry.get("trust_remote_code"):
+def patterns_of(entry: ModelEntry) -> list[str]:
+    patterns = list(entry.allow_patterns or DEFAULT_PATTERNS)
+    if entry.trust_remote_code:
         patterns += REMOTE_CODE_PATTERNS
     return patterns
 
@@ -105,12 +109,12 @@ def source_problem(described: dict, sibling, path: Path) -> str | None:
     return None
 
 
-def fetch_hub(source: Source, dest: Path, entry: dict, settings: dict) -> dict:
+def fetch_hub(source: Source, dest: Path, entry: ModelEntry, settings: DownloadSettings) -> dict:
     """Download the selected files of an hf:/timm: source into ``dest``, verified against the
     Hub's listing; return the manifest fields (commit, endpoint, files, verification)."""
     from huggingface_hub import HfApi, constants, hf_hub_download
 
-    timeout = float(settings.get("timeout", 30))
+    timeout = float(settings.timeout)
     # Seconds without data before a transfer counts as stalled (it is then retried and resumed);
     # a slow transfer that keeps moving is never cut off: large files on slow links must finish.
     constants.HF_HUB_DOWNLOAD_TIMEOUT = timeout
@@ -207,7 +211,7 @@ def modelscope_progress():
     return LogProgressCallback
 
 
-def fetch_modelscope(source: Source, dest: Path, entry: dict, settings: dict) -> dict:
+def fetch_modelscope(source: Source, dest: Path, entry: ModelEntry, settings: DownloadSettings) -> dict:
     """Download the selected files of a modelscope: source into ``dest`` with the ModelScope
     client (``snapshot_download``: revision, allow patterns), verified against the hub's
     listing (its sha256 and size per file); return the manifest fields."""
@@ -295,13 +299,13 @@ def _remove_unwanted(dest: Path, wanted: list[str]) -> None:
                 (dest / item).unlink()
 
 
-def fetch_download(source: Source, dest: Path, entry: dict, settings: dict) -> dict:
+def fetch_download(source: Source, dest: Path, entry: ModelEntry, settings: DownloadSettings) -> dict:
     """A download source's files in ``dest``: downloaded and verified, or, offline or when the
     download fails, the cache of an earlier fetch verified against its record."""
     from huggingface_hub import constants
 
     record = read_record(dest)
-    if settings.get("offline"):
+    if settings.offline:
         return use_cache(dest, record, entry, "download.offline is true: no download attempted")
     if source.scheme != "modelscope" and constants.is_offline_mode():
         return use_cache(dest, record, entry, "HF_HUB_OFFLINE is set (offline): no download attempted")
@@ -310,7 +314,7 @@ def fetch_download(source: Source, dest: Path, entry: dict, settings: dict) -> d
             return fetch_modelscope(source, dest, entry, settings)
         return fetch_hub(source, dest, entry, settings)
     except download_errors() as exc:
-        if record is None or record.get("source") != entry["source"]:
+        if record is None or record.get("source") != entry.source:
             raise
         log.warning("%s; falling back to the files of the last fetch", exc)
         try:

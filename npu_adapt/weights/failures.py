@@ -7,9 +7,13 @@ import importlib.util
 import logging
 import socket
 import time
+from typing import TYPE_CHECKING
 
 from npu_adapt.weights.sources import SourceError
 from npu_adapt.weights.verify import WeightsMismatch
+
+if TYPE_CHECKING:
+    from npu_adapt.config_types import DownloadSettings
 
 log = logging.getLogger("npu_adapt")
 
@@ -135,11 +139,11 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-def with_retries(action, what: str, settings: dict):
+def with_retries(action, what: str, settings: DownloadSettings):
     """``action()``, retried on transient failures with exponential backoff
     (``download.backoff`` seconds, doubling, at most ``download.retries`` more times)."""
-    attempts = int(settings.get("retries", 2)) + 1
-    backoff = float(settings.get("backoff", 2))
+    attempts = settings.retries + 1
+    backoff = float(settings.backoff)
     for attempt in range(1, attempts + 1):
         try:
             return action()

@@ -7,9 +7,13 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from npu_adapt.integrity import IntegrityError, file_problem
 from npu_adapt.io import CHUNK_BYTES, read_json, sha256_file
+
+if TYPE_CHECKING:
+    from npu_adapt.config_types import ModelEntry
 
 log = logging.getLogger("npu_adapt")
 
@@ -87,12 +91,12 @@ def verified_dir(manifest: dict) -> Path:
     return directory
 
 
-def use_cache(dest: Path, record: dict | None, entry: dict, why: str) -> dict:
+def use_cache(dest: Path, record: dict | None, entry: ModelEntry, why: str) -> dict:
     """The weights already in ``dest``, checked against the last fetch's record."""
     if record is None:
         if not (dest.is_dir() and file_names(dest)):
             raise FileNotFoundError(
-                f"{why}, and {dest} holds no weights of {entry['source']} (fetch them where the source "
+                f"{why}, and {dest} holds no weights of {entry.source} (fetch them where the source "
                 f"is reachable, then copy {dest.parent} here)"
             )
         log.warning("%s: no record of an earlier fetch in %s; hashing the files as found", why, dest)
@@ -102,14 +106,14 @@ def use_cache(dest: Path, record: dict | None, entry: dict, why: str) -> dict:
             "files": list_files(dest),
             "verification": "none: no record of an earlier fetch (cache prepared elsewhere); files hashed as found",
         }
-    if record.get("source") != entry["source"]:
-        raise WeightsMismatch(f"{why}, and {dest} holds weights of {record.get('source')}, not {entry['source']}")
+    if record.get("source") != entry.source:
+        raise WeightsMismatch(f"{why}, and {dest} holds weights of {record.get('source')}, not {entry.source}")
     files = verify_files(dest, record["files"], always_hash=True)
     log.info(
         "%s: using %d cached files of %s, sha256 verified against the last fetch's record",
         why,
         len(files),
-        entry["source"],
+        entry.source,
     )
     return {
         "commit": record.get("commit"),

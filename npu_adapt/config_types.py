@@ -1,0 +1,247 @@
+"""The typed config slices the workflow's scripts receive: one frozen dataclass per slice a
+rule passes (rules/*.smk ``params:``, the exact JSON of the config keys its script reads, so a
+job re-runs exactly when its slice changes), each built once by ``from_param`` from that JSON.
+
+The config reaching here has been validated against schemas/config.schema.yaml, which fills in
+its defaults: nothing here repeats a default. An unknown or missing key is a ConfigError naming
+it. Apart from npu_adapt/config.py (the merge of the global and per-model sections, read by the
+rules when Snakemake parses the workflow), so that editing the merge re-runs no job.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import MISSING, asdict, dataclass, fields
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
+
+
+@cache
+def config_schema() -> dict:
+    return yaml.safe_load(SCHEMA.read_text())
+
+
+class ConfigError(ValueError):
+    """A config problem, in one sentence naming the key."""
+
+
+def from_mapping(cls, values, where: str):
+    """``cls`` (a dataclass of config keys) built from a mapping of exactly its fields: an unknown
+    key or a missing one is a ConfigError naming it (a field with a default may be left out)."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of {cls.__name__} keys, got {type(values).__name__}")
+    known = {field.name for field in fields(cls)}
+    required = [field.name for field in fields(cls) if field.default is MISSING and field.default_factory is MISSING]
+    if unknown := sorted(set(values) - known):
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (the keys of {cls.__name__}: {sorted(known)})")
+    if missing := [name for name in required if name not in values]:
+        raise ConfigError(f"{where}: missing key {missing[0]!r} of {cls.__name__}")
+    return cls(**values)
+
+
+def parse_param(text: str, where: str):
+    """A rule's param: the JSON text of a config slice (rules/common.smk canonical)."""
+    try:
+        return json.loads(text)
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{where}: not the JSON of a config slice ({exc})") from None
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where and how a model runs: device (auto, npu, cuda, cpu), dtype, float32 precision modes."""
+
+    device: str
+    dtype: str
+    precision: str
+
+    @classmethod
+    def from_param(cls, text: str) -> Placement:
+        """The dump and benchmark rules' ``params.placement``."""
+        return from_mapping(cls, parse_param(text, "placement"), "placement")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BenchmarkSettings:
+    """A model's benchmark settings: the global ``benchmark:`` with the model's own overrides
+    (the schema's ``benchmark`` properties, every one filled in by its validation)."""
+
+    batch_sizes: tuple[int, ...]
+    warmup: int
+    min_runs: int
+    min_seconds: float
+    max_runs: int
+    max_seconds: float
+    baseline: str
+    threads: int | None
+    prompt_len: int | None
+    new_tokens: int
+
+    def __post_init__(self):
+        object.__setattr__(self, "batch_sizes", tuple(self.batch_sizes))
+
+    @classmethod
+    def from_param(cls, text: str) -> BenchmarkSettings:
+        """The benchmark rule's ``params.settings``."""
+        return from_mapping(cls, parse_param(text, "benchmark"), "benchmark")
+
+    def as_dict(self) -> dict:
+        """benchmark.json's ``settings``: keys sorted, as the rule's param has them."""
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in sorted(asdict(self).items())}
+
+
+@dataclass(frozen=True)
+class DownloadSettings:
+    """The ``download:`` section (fetch_weights): timeout, retries, backoff, offline."""
+
+    timeout: float
+    retries: int
+    backoff: float
+    offline: bool
+
+    @classmethod
+    def from_param(cls, text: str) -> DownloadSettings:
+        """The fetch_weights rule's ``params.download``."""
+        return from_mapping(cls, parse_param(text, "download"), "download")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def accuracy_block(block, where: str) -> dict:
+    """A copy of an ``accuracy:`` block (the keys it sets), each key one of the schema's."""
+    known = config_schema()["$defs"]["accuracy"]["properties"]
+    if not isinstance(block, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of accuracy keys, got {type(block).__name__}")
+    if unknown := sorted(set(block) - set(known)):
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (the accuracy keys: {list(known)})")
+    return dict(block)
+
+
+@dataclass(frozen=True)
+class AccuracyOverrides:
+    """The compare rule's criteria overrides: the global ``accuracy:`` block (``config``) and
+    the model's own (``model``), each holding only the keys the config sets (a key set to null
+    differs from an unset one: it replaces the dtype default), over the dtype defaults."""
+
+    config: dict
+    model: dict
+
+    def __post_init__(self):
+        for name in ("config", "model"):
+            object.__setattr__(self, name, accuracy_block(getattr(self, name), f"accuracy.{name}"))
+
+    @classmethod
+    def from_param(cls, text: str) -> AccuracyOverrides:
+        """The compare rule's ``params.criteria``."""
+        return from_mapping(cls, parse_param(text, "accuracy"), "accuracy")
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """A model's ``inputs:`` options; None: not set (the adapter's own choice applies)."""
+
+    text: str | None = None
+    seq_len: int | None = None
+    decoder_len: int | None = None
+    max_new_tokens: int | None = None
+    image_size: int | None = None
+    pooling: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model's own keys (``models.NAME`` without the sections merged elsewhere: reference,
+    targets, accuracy, benchmark). A rule passes its script only the keys the script reads
+    (so editing another key re-runs nothing): a field is None when the config leaves it unset
+    or the job's slice does not carry it; ``family`` is in every slice."""
+
+    family: str
+    source: str | None = None
+    task: str | None = None
+    arch_config: str | None = None
+    fallback: str | None = None
+    allow_patterns: tuple[str, ...] | None = None
+    trust_remote_code: bool | None = None
+    license: str | None = None
+    base_model: str | None = None
+    inputs: ModelInputs | None = None
+    layers: bool | str | None = None
+    layer_pattern: str | None = None
+    layer_kinds: tuple[str, ...] | None = None
+    layer_inputs: bool | None = None
+    layers_max_bytes: int | None = None
+    layers_auto_params: int | None = None
+
+    def __post_init__(self):
+        if isinstance(self.inputs, Mapping):
+            object.__setattr__(self, "inputs", from_mapping(ModelInputs, self.inputs, "inputs"))
+        for name in ("allow_patterns", "layer_kinds"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    @classmethod
+    def from_param(cls, text: str) -> ModelEntry:
+        """A rule's ``params.model``: the model's keys its script reads."""
+        return from_mapping(cls, parse_param(text, "model"), "model")
+
+    def as_dict(self) -> dict:
+        """The keys set, as the config has them (no model key can be null: None is unset)."""
+        return {key: _set_keys(value) for key, value in asdict(self).items() if value is not None}
+
+
+def _set_keys(value):
+    return {key: item for key, item in value.items() if item is not None} if isinstance(value, dict) else value
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The configuration that reproduces one model's run (:func:`run_config`, the summarize
+    rule's ``params.settings``): the global sections with the model's overrides merged in,
+    its resolved targets by name, and the model's own entry under ``models``."""
+
+    seed: int
+    download: DownloadSettings
+    reference: Placement
+    accuracy: dict
+    benchmark: BenchmarkSettings
+    targets: dict[str, Placement]
+    models: dict[str, ModelEntry]
+
+    def __post_init__(self):
+        for name, cls in (("download", DownloadSettings), ("reference", Placement), ("benchmark", BenchmarkSettings)):
+            if isinstance(getattr(self, name), Mapping):
+                object.__setattr__(self, name, from_mapping(cls, getattr(self, name), name))
+        object.__setattr__(self, "accuracy", accuracy_block(self.accuracy, "accuracy"))
+        typed = {"targets": Placement, "models": ModelEntry}
+        for name, cls in typed.items():
+            values = {
+                key: value if isinstance(value, cls) else from_mapping(cls, value, f"{name}.{key}")
+                for key, value in getattr(self, name).items()
+            }
+            object.__setattr__(self, name, values)
+
+    @classmethod
+    def from_param(cls, text: str) -> RunConfig:
+        return from_mapping(cls, parse_param(text, "run config"), "run config")
+
+    def as_dict(self) -> dict:
+        """summary.json's ``config``: the rule's param as it was (keys sorted, as canonical JSON has them)."""
+        document = {
+            "seed": self.seed,
+            "download": self.download.as_dict(),
+            "reference": self.reference.as_dict(),
+            "accuracy": self.accuracy,
+            "benchmark": self.benchmark.as_dict(),
+            "targets": {name: placement.as_dict() for name, placement in self.targets.items()},
+            "models": {name: entry.as_dict() for name, entry in self.models.items()},
+        }
+        return json.loads(json.dumps(document, sort_keys=True))
