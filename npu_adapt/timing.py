@@ -189,7 +189,8 @@ def measure(
             row.update(
                 status="over_budget",
                 reason=(
-                    f"{max(0.0, left_s):.3g} s of max_seconds={max_seconds:g} left after the warm-up, "
+                    f"{max(0.0, left_s):.3g} s of max_seconds={max_seconds:g} left after the "
+                    f"{'warm-up' if warmup else 'first call'}, "
                     f"less than one call (about {last_ms / 1000:.3g} s): "
                     f"{min_runs} timed runs need about {min_runs * last_ms / 1000:.3g} s more "
                     "(raise benchmark.max_seconds)"

@@ -162,6 +162,7 @@ def test_no_timed_run_starts_when_it_would_be_the_only_one(one_thread):
     # No warm-up: on the CPU the first call sets the pace (there is no compilation in it).
     cold, cold_samples = measure(call, "cpu", 1, warmup=0, min_runs=3, max_runs=100, max_seconds=0.3 * call_s)
     assert cold["status"] == "over_budget" and phases(cold_samples) == ["first_call"]
+    assert "left after the first call, less than one call" in cold["reason"]
     # With room for more calls after the warm-up, the same call is timed as before.
     roomy, _ = measure(call, "cpu", 1, warmup=1, min_runs=2, max_runs=2, max_seconds=30)
     assert roomy["status"] == "ok" and roomy["runs"] == 2

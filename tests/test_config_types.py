@@ -80,7 +80,9 @@ def test_every_models_benchmark_and_placement_params_round_trip():
         reference = canonical(merged(config, model, "reference"))
         assert canonical(Placement.from_param(reference).as_dict()) == reference
     giant = BenchmarkSettings.from_param(canonical(merged(config, "vit-giant-clip", "benchmark")))
-    assert (giant.batch_sizes, giant.max_seconds, giant.min_runs) == ((1,), 60, config["benchmark"]["min_runs"])
+    own = config["models"]["vit-giant-clip"]["benchmark"]  # the model's keys win, the rest is global
+    assert (giant.batch_sizes, giant.max_seconds, giant.warmup) == (tuple(own["batch_sizes"]), own["max_seconds"], 0)
+    assert giant.min_runs == config["benchmark"]["min_runs"] and "min_runs" not in own
 
 
 @pytest.mark.parametrize(
