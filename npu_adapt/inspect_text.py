@@ -126,6 +126,9 @@ def print_layers(layers: dict, full: bool, out) -> None:
     if not layers.get("enabled", True):
         print(f"\nlayers: not captured ({layers.get('reason')})", file=out)
         return
+    if layers.get("status") == "blocked":  # nothing to compare: an upstream stage did not run
+        print(f"\nlayers: blocked ({layers.get('reason')})", file=out)
+        return
     rows = layers.get("rows") or []
     columns = LAYER_STATS_COLUMNS if layers.get("mode") == "stats" else LAYER_COLUMNS
     counts = f"{layers.get('modules')} module and {layers.get('apis', 0)} API rows"

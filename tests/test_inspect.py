@@ -113,3 +113,16 @@ def test_usage_errors_exit_with_status_3(argv):
     with pytest.raises(SystemExit) as exit_info:
         cli(argv)
     assert exit_info.value.code == 3  # 2 means fail
+
+
+def test_blocked_layers_say_why_instead_of_an_empty_table():
+    import io
+
+    from npu_adapt.inspect_text import print_layers
+
+    # What compare writes for a model whose weights never came (a typo in an hf: id, offline).
+    reason = "upstream reference blocked: upstream weights blocked: environment: download: DNS lookup failed"
+    blocked = {"enabled": True, "status": "blocked", "mode": None, "reason": reason, "modules": 0, "rows": []}
+    out = io.StringIO()
+    print_layers(blocked, False, out)
+    assert out.getvalue().strip() == f"layers: blocked ({reason})"
