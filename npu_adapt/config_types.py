@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, fields
 from functools import cache
 from pathlib import Path
+from typing import ClassVar, Self
 
 import yaml
 
@@ -52,27 +53,37 @@ def parse_param(text: str, where: str):
         raise ConfigError(f"{where}: not the JSON of a config slice ({exc})") from None
 
 
-@dataclass(frozen=True)
-class Placement:
-    """Where and how a model runs: device (auto, npu, cuda, cpu), dtype, float32 precision modes."""
+class ConfigSlice:
+    """A typed slice, built once by ``from_param`` from the JSON its rule passes (``PARAM``
+    names it in errors)."""
 
-    device: str
-    dtype: str
-    precision: str
+    PARAM: ClassVar[str]
 
     @classmethod
-    def from_param(cls, text: str) -> Placement:
-        """The dump and benchmark rules' ``params.placement``."""
-        return from_mapping(cls, parse_param(text, "placement"), "placement")
+    def from_param(cls, text: str) -> Self:
+        return from_mapping(cls, parse_param(text, cls.PARAM), cls.PARAM)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 @dataclass(frozen=True)
-class BenchmarkSettings:
+class Placement(ConfigSlice):
+    """Where and how a model runs: device (auto, npu, cuda, cpu), dtype, float32 precision modes."""
+
+    PARAM = "placement"  # the dump and benchmark rules' params.placement
+
+    device: str
+    dtype: str
+    precision: str
+
+
+@dataclass(frozen=True)
+class BenchmarkSettings(ConfigSlice):
     """A model's benchmark settings: the global ``benchmark:`` with the model's own overrides
     (the schema's ``benchmark`` properties, every one filled in by its validation)."""
+
+    PARAM = "benchmark"  # the benchmark rule's params.settings
 
     batch_sizes: tuple[int, ...]
     warmup: int
@@ -88,32 +99,21 @@ class BenchmarkSettings:
     def __post_init__(self):
         object.__setattr__(self, "batch_sizes", tuple(self.batch_sizes))
 
-    @classmethod
-    def from_param(cls, text: str) -> BenchmarkSettings:
-        """The benchmark rule's ``params.settings``."""
-        return from_mapping(cls, parse_param(text, "benchmark"), "benchmark")
-
     def as_dict(self) -> dict:
         """benchmark.json's ``settings``: keys sorted, as the rule's param has them."""
         return {key: list(value) if isinstance(value, tuple) else value for key, value in sorted(asdict(self).items())}
 
 
 @dataclass(frozen=True)
-class DownloadSettings:
+class DownloadSettings(ConfigSlice):
     """The ``download:`` section (fetch_weights): timeout, retries, backoff, offline."""
+
+    PARAM = "download"  # the fetch_weights rule's params.download
 
     timeout: float
     retries: int
     backoff: float
     offline: bool
-
-    @classmethod
-    def from_param(cls, text: str) -> DownloadSettings:
-        """The fetch_weights rule's ``params.download``."""
-        return from_mapping(cls, parse_param(text, "download"), "download")
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def accuracy_block(block, where: str) -> dict:
@@ -127,10 +127,12 @@ def accuracy_block(block, where: str) -> dict:
 
 
 @dataclass(frozen=True)
-class AccuracyOverrides:
+class AccuracyOverrides(ConfigSlice):
     """The compare rule's criteria overrides: the global ``accuracy:`` block (``config``) and
     the model's own (``model``), each holding only the keys the config sets (a key set to null
     differs from an unset one: it replaces the dtype default), over the dtype defaults."""
+
+    PARAM = "accuracy"  # the compare rule's params.criteria
 
     config: dict
     model: dict
@@ -138,11 +140,6 @@ class AccuracyOverrides:
     def __post_init__(self):
         for name in ("config", "model"):
             object.__setattr__(self, name, accuracy_block(getattr(self, name), f"accuracy.{name}"))
-
-    @classmethod
-    def from_param(cls, text: str) -> AccuracyOverrides:
-        """The compare rule's ``params.criteria``."""
-        return from_mapping(cls, parse_param(text, "accuracy"), "accuracy")
 
 
 @dataclass(frozen=True)
@@ -158,11 +155,13 @@ class ModelInputs:
 
 
 @dataclass(frozen=True)
-class ModelEntry:
+class ModelEntry(ConfigSlice):
     """One model's own keys (``models.NAME`` without the sections merged elsewhere: reference,
     targets, accuracy, benchmark). A rule passes its script only the keys the script reads
     (so editing another key re-runs nothing): a field is None when the config leaves it unset
     or the job's slice does not carry it; ``family`` is in every slice."""
+
+    PARAM = "model"  # a rule's params.model: the model's keys its script reads
 
     family: str
     source: str | None = None
@@ -188,11 +187,6 @@ class ModelEntry:
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, tuple(getattr(self, name)))
 
-    @classmethod
-    def from_param(cls, text: str) -> ModelEntry:
-        """A rule's ``params.model``: the model's keys its script reads."""
-        return from_mapping(cls, parse_param(text, "model"), "model")
-
     def as_dict(self) -> dict:
         """The keys set, as the config has them (no model key can be null: None is unset)."""
         return {key: _set_keys(value) for key, value in asdict(self).items() if value is not None}
@@ -203,10 +197,12 @@ def _set_keys(value):
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig(ConfigSlice):
     """The configuration that reproduces one model's run (:func:`run_config`, the summarize
     rule's ``params.settings``): the global sections with the model's overrides merged in,
     its resolved targets by name, and the model's own entry under ``models``."""
+
+    PARAM = "run config"  # the summarize rule's params.settings
 
     seed: int
     download: DownloadSettings
@@ -228,10 +224,6 @@ class RunConfig:
                 for key, value in getattr(self, name).items()
             }
             object.__setattr__(self, name, values)
-
-    @classmethod
-    def from_param(cls, text: str) -> RunConfig:
-        return from_mapping(cls, parse_param(text, "run config"), "run config")
 
     def as_dict(self) -> dict:
         """summary.json's ``config``: the rule's param as it was (keys sorted, as canonical JSON has them)."""
