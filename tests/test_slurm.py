@@ -66,10 +66,18 @@ def snakemake_command(workdir: Path) -> list[str]:
     ]
 
 
+def default_sigint() -> None:
+    # A suite started in the background (`make test &`, nohup) inherits SIGINT ignored, and a
+    # Python started so never turns it into KeyboardInterrupt: the interruption below would be lost.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(workdir: Path, name: str) -> tuple[subprocess.Popen, Path]:
     log = workdir / f"{name}.log"
     with open(log, "w") as out:
-        process = subprocess.Popen(snakemake_command(workdir), stdout=out, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            snakemake_command(workdir), stdout=out, stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint
+        )
     return process, log
 
 
