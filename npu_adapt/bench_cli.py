@@ -114,9 +114,9 @@ def text_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def bench(args: argparse.Namespace, out=None) -> int:
-    from npu_adapt.benchmark import ROW_KEYS, SAMPLE_COLUMNS, run_benchmark
+    from npu_adapt.benchmark import run_benchmark
+    from npu_adapt.benchmark_stage import write_benchmark
     from npu_adapt.card_benchmark import benchmark_method, benchmark_table
-    from npu_adapt.io import write_csv, write_json
     from npu_adapt.jobs import setup_logging
 
     out = out or sys.stdout
@@ -148,11 +148,8 @@ def bench(args: argparse.Namespace, out=None) -> int:
     if args.out:
         directory = Path(args.out)
         directory.mkdir(parents=True, exist_ok=True)
-        write_json(directory / "benchmark.json", result)
-        write_csv(directory / "benchmark_samples.csv", samples, list(SAMPLE_COLUMNS))
-        write_csv(
-            directory / "benchmark.csv", result["results"], [key for key in ROW_KEYS if key != "reason"] + ["reason"]
-        )
+        names = ("benchmark.json", "benchmark.csv", "benchmark_samples.csv")
+        write_benchmark(result, samples, *(directory / name for name in names))
         print(f"wrote {directory}/benchmark.json, benchmark.csv, benchmark_samples.csv", file=out)
     return 0 if result["status"] == "ok" else 1
 

@@ -390,6 +390,27 @@ def test_plot_marks_unmeasured_and_unstable_batch_sizes(tmp_path):
     assert (tmp_path / "none.png").stat().st_size > 5_000
 
 
+def test_benchmark_csv_has_the_llm_columns_when_a_row_has_llm_figures(tmp_path):
+    # The workflow's job and `npu-adapt bench --out` write the same three files through write_benchmark.
+    from npu_adapt.benchmark import LLM_KEYS
+    from npu_adapt.benchmark_stage import write_benchmark
+
+    plain = [{"batch_size": 1, "status": "ok", "p50_ms": 2.5, "reason": None}]
+    llm = [{**plain[0], "prompt_len": 8, "new_tokens": 4, "ttft_ms": 3.25, "decode_tokens_per_s": 120.0}]
+    headers = {}
+    for name, rows in (("plain", plain), ("llm", llm)):
+        paths = [tmp_path / name / file for file in ("benchmark.json", "benchmark.csv", "benchmark_samples.csv")]
+        paths[0].parent.mkdir()
+        write_benchmark({"results": rows}, [{"batch_size": 1, "phase": "timed", "run": 0, "ms": 2.5}], *paths)
+        with open(paths[1]) as handle:
+            headers[name] = next(csv.reader(handle))
+        assert load(paths[0]) == {"results": rows}
+        assert (paths[2]).read_text().splitlines() == ["batch_size,phase,run,ms", "1,timed,0,2.5"]
+    assert headers["plain"] == [key for key in ROW_KEYS if key != "reason"] + ["reason"]
+    assert headers["llm"] == headers["plain"][:-1] + list(LLM_KEYS) + ["reason"]
+    assert "null" in open(tmp_path / "plain/benchmark.csv").read().splitlines()[1].split(",")
+
+
 @pytest.mark.e2e
 def test_leaderboard_latency_is_the_benchmark_p50_and_the_card_its_threads(tiny_run):
     with open(tiny_run / "results/leaderboard.csv") as handle:
