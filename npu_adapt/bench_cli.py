@@ -73,12 +73,7 @@ def model_settings(
     name = target or next(iter(targets))
     if name not in targets:
         raise ConfigError(f"model {model!r} has no target {name!r}; its targets: {', '.join(targets)}")
-    settings = benchmark_settings(config, model)
-    if settings.min_runs > settings.max_runs:
-        raise ConfigError(
-            f"benchmark.min_runs ({settings.min_runs}) > benchmark.max_runs ({settings.max_runs}) for models.{model}"
-        )
-    return entry, targets[name], settings
+    return entry, targets[name], benchmark_settings(config, model)  # min_runs > max_runs: its ConfigError, a ValueError
 
 
 def weights_manifest(config: dict, model: str, entry: ModelEntry) -> dict:

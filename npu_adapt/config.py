@@ -90,7 +90,14 @@ def reference_placement(config: dict, model: str) -> Placement:
 
 
 def benchmark_settings(config: dict, model: str) -> BenchmarkSettings:
-    return from_mapping(BenchmarkSettings, merged(config, model, "benchmark"), f"models.{model}.benchmark")
+    """The model's benchmark settings; a ConfigError when min_runs exceeds max_runs (a check
+    the schema cannot express)."""
+    settings = from_mapping(BenchmarkSettings, merged(config, model, "benchmark"), f"models.{model}.benchmark")
+    if settings.min_runs > settings.max_runs:
+        raise ConfigError(
+            f"benchmark.min_runs ({settings.min_runs}) > benchmark.max_runs ({settings.max_runs}) for models.{model}"
+        )
+    return settings
 
 
 def check_target_keys(config: dict) -> None:

@@ -12,7 +12,14 @@ from snakemake.logging import logger
 from snakemake.settings.types import ExecMode
 
 from npu_adapt import devices
-from npu_adapt.config import TARGET_KEY, check_target_keys, model_targets, run_config
+from npu_adapt.config import (
+    TARGET_KEY,
+    benchmark_settings,
+    check_target_keys,
+    model_targets,
+    run_config,
+)
+from npu_adapt.config_types import ConfigError
 from npu_adapt.config import merged as merged_section
 
 WORKFLOW_DIR = Path(workflow.basedir)
@@ -92,11 +99,10 @@ def check_models():
             raise ValueError(
                 f"config.yaml: models.{model}.layer_pattern: not a regular expression: {exc}"
             )
-        bench = merged_section(config, model, "benchmark")
-        if bench["min_runs"] > bench["max_runs"]:
-            raise ValueError(
-                f"config.yaml: benchmark.min_runs ({bench['min_runs']}) > benchmark.max_runs ({bench['max_runs']}) for models.{model}"
-            )
+        try:
+            benchmark_settings(config, model)
+        except ConfigError as exc:
+            raise ValueError(f"config.yaml: {exc}") from None
 
 
 check_models()
