@@ -289,7 +289,8 @@ def build_summary(
 
 
 def format_cell(value) -> str:
-    """The CSV spelling of a value: null, true/false, 6 significant digits for floats."""
+    """A value as the reports for people print it (cards, leaderboard.md and .html): null,
+    true/false, floats to 6 significant digits. The CSVs keep every digit (io.csv_value)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
