@@ -1,22 +1,17 @@
 """fetch_weights: make a model's weights available locally, verified, and write their manifest."""
 
-import logging
 from pathlib import Path
 
 from npu_adapt.config_types import DownloadSettings, ModelEntry
 from npu_adapt.io import write_json
 from npu_adapt.jobs import setup_logging
 from npu_adapt.weights import fetch
+from npu_adapt.weights.download import log_clients_to
 
 
 def main(smk):
     log = setup_logging(smk.log[0])
-    # The download clients' own warnings (resumed transfers, retries) belong in the job log too.
-    for name in ("huggingface_hub", "modelscope"):
-        client_log = logging.getLogger(name)
-        client_log.setLevel(logging.WARNING)
-        for handler in log.handlers:
-            client_log.addHandler(handler)
+    log_clients_to(log.handlers)  # the download clients' warnings (resumed transfers, retries)
     model = smk.wildcards.model
     entry = ModelEntry.from_param(smk.params.model)
     manifest = fetch(

@@ -25,7 +25,7 @@ from npu_adapt.adapters import get_adapter
 from npu_adapt.config_types import DownloadSettings, ModelEntry
 from npu_adapt.io import load_tensors
 from npu_adapt.weights import RECORD, Source, WeightsMismatch, fetch, resolve_installed, verified_dir
-from npu_adapt.weights.download import select_files
+from npu_adapt.weights.download import CLIENT_LOGGERS, log_clients_to, select_files
 from npu_adapt.weights.failures import failure_kind, is_transient
 
 BERT_REPO = "npu-adapt/tiny-bert"
@@ -128,6 +128,25 @@ def test_select_files_prefers_safetensors_and_fetches_code_only_when_trusted():
 
 
 @pytest.mark.e2e
+def test_the_download_clients_warnings_reach_the_job_log_and_their_chatter_does_not(tmp_path):
+    import logging
+
+    job_log = logging.FileHandler(tmp_path / "fetch_weights.log")
+    log_clients_to([job_log])
+    try:
+        for name in CLIENT_LOGGERS:
+            logging.getLogger(name).info("%s: listing files", name)
+            logging.getLogger(name).warning("%s: resuming a transfer", name)
+    finally:
+        for name in CLIENT_LOGGERS:
+            logging.getLogger(name).removeHandler(job_log)
+        job_log.close()
+    assert (tmp_path / "fetch_weights.log").read_text().splitlines() == [
+        "huggingface_hub: resuming a transfer",
+        "modelscope: resuming a transfer",
+    ]
+
+
 def test_local_source_resolves_the_named_directory_only(tmp_path, monkeypatch):
     weights = tmp_path / "models" / "bert"
     weights.mkdir(parents=True)

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from npu_adapt.config_types import DownloadSettings, ModelEntry
 
 log = logging.getLogger("npu_adapt")
+# The download clients' own loggers: their warnings (resumed transfers, retries) belong in the job log.
+CLIENT_LOGGERS = ("huggingface_hub", "modelscope")
 
 # What a model needs and nothing else: configs (and sharded-checkpoint indexes), safetensors,
 # tokenizer files (tokenizer.json, vocab.txt, merges.txt, spiece.model, ...).
@@ -40,6 +42,15 @@ PICKLE_PATTERNS = ["pytorch_model*.bin"]
 REMOTE_CODE_PATTERNS = ["*.py"]
 
 PROGRESS_SECONDS = 10
+
+
+def log_clients_to(handlers: list[logging.Handler]) -> None:
+    """Send the download clients' warnings to ``handlers`` (the job log's)."""
+    for name in CLIENT_LOGGERS:
+        client_log = logging.getLogger(name)
+        client_log.setLevel(logging.WARNING)
+        for handler in handlers:
+            client_log.addHandler(handler)
 
 
 def select_files(names: list[str], patterns: list[str]) -> list[str]:
