@@ -188,16 +188,17 @@ def _index_path(path: Path) -> Path:
 
 
 def _compute_dtype(path: Path, array: np.ndarray, given: str | None) -> str:
-    """What a dump computed in: --dtype, else its index.json's compute_dtype (a bfloat16
-    output is stored as float32), else the .npy dtype."""
+    """What a dump computed in: --dtype, else what the index.json beside it records, read as
+    the workflow's comparison reads it (the tensor's own compute_dtype, else the dump's: a
+    bfloat16 output is stored as float32), else the .npy dtype."""
+    from npu_adapt.compare import compute_dtype
+
     if given:
         return given
-    index_path = path.parent / "index.json"
-    if index_path.is_file():
-        index = read_json(index_path)
-        if any(entry.get("file") == path.name for entry in index.get("tensors", [])):
-            return index.get("compute_dtype") or index.get("dtype") or str(array.dtype)
-    return str(array.dtype)
+    entry = _entry_from_index(path)
+    if entry is None:
+        return str(array.dtype)
+    return compute_dtype(read_json(path.parent / "index.json"), entry) or str(array.dtype)
 
 
 def inspect_files(paths: list[Path], overrides: dict, kind: str | None, given_dtype: str | None, out) -> int:

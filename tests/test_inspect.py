@@ -86,6 +86,22 @@ def test_the_kind_beside_a_dump_selects_token_agreement(tmp_path):
     assert "tokens" in text and "1st_diff" in text
 
 
+def test_a_tensor_is_judged_in_its_own_compute_dtype_as_the_workflow_judges_it(tmp_path):
+    # In a bfloat16 run, a layer that computed in float32 (an upcast norm) has float32's criteria.
+    reference = np.linspace(1.0, 2.0, 64, dtype=np.float32)
+    for role, values in (("reference", reference), ("target", reference * np.float32(1.002))):
+        (tmp_path / role).mkdir()
+        tensors = []
+        for name, dtype in (("norm", "float32"), ("proj", "bfloat16")):
+            np.save(tmp_path / role / f"{name}.npy", values)
+            tensors.append({"name": name, "file": f"{name}.npy", "compute_dtype": dtype})
+        (tmp_path / role / "index.json").write_text(json.dumps({"compute_dtype": "bfloat16", "tensors": tensors}))
+    code, text = run_cli(str(tmp_path / "target/norm.npy"), str(tmp_path / "reference/norm.npy"))
+    assert code == 2 and "norm.npy (target, float32)" in text and "> rel_l2_fail 0.001" in text
+    code, text = run_cli(str(tmp_path / "target/proj.npy"), str(tmp_path / "reference/proj.npy"))
+    assert code == 0 and "proj.npy (target, bfloat16)" in text and "bfloat16 defaults" in text
+
+
 @pytest.mark.e2e
 def test_inspect_a_model_from_a_real_run(tiny_run, capsys):
     model_dir = tiny_run / "results/tiny-convnext"
