@@ -79,10 +79,10 @@ def load_listed(index_path: Path, entry: dict) -> np.ndarray:
     return np.load(Path(index_path).parent / entry["file"], mmap_mode="r", allow_pickle=False)
 
 
-def compute_dtype(index: dict, entry: dict) -> str | None:
-    """What a dumped tensor was computed in: its own entry's, else the dump's (index.json
-    ``compute_dtype``; older dumps say ``dtype``)."""
-    return entry.get("compute_dtype") or index.get("compute_dtype") or index.get("dtype")
+def compute_dtype(index: dict, entry: dict | None = None) -> str | None:
+    """What a dumped tensor (``entry``) was computed in: its own entry's, else the dump's
+    (index.json ``compute_dtype``; older dumps say ``dtype``). Without ``entry``: the dump's."""
+    return (entry or {}).get("compute_dtype") or index.get("compute_dtype") or index.get("dtype")
 
 
 def integrity_problem(*listed: tuple[Path, dict | None]) -> str | None:
@@ -130,7 +130,7 @@ def placement_of(index: dict) -> dict:
     """What decides whether two dumps ran alike: device kind, compute dtype, precision modes."""
     return {
         "device_kind": (index.get("device") or "").split(":")[0] or None,
-        "compute_dtype": index.get("compute_dtype") or index.get("dtype"),
+        "compute_dtype": compute_dtype(index),
         "precision_modes": index.get("precision_modes"),
     }
 
@@ -139,9 +139,7 @@ def target_criteria_class(target: dict) -> str:
     """The default criteria's class for a target dump: its compute dtype, and for float32
     whether its precision modes allowed TF32/HF32."""
     modes = target.get("precision_modes") or {}
-    return criteria_class(
-        target.get("compute_dtype") or target.get("dtype") or "float32", bool(modes.get("reduced_float32"))
-    )
+    return criteria_class(compute_dtype(target) or "float32", bool(modes.get("reduced_float32")))
 
 
 def error_ratio(target_rel_l2: float | None, yardstick_rel_l2: float | None) -> tuple[float | None, str | None]:
