@@ -119,7 +119,8 @@ RESERVED_MODEL_KEYS = [
     "report.html",
 ]
 # The {model} wildcard: one path component (the schema's pattern for model keys), never a
-# reserved name. So results/{model}/compare.json cannot match results/{model}/layers/compare.json.
+# reserved name. So results/{model}/{target}/compare.json cannot match
+# results/{model}/{target}/layers/compare.json.
 MODEL_KEY = "(?!(?:{})(?![A-Za-z0-9._-]))[A-Za-z0-9][A-Za-z0-9._-]*".format(
     "|".join(re.escape(name) for name in RESERVED_MODEL_KEYS)
 )
