@@ -1,6 +1,8 @@
-"""Reports generated from the workflow's JSON files only: summary.json, the leaderboard rows
-(the model card and leaderboard.md: :mod:`npu_adapt.cards`). Nothing here computes a metric;
-it reads, picks the worst case and arranges.
+"""Reports generated from the workflow's JSON files only: summary.json (per target and per
+model), and what every report shares: the leaderboard's columns, the statuses and what they
+mean, and how a value is printed. The leaderboard's rows are :mod:`npu_adapt.tables`; the
+model card and leaderboard.md :mod:`npu_adapt.cards`. Nothing here computes a metric; it
+reads, picks the worst case and arranges.
 
 Numbers are printed with :func:`format_cell` (6 significant digits); a value that does not
 exist is printed as ``n/a (why)``, never as a blank cell.
