@@ -15,8 +15,6 @@ dump rules; with ``tensors`` one ``{order:05d}_{name}.npy`` per row beside it) a
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from npu_adapt import seams
 from npu_adapt.layers.capture import (
     KINDS,
@@ -49,7 +47,6 @@ __all__ = [
     "columns",
     "compare_layers",
     "layer_summary",
-    "layers_dir",
     "resolve_mode",
     "scope",
     "size_refusal",
@@ -61,11 +58,6 @@ __all__ = [
 # *target* dump). The perturbation is written into the target's index.json
 # ("test_perturbation") and compare.json; never set it in a real run.
 PERTURB_ENV = seams.PERTURB_LAYER
-
-
-def layers_dir(model_dir: str | Path, role: str) -> Path:
-    """``results/{model}/layers/{role}``, from ``results/{model}``."""
-    return Path(model_dir) / "layers" / role
 
 
 def apply_test_perturbation(model, role: str) -> str | None:

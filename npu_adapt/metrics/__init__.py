@@ -30,7 +30,6 @@ from npu_adapt.metrics.criteria import (
     criteria_class,
     criteria_classes,
     dtype_criteria,
-    dtype_rationale,
     resolve_criteria,
     worst_status,
 )
@@ -52,7 +51,6 @@ __all__ = [
     "criteria_classes",
     "dtype_class",
     "dtype_criteria",
-    "dtype_rationale",
     "empty_result",
     "float_metrics",
     "resolve_criteria",

@@ -48,10 +48,6 @@ def dtype_criteria(criteria_class: str) -> dict:
     return dict(table[criteria_class]["criteria"])
 
 
-def dtype_rationale(criteria_class: str) -> str:
-    return " ".join(_dtype_table()[criteria_class]["rationale"].split())
-
-
 def criteria_class(compute_dtype: str, reduced_float32: bool = False) -> str:
     """Which default criteria apply: float16 and bfloat16 by name; float32 splits on whether
     the device may run float32 matmuls/convolutions in TF32/HF32 (10-bit mantissa)."""
