@@ -33,11 +33,8 @@ from npu_adapt.layers.localise import (
 )
 from npu_adapt.layers.settings import resolve_mode, scope, size_refusal
 
-LAYER_COLUMNS = TENSOR_COLUMNS
-
 __all__ = [
     "KINDS",
-    "LAYER_COLUMNS",
     "MODES",
     "STATS_COLUMNS",
     "TENSOR_COLUMNS",
