@@ -58,6 +58,13 @@ def test_a_download_edit_reruns_the_fetch_alone_and_a_pool_edit_not_the_comparis
     }
 
 
+def test_a_stage_module_edit_reruns_its_own_rule_alone(tmp_path):
+    root = checkout(tmp_path)
+    assert changed_by_editing(root, "compare_stage.py") == {"compare.py"}
+    assert changed_by_editing(root, "benchmark_stage.py") == {"benchmark.py"}
+    assert changed_by_editing(root, "plots.py") == {"benchmark.py"}
+
+
 def write(root: Path, files: dict[str, str]) -> None:
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
