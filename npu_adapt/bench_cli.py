@@ -5,7 +5,8 @@ benchmark job and the model card, read from the same config files (``config.yaml
 working directory, then each ``--configfile`` on top, as Snakemake merges them). Weights
 come from ``weights/MODEL/manifest.json`` when the workflow already fetched them, otherwise
 they are fetched (or materialised) as the workflow would. Nothing is written unless
-``--out DIR`` is given (benchmark.json and benchmark_samples.csv there).
+``--out DIR`` is given (benchmark.json, benchmark.csv and benchmark_samples.csv there, as the
+workflow's job writes them).
 """
 
 from __future__ import annotations
