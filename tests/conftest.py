@@ -15,6 +15,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+# The workflow's runs take up to two cores (CI has two): jobs of different models overlap, and
+# a CPU benchmark job still runs alone, taking every core (rules/common.smk benchmark_threads).
+# A test that passes its own `--cores N` after these arguments overrides it (the last one wins).
+CORES = str(min(2, os.cpu_count() or 1))
 
 
 def tiny_config(**overrides) -> dict:
@@ -54,7 +58,7 @@ def run_snakemake(
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         # --configfile takes several values: keep it before the other options and targets.
         command += ["--configfile", str(config_path)]
-    command += ["--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "1"]
+    command += ["--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", CORES]
 
     def limit_file_size():
         import resource
