@@ -15,6 +15,14 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+# The workflow's runs take up to two cores (CI has two): jobs of different models overlap, and
+# a CPU benchmark job still runs alone, taking every core (rules/common.smk benchmark_threads).
+# A test that passes its own `--cores N` after these arguments overrides it (the last one wins).
+CORES = str(min(2, os.cpu_count() or 1))
+
+
+# The module the perturbed run scales in its target (tests/test_accuracy.py, tests/test_layers.py).
+PERTURBED = "encoder.layer.1.intermediate.dense"
 
 
 def tiny_config(**overrides) -> dict:
@@ -54,7 +62,7 @@ def run_snakemake(
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         # --configfile takes several values: keep it before the other options and targets.
         command += ["--configfile", str(config_path)]
-    command += ["--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "1"]
+    command += ["--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", CORES]
 
     def limit_file_size():
         import resource
@@ -85,4 +93,31 @@ def tiny_run(tmp_path_factory) -> Path:
     """One complete run of the tiny config (CPU float32 target); tests only read it."""
     workdir = tmp_path_factory.mktemp("tiny_run")
     run_snakemake(workdir, "results/all", config=tiny_config())
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def perturbed_run(tmp_path_factory) -> Path:
+    """One run of three copies of tiny-bert in float32 on both sides (CPU), PERTURBED's output
+    scaled by 1.5 in every target (the test seam); they differ in how their layers are captured:
+    - ``tiny-bert``: every leaf module (``layers: true``), limited to the encoder by
+      layer_pattern (tests/test_accuracy.py);
+    - ``bert-auto``: ``auto`` above a (lowered) parameter threshold, so statistics with inputs;
+    - ``bert-big``: ``tensors`` under a size limit that refuses it (both tests/test_layers.py).
+    Each test reads its own model's results (one job chain per model: the models share no job,
+    and the run writes no leaderboard); tests only read it."""
+    config = tiny_config(targets={"fp32": {"device": "cpu", "dtype": "float32"}})
+    bert = config["models"]["tiny-bert"]
+    config["models"] = {
+        "tiny-bert": {**bert, "layers": True, "layer_pattern": r"^encoder\."},
+        "bert-auto": {**bert, "layers_auto_params": 1000, "layer_inputs": True},
+        "bert-big": {**bert, "layers": "tensors", "layers_max_bytes": 100_000},
+    }
+    workdir = tmp_path_factory.mktemp("perturbed_run")
+    targets = (
+        "results/tiny-bert/fp32/compare.json",
+        "results/bert-auto/summary.json",  # the card of one model is enough
+        "results/bert-big/fp32/compare.json",
+    )
+    run_snakemake(workdir, *targets, config=config, env={"NPU_ADAPT_PERTURB_LAYER": f"{PERTURBED}:1.5"})
     return workdir

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, load, run_snakemake, tiny_config
+from conftest import PERTURBED, REPO, load, run_snakemake, tiny_config
 
 from npu_adapt.__main__ import main as cli
 from npu_adapt.metrics import dtype_criteria
@@ -31,7 +31,6 @@ TINY_T5 = {
     "fallback": "random-init",
     "inputs": {"seq_len": 10, "decoder_len": 6, "max_new_tokens": 6},
 }
-PERTURBED = "encoder.layer.1.intermediate.dense"
 
 
 @pytest.fixture(scope="module")
@@ -43,22 +42,6 @@ def bf16_run(tmp_path_factory) -> Path:
     config["models"] = {"tiny-bert": bert, "tiny-t5": {**TINY_T5, "layers": True}}
     workdir = tmp_path_factory.mktemp("bf16_run")
     run_snakemake(workdir, "results/tiny-bert/bf16/compare.json", "results/tiny-t5/bf16/compare.json", config=config)
-    return workdir
-
-
-@pytest.fixture(scope="module")
-def perturbed_run(tmp_path_factory) -> Path:
-    """tiny-bert in float32 on both sides, one module's output scaled by 1.5 in the target
-    (the test seam), capture limited to the encoder by layer_pattern."""
-    config = tiny_config(targets={"fp32": {"device": "cpu", "dtype": "float32"}})
-    config["models"] = {"tiny-bert": {**config["models"]["tiny-bert"], "layers": True, "layer_pattern": r"^encoder\."}}
-    workdir = tmp_path_factory.mktemp("perturbed_run")
-    run_snakemake(
-        workdir,
-        "results/tiny-bert/fp32/compare.json",
-        config=config,
-        env={"NPU_ADAPT_PERTURB_LAYER": f"{PERTURBED}:1.5"},
-    )
     return workdir
 
 

@@ -12,12 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DATA, load, run_snakemake, tiny_config
+from conftest import DATA, PERTURBED, load
 
 from npu_adapt.__main__ import main as cli
 from npu_adapt.config_types import ModelEntry
-
-PERTURBED = "encoder.layer.1.intermediate.dense"
 
 
 def tiny_bert(dtype: str = "float32"):
@@ -274,28 +272,13 @@ def test_layer_settings_auto_mode_and_size_guard():
 
 
 # --- the workflow ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def layers_run(tmp_path_factory) -> Path:
-    """tiny-bert twice with one module's output scaled by 1.5 in the target: ``auto`` above
-    a (lowered) parameter threshold, so statistics with inputs, and ``tensors`` under a
-    size limit that refuses it."""
-    config = tiny_config(targets={"fp32": {"device": "cpu", "dtype": "float32"}})
-    bert = config["models"]["tiny-bert"]
-    config["models"] = {
-        "bert-auto": {**bert, "layers_auto_params": 1000, "layer_inputs": True},
-        "bert-big": {**bert, "layers": "tensors", "layers_max_bytes": 100_000},
-    }
-    workdir = tmp_path_factory.mktemp("layers_run")
-    targets = ["results/bert-auto/summary.json", "results/bert-big/fp32/compare.json"]  # the card of one is enough
-    run_snakemake(workdir, *targets, config=config, env={"NPU_ADAPT_PERTURB_LAYER": f"{PERTURBED}:1.5"})
-    return workdir
+# The run: conftest.py's perturbed_run (session-scoped, shared with tests/test_accuracy.py);
+# these tests read its bert-auto and bert-big.
 
 
 @pytest.mark.e2e
-def test_auto_captures_statistics_above_the_threshold_and_names_the_divergence(layers_run):
-    results = layers_run / "results/bert-auto"
+def test_auto_captures_statistics_above_the_threshold_and_names_the_divergence(perturbed_run):
+    results = perturbed_run / "results/bert-auto"
     index = load(results / "fp32/layers/dump/index.json")
     assert index["mode"] == "stats" and "parameters > layers_auto_params 1,000" in index["mode_reason"]
     assert not list((results / "fp32/layers/dump").glob("*.npy"))
@@ -312,8 +295,8 @@ def test_auto_captures_statistics_above_the_threshold_and_names_the_divergence(l
 
 
 @pytest.mark.e2e
-def test_the_size_guard_refuses_a_tensors_capture_over_the_limit(layers_run):
-    results = layers_run / "results/bert-big"
+def test_the_size_guard_refuses_a_tensors_capture_over_the_limit(perturbed_run):
+    results = perturbed_run / "results/bert-big"
     index = load(results / "fp32/layers/dump/index.json")
     assert index["status"] == "blocked" and index["estimated_bytes"] > 100_000
     assert f"estimated {index['estimated_bytes'] / 1e9:.3g} GB ({index['estimated_bytes']:,} bytes" in index["reason"]
@@ -325,17 +308,17 @@ def test_the_size_guard_refuses_a_tensors_capture_over_the_limit(layers_run):
 
 
 @pytest.mark.e2e
-def test_inspect_shows_the_first_divergence_with_its_neighbours(layers_run, capsys):
-    assert cli(["inspect", str(layers_run / "results/bert-auto")]) == 2  # the perturbed model fails (exit 2)
+def test_inspect_shows_the_first_divergence_with_its_neighbours(perturbed_run, capsys):
+    assert cli(["inspect", str(perturbed_run / "results/bert-auto")]) == 2  # the perturbed model fails (exit 2)
     text = capsys.readouterr().out
-    layers = load(layers_run / "results/bert-auto/fp32/layers/compare.json")
+    layers = load(perturbed_run / "results/bert-auto/fp32/layers/compare.json")
     order = layers["first_divergence"]["order"]
     assert f"layers (stats): {layers['modules']} module and {layers['apis']} API rows compared" in text
     assert "localisation: statistics-level" in text and f"first divergence: #{order} {PERTURBED} (Linear)" in text
     shown = [row["name"] for row in layers["rows"][order - 3 : order + 4]]
     lines = text.split("first divergence:")[1].splitlines()
     assert all(any(f" {name} " in line for line in lines) for name in shown)
-    assert cli(["inspect", str(layers_run / "results/bert-big")]) == 2  # perturbed too: its outputs fail
+    assert cli(["inspect", str(perturbed_run / "results/bert-big")]) == 2  # perturbed too: its outputs fail
     assert "layers_max_bytes 100,000" in capsys.readouterr().out
 
 
@@ -360,12 +343,12 @@ def msprobe_compare(target: Path, golden: Path, out: Path) -> list[dict]:
 
 
 @pytest.mark.e2e
-def test_msprobe_compare_reads_an_exported_statistics_dump(layers_run, tmp_path):
+def test_msprobe_compare_reads_an_exported_statistics_dump(perturbed_run, tmp_path):
     pytest.importorskip("msprobe", reason="mindstudio-probe (msprobe) is not installed")
     if not MSPROBE:
         pytest.skip("the msprobe command is not on PATH")
     out = tmp_path / "msprobe"
-    assert cli(["inspect", str(layers_run / "results/bert-auto"), "--export-msprobe", str(out)]) == 0
+    assert cli(["inspect", str(perturbed_run / "results/bert-auto"), "--export-msprobe", str(out)]) == 0
     dump = load(out / "target/step0/rank0/dump.json")
     assert (dump["task"], dump["level"], dump["framework"]) == ("statistics", "mix", "pytorch")
     key = f"Module.{PERTURBED}.Linear.forward.0"
@@ -374,7 +357,7 @@ def test_msprobe_compare_reads_an_exported_statistics_dump(layers_run, tmp_path)
         and dump["data"][key]["output"][0]["dtype"] == "torch.float32"
     )
     rows = msprobe_compare(out / "target/step0", out / "reference/step0", out / "compare")
-    ours = {row["name"]: row for row in load(layers_run / "results/bert-auto/fp32/layers/compare.json")["rows"]}
+    ours = {row["name"]: row for row in load(perturbed_run / "results/bert-auto/fp32/layers/compare.json")["rows"]}
     theirs = {row["NPU Name"]: row for row in rows}
     assert f"{key}.output.0" in theirs and "Functional.linear.0.forward.output.0" in theirs
     # msprobe's relative norm error (in %) is our norm_rel_change, row for row.

@@ -3,6 +3,8 @@ initialisation that the weights overwrite (issue 8, the workflow's own cost). Re
 models and real Snakemake runs of the tiny config."""
 
 import gc
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -85,27 +87,30 @@ def test_benchmark_model_leaves_the_garbage_collector_as_it_found_it(tmp_path):
     assert gc.get_freeze_count() == 0 and gc.isenabled()
 
 
-def test_each_model_job_builds_the_model_once_with_the_cpu_baseline_on(tmp_path):
+def test_each_model_job_builds_the_model_once_with_the_cpu_baseline_on(tiny_run, tmp_path):
     config = tiny_config(
         benchmark={"batch_sizes": [1], "warmup": 0, "min_runs": 2, "max_runs": 2, "max_seconds": 30, "baseline": "cpu"}
     )
     config["models"] = {"tiny-convnext": config["models"]["tiny-convnext"]}
+    # In a copy of the tiny run (timestamps kept): the dumps' jobs and logs are the tiny run's
+    # (their config slices are this config's), and the changed benchmark settings re-run the benchmark.
+    workdir = Path(shutil.copytree(tiny_run, tmp_path / "run", symlinks=True))
     run_snakemake(
-        tmp_path,
+        workdir,
         "results/tiny-convnext/fp32/benchmark.json",
         "results/tiny-convnext/reference/index.json",
         config=config,
     )
-    bench = load(tmp_path / "results/tiny-convnext/fp32/benchmark.json")
+    bench = load(workdir / "results/tiny-convnext/fp32/benchmark.json")
     # The target runs on the CPU in float32 here: the baseline measures that same model.
     assert (bench["device"], bench["dtype"], bench["baseline"]["status"]) == ("cpu", "float32", "ok")
     assert bench["results"][0]["speedup_vs_cpu"] > 0
     for job in ("dump_reference", "dump_target", "benchmark"):
         assert (
-            tmp_path / f"logs/tiny-convnext/{job}.log"
+            workdir / f"logs/tiny-convnext/{job}.log"
             if job == "dump_reference"
-            else tmp_path / f"logs/tiny-convnext/fp32/{job}.log"
+            else workdir / f"logs/tiny-convnext/fp32/{job}.log"
         ).read_text().count(BUILD_LINE) == 1, job
     # Snakemake's own per-job timing (bench/workflow_overhead.py reads it).
-    header, row = (tmp_path / "benchmarks/tiny-convnext/fp32/benchmark.tsv").read_text().splitlines()[:2]
+    header, row = (workdir / "benchmarks/tiny-convnext/fp32/benchmark.tsv").read_text().splitlines()[:2]
     assert header.split("\t")[0] == "s" and float(row.split("\t")[0]) > 0

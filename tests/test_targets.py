@@ -2,6 +2,7 @@
 leaderboard's rows, and the error budget against a CPU run in the same dtype."""
 
 import csv
+import shutil
 
 import numpy as np
 import pytest
@@ -74,16 +75,22 @@ def test_the_error_ratio_and_why_it_is_undefined():
 
 
 @pytest.fixture(scope="module")
-def two_targets(tmp_path_factory):
+def two_targets(tiny_run, tmp_path_factory):
     """The tiny models with an fp32 and a bf16 target on ``auto``; tiny-convnext drops bf16.
     A fake CUDA device (the device module's seam) makes ``auto`` an accelerator while the
     Snakefile plans the jobs, so bf16 gets its CPU same-dtype yardstick; in the job the
-    device is then really resolved, and with no GPU here it runs on the CPU."""
+    device is then really resolved, and with no GPU here it runs on the CPU.
+    The plan is a dry-run in an empty directory (every job of the config); the run itself goes
+    on in a copy of the tiny run, whose jobs this config leaves unchanged (weights, inputs, the
+    reference dumps) Snakemake keeps, as any re-run with a changed config does (tests/test_rerun.py)."""
     config = tiny_config(targets={"fp32": {"dtype": "float32"}, "bf16": {"dtype": "bfloat16"}})
     config["models"]["tiny-convnext"]["targets"] = {"bf16": False}
-    workdir = tmp_path_factory.mktemp("two_targets")
-    env = {"NPU_ADAPT_FAKE_DEVICE_COUNT": "cuda:1", "NPU_ADAPT_LOCK_DIR": str(workdir / "locks")}
-    plan = run_snakemake(workdir, "-n", "results/all", config=config, env=env).stdout
+    fresh = tmp_path_factory.mktemp("two_targets_plan")
+    env = {"NPU_ADAPT_FAKE_DEVICE_COUNT": "cuda:1", "NPU_ADAPT_LOCK_DIR": str(fresh / "locks")}
+    plan = run_snakemake(fresh, "-n", "results/all", config=config, env=env).stdout
+    workdir = tmp_path_factory.mktemp("two_targets") / "run"
+    shutil.copytree(tiny_run, workdir, symlinks=True)  # timestamps kept: Snakemake sees it complete
+    env["NPU_ADAPT_LOCK_DIR"] = str(workdir / "locks")
     run_snakemake(workdir, "results/all", config=config, env=env)
     return workdir, plan
 
