@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,12 @@ def run_snakemake(
             f"snakemake {' '.join(args)} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-8000:]}"
         )
     return done
+
+
+def copy_of(run: Path, parent: Path, name: str = "run") -> Path:
+    """A copy of a complete run in ``parent/name`` (timestamps kept, so Snakemake sees it
+    complete: a test that changes or re-runs something leaves the shared run as it was)."""
+    return Path(shutil.copytree(run, parent / name, symlinks=True))
 
 
 def load(path: Path):

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import load, run_snakemake, tiny_config
+from conftest import copy_of, load, run_snakemake, tiny_config
 
 from npu_adapt import devices
 from npu_adapt.benchmark import ROW_KEYS, SAMPLE_COLUMNS
@@ -256,8 +256,7 @@ def bench_runs(tiny_run, tmp_path_factory):
     through the device module's seam (upstream outputs reused). Both run in a copy of the tiny
     run: the benchmark settings change no upstream job, so its weights, inputs and target dump
     are kept (timestamps kept: Snakemake sees them complete) and only the benchmark runs."""
-    workdir = tmp_path_factory.mktemp("bench") / "run"
-    shutil.copytree(tiny_run, workdir, symlinks=True)
+    workdir = copy_of(tiny_run, tmp_path_factory.mktemp("bench"))
     config = tiny_config(benchmark=BENCH)
     target = "results/tiny-convnext/fp32/benchmark.json"
     # One model's jobs run one after the other anyway: --cores 1 costs nothing here, and the

@@ -13,7 +13,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import REPO, load, run_snakemake, tiny_config
+from conftest import REPO, copy_of, load, run_snakemake, tiny_config
 
 from npu_adapt import weights
 from npu_adapt.config_types import DownloadSettings, ModelEntry
@@ -143,8 +143,7 @@ def test_out_of_memory_at_every_batch_size_blocks_the_model(broken_run):
 
 @pytest.mark.e2e
 def test_a_crash_in_our_own_code_fails_the_job_with_its_traceback_in_the_log(broken_run, tmp_path):
-    workdir = tmp_path / "run"
-    shutil.copytree(broken_run, workdir, symlinks=True)
+    workdir = copy_of(broken_run, tmp_path)
     # Input the code does not expect (not a model failure): reading it raises in our code.
     (workdir / f"results/{HEALTHY}/inputs/index.json").write_text("{not json")
     target = f"results/{HEALTHY}/reference/index.json"
@@ -261,8 +260,7 @@ def models_run(done) -> set:
 
 @pytest.mark.e2e
 def test_retry_blocked_reruns_the_blocked_models_and_nothing_else(broken_run, tmp_path):
-    workdir = tmp_path / "run"
-    shutil.copytree(broken_run, workdir, symlinks=True)
+    workdir = copy_of(broken_run, tmp_path)
     config = broken_config()
     before = blocked_stage_files(workdir)
     dry = run_snakemake(workdir, "results/all", "-n", "--config", "retry_blocked=true", config=config)
@@ -319,8 +317,7 @@ def test_shared_and_tied_tensors_are_saved_once_and_load_back_identically(tmp_pa
 
 @pytest.mark.e2e
 def test_a_tampered_dump_or_weight_file_is_an_error_never_a_pass(tiny_run, tmp_path, monkeypatch):
-    workdir = tmp_path / "run"
-    shutil.copytree(tiny_run, workdir, symlinks=True)
+    workdir = copy_of(tiny_run, tmp_path)
     # The reference logits nudged by one ulp (rel_l2 ~1e-7: it would pass), same size, mtime put back.
     reference = workdir / "results/tiny-convnext/reference/logits.npy"
     target = workdir / "results/tiny-convnext/fp32/dump/logits.npy"

@@ -3,13 +3,11 @@ initialisation that the weights overwrite (issue 8, the workflow's own cost). Re
 models and real Snakemake runs of the tiny config."""
 
 import gc
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import load, run_snakemake, tiny_config
+from conftest import copy_of, load, run_snakemake, tiny_config
 from safetensors.torch import load_file
 
 from npu_adapt.adapters.timm_image import TimmImageAdapter
@@ -94,7 +92,7 @@ def test_each_model_job_builds_the_model_once_with_the_cpu_baseline_on(tiny_run,
     config["models"] = {"tiny-convnext": config["models"]["tiny-convnext"]}
     # In a copy of the tiny run (timestamps kept): the dumps' jobs and logs are the tiny run's
     # (their config slices are this config's), and the changed benchmark settings re-run the benchmark.
-    workdir = Path(shutil.copytree(tiny_run, tmp_path / "run", symlinks=True))
+    workdir = copy_of(tiny_run, tmp_path)
     run_snakemake(
         workdir,
         "results/tiny-convnext/fp32/benchmark.json",

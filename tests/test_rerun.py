@@ -15,17 +15,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, SNAKEMAKE, load, run_snakemake
+from conftest import REPO, SNAKEMAKE, copy_of, load, run_snakemake
 
 pytestmark = pytest.mark.e2e  # runs Snakemake or builds torch models
 
 MODELS = ("tiny-bert", "tiny-convnext")
 DUMPS = ("reference", "fp32/dump")
-
-
-def copy_of(run: Path, tmp_path: Path, name: str = "run") -> Path:
-    """A copy of a complete run (timestamps kept, so Snakemake sees it as complete)."""
-    return Path(shutil.copytree(run, tmp_path / name, symlinks=True))
 
 
 def config_of(workdir: Path) -> dict:

@@ -2,12 +2,11 @@
 leaderboard's rows, and the error budget against a CPU run in the same dtype."""
 
 import csv
-import shutil
 
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO, load, run_snakemake, tiny_config
+from conftest import REPO, copy_of, load, run_snakemake, tiny_config
 
 from npu_adapt.compare import compare_dumps, error_ratio
 from npu_adapt.config import ConfigError, legacy_target_message, model_targets, run_config
@@ -88,8 +87,7 @@ def two_targets(tiny_run, tmp_path_factory):
     fresh = tmp_path_factory.mktemp("two_targets_plan")
     env = {"NPU_ADAPT_FAKE_DEVICE_COUNT": "cuda:1", "NPU_ADAPT_LOCK_DIR": str(fresh / "locks")}
     plan = run_snakemake(fresh, "-n", "results/all", config=config, env=env).stdout
-    workdir = tmp_path_factory.mktemp("two_targets") / "run"
-    shutil.copytree(tiny_run, workdir, symlinks=True)  # timestamps kept: Snakemake sees it complete
+    workdir = copy_of(tiny_run, tmp_path_factory.mktemp("two_targets"))
     env["NPU_ADAPT_LOCK_DIR"] = str(workdir / "locks")
     run_snakemake(workdir, "results/all", config=config, env=env)
     return workdir, plan
