@@ -74,7 +74,7 @@ def model_settings(
     name = target or next(iter(targets))
     if name not in targets:
         raise ConfigError(f"model {model!r} has no target {name!r}; its targets: {', '.join(targets)}")
-    return entry, targets[name], benchmark_settings(config, model)  # min_runs > max_runs: its ConfigError, a ValueError
+    return entry, targets[name], benchmark_settings(config, model)  # refuses min_runs > max_runs (ConfigError)
 
 
 def weights_manifest(config: dict, model: str, entry: ModelEntry) -> dict:

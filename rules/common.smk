@@ -14,12 +14,12 @@ from snakemake.settings.types import ExecMode
 from npu_adapt import devices
 from npu_adapt.config import (
     TARGET_KEY,
+    ConfigError,
     benchmark_settings,
     check_target_keys,
     model_targets,
     run_config,
 )
-from npu_adapt.config_types import ConfigError
 from npu_adapt.config import merged as merged_section
 
 WORKFLOW_DIR = Path(workflow.basedir)
