@@ -12,7 +12,16 @@ from conftest import REPO
 
 from npu_adapt.fingerprints import library_code, reached_files
 
-SCRIPTS = ("fetch_weights.py", "make_inputs.py", "dump_outputs.py", "compare.py", "benchmark.py", "check_env.py")
+SCRIPTS = (
+    "fetch_weights.py",
+    "make_inputs.py",
+    "dump_outputs.py",
+    "compare.py",
+    "benchmark.py",
+    "check_env.py",
+    "summarize.py",
+    "leaderboard.py",
+)
 
 
 def checkout(tmp_path: Path) -> Path:
@@ -63,6 +72,7 @@ def test_a_stage_module_edit_reruns_its_own_rule_alone(tmp_path):
     assert changed_by_editing(root, "compare_stage.py") == {"compare.py"}
     assert changed_by_editing(root, "benchmark_stage.py") == {"benchmark.py"}
     assert changed_by_editing(root, "plots.py") == {"benchmark.py"}
+    assert changed_by_editing(root, "leaderboard_stage.py") == {"leaderboard.py"}
 
 
 def write(root: Path, files: dict[str, str]) -> None:

@@ -3,11 +3,13 @@ initialisation that the weights overwrite (issue 8, the workflow's own cost). Re
 models and real Snakemake runs of the tiny config."""
 
 import gc
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
-from conftest import copy_of, load, run_snakemake, tiny_config
+from conftest import DATA, copy_of, load, run_snakemake, tiny_config
 from safetensors.torch import load_file
 
 from npu_adapt.adapters.timm_image import TimmImageAdapter
@@ -112,3 +114,21 @@ def test_each_model_job_builds_the_model_once_with_the_cpu_baseline_on(tiny_run,
     # Snakemake's own per-job timing (bench/workflow_overhead.py reads it).
     header, row = (workdir / "benchmarks/tiny-convnext/fp32/benchmark.tsv").read_text().splitlines()[:2]
     assert header.split("\t")[0] == "s" and float(row.split("\t")[0]) > 0
+
+
+def test_import_code_imports_the_model_class_that_load_would_import_first(tmp_path):
+    # A fresh interpreter: this one may hold transformers' BERT modules already.
+    (tmp_path / "config.json").write_text((DATA / "tiny-bert.json").read_text())
+    probe = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from npu_adapt.adapters.hf_encoder import HFEncoderAdapter\n"
+        "from npu_adapt.config_types import ModelEntry\n"
+        "adapter = HFEncoderAdapter(ModelEntry(source='hf:x/y', family='hf_encoder'))\n"
+        "before = 'transformers.models.bert.modeling_bert' in sys.modules\n"
+        f"adapter.import_code(Path({str(tmp_path)!r}))\n"
+        "print(before, 'transformers.models.bert.modeling_bert' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    # Imported by import_code, so the build log's time is the build's own, not transformers'.
+    assert done.stdout.split() == ["False", "True"]

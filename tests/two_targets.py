@@ -17,11 +17,12 @@ from pathlib import Path
 
 from conftest import load
 
-from npu_adapt.cards import leaderboard_markdown, model_card
-from npu_adapt.html_report import leaderboard_page, model_page
-from npu_adapt.io import write_csv, write_json
+from npu_adapt.cards import model_card
+from npu_adapt.html_report import model_page
+from npu_adapt.io import write_json
+from npu_adapt.leaderboard_stage import write_leaderboard
 from npu_adapt.plots import benchmark_plot
-from npu_adapt.reports import LEADERBOARD_COLUMNS, STATUS_ORDER
+from npu_adapt.reports import STATUS_ORDER
 from npu_adapt.tables import leaderboard_row, null_reasons, row_key
 
 MODELS = ("tiny-bert", "tiny-convnext")
@@ -168,8 +169,6 @@ def write_reports(workdir: Path, out: Path) -> tuple[list[dict], dict[str, dict]
                     benchmark_plot(target["benchmark"]["results"], f"{model} {name}", directory / "benchmark.png")
             (card_dir / "README.md").write_text(model_card(summary, str(card_dir)))
             (card_dir / "summary.html").write_text(model_page(summary, str(card_dir)))
-        rows, reasons = board_rows(summaries)
-        write_csv("results/leaderboard.csv", rows, LEADERBOARD_COLUMNS)
-        Path("results/leaderboard.md").write_text(leaderboard_markdown(rows, reasons))
-        Path("results/leaderboard.html").write_text(leaderboard_page(rows, reasons, summaries, Path("results")))
+        board = (Path("results") / name for name in ("leaderboard.csv", "leaderboard.md", "leaderboard.html"))
+        rows, reasons = write_leaderboard(summaries, *board)
     return rows, reasons, summaries

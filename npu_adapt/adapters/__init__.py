@@ -44,7 +44,7 @@ class Adapter:
     """Base class: the interface every model family implements."""
 
     family = ""
-    libraries: tuple[str, ...] = ("torch",)  # imported before the build, so its time is logged apart
+    libraries: tuple[str, ...] = ("torch",)  # what import_code imports
 
     def __init__(self, entry: ModelEntry, base_dir: Path = Path(".")):
         self.entry = entry
@@ -56,6 +56,12 @@ class Adapter:
 
     def save(self, model: Any, dest: Path) -> None:
         raise NotImplementedError
+
+    def import_code(self, weights_dir: Path) -> None:
+        """Import the code ``load`` runs (seconds of imports), so the log can time the build
+        alone."""
+        for library in self.libraries:
+            importlib.import_module(library)
 
     def load(self, weights_dir: Path) -> Any:
         raise NotImplementedError

@@ -52,6 +52,12 @@ class HFEncoderAdapter(Adapter):
         (dest / "config.json").write_text((self.base_dir / self.entry.arch_config).read_text())
         save_model(model, str(dest / "model.safetensors"))  # handles tied (shared) tensors
 
+    def import_code(self, weights_dir):
+        super().import_code(weights_dir)
+        # transformers imports a model class's module (and what it needs, torch._dynamo among
+        # them) on first access, not with the package.
+        model_class(json.loads((Path(weights_dir) / "config.json").read_text()))
+
     def load(self, weights_dir):
         config = json.loads((Path(weights_dir) / "config.json").read_text())
         # Safetensors first (transformers' default); a .bin only through torch.load(weights_only=True).
