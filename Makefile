@@ -15,8 +15,10 @@ $(BIN)/.installed: requirements/cpu.txt pyproject.toml
 run: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES) results/all
 
+# Two workers (CI has two cores): one runs a module's Snakemake jobs while the other waits on
+# SLURM, a look-alike hub or a single-threaded job chain (tests/conftest.py, LONGEST_FIRST).
 test: $(BIN)/.installed
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder tests
 
 # Everything but the end-to-end tier (Snakemake runs, torch model builds): under a minute.
 test-fast: $(BIN)/.installed

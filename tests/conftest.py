@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from filelock import FileLock
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
@@ -31,6 +32,28 @@ def tiny_config(**overrides) -> dict:
     config = yaml.safe_load((DATA / "tiny.yaml").read_text())
     config.update(overrides)
     return config
+
+
+# The modules with the longest runs, longest first. `make test` runs two pytest-xdist workers,
+# each taking whole modules (--dist loadfile) in collection order (--no-loadscope-reorder):
+# started first, a long module runs beside the short ones instead of alone at the end.
+LONGEST_FIRST = (
+    "test_failures.py",
+    "test_slurm.py",
+    "test_readme_commands.py",
+    "test_layers.py",
+    "test_causal_lm.py",
+    "test_rerun.py",
+    "test_benchmark.py",
+    "test_weights.py",
+    "test_accuracy.py",
+    "test_reports.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the others keep their order
 
 
 _running: list[pytest.Item] = []  # the test being set up or run
@@ -95,12 +118,30 @@ def load(path: Path):
     return json.loads(Path(path).read_text())
 
 
+def shared_run(tmp_path_factory, name: str, make) -> Path:
+    """The directory ``name`` where ``make(directory)`` ran once in this test session. Under
+    pytest-xdist (`make test` runs two workers) each worker has a session of its own: the first
+    to ask makes it in the folder the workers share, the others wait for it, and all only read
+    it. A failed ``make`` leaves it unmade: the next worker to ask tries again (and fails alike)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # basetemp is the worker's own folder below the run's
+    workdir, made = root / name, root / f"{name}.made"
+    with FileLock(f"{workdir}.lock"):
+        if not made.exists():
+            shutil.rmtree(workdir, ignore_errors=True)
+            workdir.mkdir()
+            make(workdir)
+            made.touch()
+    return workdir
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """One complete run of the tiny config (CPU float32 target); tests only read it."""
-    workdir = tmp_path_factory.mktemp("tiny_run")
-    run_snakemake(workdir, "results/all", config=tiny_config())
-    return workdir
+    return shared_run(
+        tmp_path_factory, "tiny_run", lambda workdir: run_snakemake(workdir, "results/all", config=tiny_config())
+    )
 
 
 @pytest.fixture(scope="session")
@@ -120,11 +161,12 @@ def perturbed_run(tmp_path_factory) -> Path:
         "bert-auto": {**bert, "layers_auto_params": 1000, "layer_inputs": True},
         "bert-big": {**bert, "layers": "tensors", "layers_max_bytes": 100_000},
     }
-    workdir = tmp_path_factory.mktemp("perturbed_run")
     targets = (
         "results/tiny-bert/fp32/compare.json",
         "results/bert-auto/summary.json",  # the card of one model is enough
         "results/bert-big/fp32/compare.json",
     )
-    run_snakemake(workdir, *targets, config=config, env={"NPU_ADAPT_PERTURB_LAYER": f"{PERTURBED}:1.5"})
-    return workdir
+    env = {"NPU_ADAPT_PERTURB_LAYER": f"{PERTURBED}:1.5"}
+    return shared_run(
+        tmp_path_factory, "perturbed_run", lambda workdir: run_snakemake(workdir, *targets, config=config, env=env)
+    )

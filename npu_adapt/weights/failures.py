@@ -3,9 +3,9 @@ another try, retries with backoff, and the reason a manifest records, in plain w
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import socket
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -40,9 +40,10 @@ def download_errors() -> tuple[type[BaseException], ...]:
         errors.EntryNotFoundError,
         errors.XetDownloadError,
     ]
-    if importlib.util.find_spec("modelscope") is not None:
-        from modelscope.hub import errors as modelscope_errors
-
+    # The ModelScope client's errors and its transport's, only where this process imported them:
+    # an error whose module was never imported cannot be in flight, and importing modelscope
+    # costs seconds (it imports torch) in every job that fails to download from the Hub.
+    if modelscope_errors := sys.modules.get("modelscope.hub.errors"):
         classes += [
             value
             for value in vars(modelscope_errors).values()
@@ -50,14 +51,9 @@ def download_errors() -> tuple[type[BaseException], ...]:
             and issubclass(value, Exception)
             and value.__module__ == modelscope_errors.__name__
         ]
-    if importlib.util.find_spec("modelscope_hub") is not None:
-        # modelscope >= 1.40 raises its hub client's errors (HubError: 404, 5xx, network).
-        from modelscope_hub.errors import HubError
-
-        classes.append(HubError)
-    if importlib.util.find_spec("requests") is not None:
-        import requests  # the ModelScope client's transport
-
+    if hub_errors := sys.modules.get("modelscope_hub.errors"):
+        classes.append(hub_errors.HubError)  # modelscope >= 1.40 raises these (404, 5xx, network)
+    if requests := sys.modules.get("requests"):
         classes.append(requests.RequestException)
     return tuple(classes)
 
