@@ -24,8 +24,8 @@ validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml
 include: "rules/common.smk"
 
 
-# Every wildcard is constrained (MODEL_KEY in rules/common.smk, TARGET_KEY in npu_adapt/config.py):
-# a model key or target name is one path component and never a name the workflow writes beside it.
+# Every wildcard is constrained (MODEL_KEY and TARGET_KEY: npu_adapt/config.py): a model key or
+# target name is one path component and never a name the workflow writes beside it.
 wildcard_constraints:
     model=MODEL_KEY,
     target=TARGET_KEY,

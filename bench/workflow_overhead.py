@@ -682,12 +682,12 @@ def machine() -> str:
     except OSError:
         pass
     versions = []
+    from importlib.metadata import PackageNotFoundError, version
+
     for package in ("torch", "timm", "torchvision", "transformers", "snakemake"):
         try:
-            from importlib.metadata import version
-
             versions.append(f"{package} {version(package)}")
-        except Exception:
+        except PackageNotFoundError:
             versions.append(f"{package} (not installed)")
     return f"{os.cpu_count()} cores, {cpu}; Python {platform.python_version()}; {', '.join(versions)}"
 

@@ -110,6 +110,7 @@ def text_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def bench(args: argparse.Namespace, out=None) -> int:
+    from npu_adapt import integrity
     from npu_adapt.benchmark import run_benchmark
     from npu_adapt.benchmark_stage import write_benchmark
     from npu_adapt.card_benchmark import benchmark_method, benchmark_table
@@ -127,6 +128,7 @@ def bench(args: argparse.Namespace, out=None) -> int:
     settings = replace(settings, **options(args, "max_seconds", "threads"))
     placement = replace(placement, **options(args, "device", "dtype"))
     setup_logging(None)
+    integrity.configure(config)  # the weights are checked against their sha256 before use, as in a job
     manifest = weights_manifest(config, args.model, entry)
     if manifest.get("status") == "blocked":
         print(f"npu-adapt bench: {args.model}: no weights: {manifest['reason']}", file=sys.stderr)

@@ -24,12 +24,20 @@ from npu_adapt.config_types import (
 
 # Sections a model's own block overrides key by key (targets: see model_targets).
 MERGED_SECTIONS = ("reference", "accuracy", "benchmark")
-# Names a target's directory (results/{model}/{target}/) may not take: the model's own
-# directories and files beside it.
-RESERVED_TARGET_KEYS = ("inputs", "reference", "layers", "cpu-same-dtype", "summary.json", "README.md", "summary.html")
-TARGET_KEY = "(?!(?:{})(?![A-Za-z0-9._-]))[A-Za-z0-9][A-Za-z0-9._-]*".format(
-    "|".join(re.escape(name) for name in RESERVED_TARGET_KEYS)
-)
+
+
+def _one_path_component_but(reserved: list[str]) -> str:
+    """A wildcard constraint: one path component (the schema's pattern for the key), none of
+    ``reserved``."""
+    return "(?!(?:{})(?![A-Za-z0-9._-]))[A-Za-z0-9][A-Za-z0-9._-]*".format("|".join(map(re.escape, reserved)))
+
+
+# The {model} and {target} wildcards match the names the schema allows, and never one of the
+# names it refuses (`not: enum`), which the workflow writes beside a model's directory
+# (results/all, leaderboard.csv, ...) or a target's (reference/, summary.json, ...). So
+# results/{model}/{target}/compare.json cannot match results/{model}/{target}/layers/compare.json.
+MODEL_KEY = _one_path_component_but(config_schema()["properties"]["models"]["propertyNames"]["not"]["enum"])
+TARGET_KEY = _one_path_component_but(config_schema()["$defs"]["target_name"]["not"]["enum"])
 
 
 def model_entry(config: dict, model: str) -> ModelEntry:
@@ -98,18 +106,6 @@ def benchmark_settings(config: dict, model: str) -> BenchmarkSettings:
             f"benchmark.min_runs ({settings.min_runs}) > benchmark.max_runs ({settings.max_runs}) for models.{model}"
         )
     return settings
-
-
-def check_target_keys(config: dict) -> None:
-    """Target names that cannot be a results directory, refused before any job runs."""
-    names = set(config["targets"])
-    for entry in config["models"].values():
-        names |= set(entry.get("targets") or {})
-    for name in sorted(names):
-        if not re.fullmatch(TARGET_KEY, name):
-            raise ConfigError(
-                f"config: targets.{name}: a target name is one path component and none of {list(RESERVED_TARGET_KEYS)}"
-            )
 
 
 def run_config(config: dict, model: str) -> dict:

@@ -1,6 +1,6 @@
-"""Code fingerprints of the workflow's rules (docs/design.md "Re-runs"): the sha256 of the
-library code a script reaches, a param of its rule, so that editing a module re-runs exactly
-the rules whose scripts use it (Snakemake itself tracks the script file).
+"""Code fingerprints of the workflow's rules (docs/design.md "Re-running only what changed"):
+the sha256 of the library code a script reaches, a param of its rule, so that editing a module
+re-runs exactly the rules whose scripts use it (Snakemake itself tracks the script file).
 
 What a script reaches is read from the source with ``ast``, lazy imports inside functions
 included, name by name:

@@ -148,15 +148,3 @@ def _sort_key(column: str, value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return repr(value) if isinstance(value, float) else str(value)
-
-
-# The leaderboard page's names still import from here (npu_adapt.html_board imports this module).
-BOARD_NAMES = ("KEY_COLUMNS", "leaderboard_page", "leaderboard_table", "scatter", "summary_strip")
-
-
-def __getattr__(name: str):
-    if name in BOARD_NAMES:
-        from npu_adapt import html_board
-
-        return getattr(html_board, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from npu_adapt.config_types import config_schema
 from npu_adapt.io import sha256_file
 
 MB = 1 << 20
-DEFAULT_FULL_HASH_BELOW_MB = 64
-_settings = {"full_hash_below_bytes": DEFAULT_FULL_HASH_BELOW_MB * MB}
+_settings: dict[str, int] = {}
 
 
 class IntegrityError(Exception):
@@ -30,13 +30,18 @@ class IntegrityError(Exception):
 
 
 def configure(config: dict | None) -> None:
-    """Take ``integrity.full_hash_below_mb`` from the workflow config (a job's ``smk.config``)."""
-    below_mb = ((config or {}).get("integrity") or {}).get("full_hash_below_mb", DEFAULT_FULL_HASH_BELOW_MB)
+    """Take ``integrity.full_hash_below_mb`` from the workflow config (a job's ``smk.config``);
+    without a config (``npu-adapt inspect``), or the key unset, the schema's default."""
+    below_mb = ((config or {}).get("integrity") or {}).get("full_hash_below_mb")
+    if below_mb is None:
+        below_mb = config_schema()["properties"]["integrity"]["properties"]["full_hash_below_mb"]["default"]
     _settings["full_hash_below_bytes"] = int(float(below_mb) * MB)
 
 
 def full_hash_below() -> int:
     """Files smaller than this many bytes are always hashed in full."""
+    if not _settings:
+        configure(None)
     return _settings["full_hash_below_bytes"]
 
 

@@ -6,6 +6,7 @@ leaves a half-written target that a later run would mistake for a result.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import math
@@ -92,6 +93,22 @@ def read_csv(path: str | Path):
     import pandas as pd
 
     return pd.read_csv(path, keep_default_na=False, na_values=[CSV_NULL], true_values=["true"], false_values=["false"])
+
+
+def write_run_manifest(results: Path, manifest: Path) -> int:
+    """The run manifest ``manifest`` (results/all): when it was written, and every file under
+    ``results`` but itself with its size and sha256. Returns how many files it lists."""
+    artifacts = sorted(path for path in results.rglob("*") if path.is_file() and path != manifest)
+    write_json(
+        manifest,
+        {
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "artifacts": [
+                {"path": str(path), "bytes": path.stat().st_size, "sha256": sha256_file(path)} for path in artifacts
+            ],
+        },
+    )
+    return len(artifacts)
 
 
 def read_json(path: str | Path) -> Any:

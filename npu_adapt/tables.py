@@ -1,5 +1,5 @@
-"""The leaderboard's rows (one per model and target, from the summaries) and the tables built
-with pandas from the workflow's JSON files.
+"""The leaderboard's rows (one per model and target, from the summaries), why their null
+cells are null, and their ranking.
 
 Every CSV is written by :func:`npu_adapt.io.write_csv` under one convention (``null``,
 ``true``/``false``, floats in full; see there) and reads back with :func:`npu_adapt.io.read_csv`.
@@ -9,12 +9,8 @@ pandas equals the value in summary.json.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from npu_adapt.io import write_csv
 from npu_adapt.reports import (
     BENCHMARK_COLUMN_NOTES,
-    LEADERBOARD_COLUMNS,
     LLM_COLUMNS,
     LLM_FAMILIES,
     STATUS_ORDER,
@@ -130,18 +126,3 @@ def ranked(rows: list[dict]) -> list[dict]:
             row["target"],
         ),
     )
-
-
-def leaderboard_frame(summaries: list[dict]):
-    """One row per model and target (leaderboard_rows), in LEADERBOARD_COLUMNS order; object
-    dtype, so every cell keeps the exact value (and type) its summary.json holds."""
-    import pandas as pd
-
-    return pd.DataFrame(leaderboard_rows(summaries), columns=LEADERBOARD_COLUMNS, dtype=object)
-
-
-def write_leaderboard_csv(path: str | Path, summaries: list[dict]) -> list[dict]:
-    """results/leaderboard.csv from the summaries; returns its rows (as dicts)."""
-    rows = leaderboard_frame(summaries).to_dict("records")
-    write_csv(path, rows, LEADERBOARD_COLUMNS)
-    return rows

@@ -13,10 +13,10 @@ from snakemake.settings.types import ExecMode
 
 from npu_adapt import devices
 from npu_adapt.config import (
+    MODEL_KEY,
     TARGET_KEY,
     ConfigError,
     benchmark_settings,
-    check_target_keys,
     model_targets,
     run_config,
 )
@@ -33,7 +33,6 @@ os.environ.update(
         filter(None, [str(WORKFLOW_DIR), os.environ.get("PYTHONPATH")])
     )
 )
-check_target_keys(config)
 # Each model's targets by name (config order): the global targets: with the model's own changes.
 TARGETS = {model: model_targets(config, model) for model in MODELS}
 
@@ -106,36 +105,6 @@ def check_models():
 
 
 check_models()
-
-# Names the workflow writes beside the model directories (results/all, results/env.json, ...):
-# a model key equal to one of them would make its directory collide with that file.
-RESERVED_MODEL_KEYS = [
-    "all",
-    "env.json",
-    "env.log",
-    "leaderboard.csv",
-    "leaderboard.md",
-    "leaderboard.html",
-    "report.html",
-]
-# The {model} wildcard: one path component (the schema's pattern for model keys), never a
-# reserved name. So results/{model}/{target}/compare.json cannot match
-# results/{model}/{target}/layers/compare.json.
-MODEL_KEY = "(?!(?:{})(?![A-Za-z0-9._-]))[A-Za-z0-9][A-Za-z0-9._-]*".format(
-    "|".join(re.escape(name) for name in RESERVED_MODEL_KEYS)
-)
-
-
-def check_model_keys():
-    """Model keys that the {model} wildcard could not match, rejected before any job runs."""
-    for model in config["models"]:
-        if not re.fullmatch(MODEL_KEY, model):
-            raise ValueError(
-                f"config.yaml: models.{model}: a model key is one path component and none of {RESERVED_MODEL_KEYS}"
-            )
-
-
-check_model_keys()
 
 
 def status_documents(model):

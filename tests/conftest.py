@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 # The workflow's runs take up to two cores (CI has two): jobs of different models overlap, and
-# a CPU benchmark job still runs alone, taking every core (rules/common.smk benchmark_threads).
+# a CPU benchmark job still runs alone in its run, taking every core it has (rules/common.smk
+# benchmark_threads); `make test`'s other worker may run beside it.
 # A test that passes its own `--cores N` after these arguments overrides it (the last one wins).
 CORES = str(min(2, os.cpu_count() or 1))
 

@@ -73,6 +73,7 @@ def test_a_stage_module_edit_reruns_its_own_rule_alone(tmp_path):
     assert changed_by_editing(root, "benchmark_stage.py") == {"benchmark.py"}
     assert changed_by_editing(root, "plots.py") == {"benchmark.py"}
     assert changed_by_editing(root, "leaderboard_stage.py") == {"leaderboard.py"}
+    assert changed_by_editing(root, "html_board.py") == {"leaderboard.py"}  # not the summaries
 
 
 def write(root: Path, files: dict[str, str]) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from conftest import DATA, PERTURBED, load
 
+from npu_adapt import seams
 from npu_adapt.__main__ import main as cli
 from npu_adapt.config_types import ModelEntry
 
@@ -195,9 +196,9 @@ def test_statistics_bound_never_exceeds_the_measured_error_of_a_bfloat16_target(
 
 @pytest.mark.e2e
 def test_statistics_name_the_perturbed_module_as_the_first_divergence(tmp_path, monkeypatch):
-    from npu_adapt.layers import PERTURB_ENV, apply_test_perturbation, compare_layers
+    from npu_adapt.layers import apply_test_perturbation, compare_layers
 
-    monkeypatch.setenv(PERTURB_ENV, f"{PERTURBED}:1.5")
+    monkeypatch.setenv(seams.PERTURB_LAYER, f"{PERTURBED}:1.5")
     reference, target = tiny_bert(), tiny_bert()
     assert apply_test_perturbation(target, "target") == f"{PERTURBED}:1.5"
     capture(reference, tmp_path / "reference", "stats")
@@ -372,10 +373,10 @@ def test_msprobe_compare_reads_an_exported_tensors_dump(tmp_path, monkeypatch):
     pytest.importorskip("msprobe", reason="mindstudio-probe (msprobe) is not installed")
     if not MSPROBE:
         pytest.skip("the msprobe command is not on PATH")
-    from npu_adapt.layers import PERTURB_ENV, apply_test_perturbation, compare_layers
+    from npu_adapt.layers import apply_test_perturbation, compare_layers
     from npu_adapt.layers.msprobe import export_msprobe
 
-    monkeypatch.setenv(PERTURB_ENV, f"{PERTURBED}:1.5")
+    monkeypatch.setenv(seams.PERTURB_LAYER, f"{PERTURBED}:1.5")
     target = tiny_bert()
     apply_test_perturbation(target, "target")
     capture(tiny_bert(), tmp_path / "run/layers/reference", "tensors")

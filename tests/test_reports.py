@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import load, run_snakemake, tiny_config
+from conftest import copy_of, load, run_snakemake, tiny_config
 from two_targets import two_target_summary, write_reports
 
 from npu_adapt.cards import front_matter, model_card, targets_of
@@ -406,7 +406,8 @@ def test_leaderboard_html_is_self_contained(tiny_run):
 
 def test_snakemake_report_has_leaderboard_summaries_and_plots(tiny_run, tmp_path):
     report = tmp_path / "report.html"
-    run_snakemake(tiny_run, "--report", str(report), config=tiny_config())
+    # In a copy: the shared run stays as it was (the other pytest worker may be copying it).
+    run_snakemake(copy_of(tiny_run, tmp_path), "--report", str(report), config=tiny_config())
     text = report.read_text()
     for category in ("Leaderboard", "Model summaries", "Benchmark plots"):
         assert category in text, category

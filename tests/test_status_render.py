@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from two_targets import board_rows
 
 from npu_adapt.__main__ import main as cli
 from npu_adapt.cards import leaderboard_markdown, model_card
 from npu_adapt.config_types import ModelEntry, Placement
-from npu_adapt.html_report import leaderboard_page, model_page
+from npu_adapt.html_board import leaderboard_page
+from npu_adapt.html_report import model_page
+from npu_adapt.leaderboard_stage import leaderboard
 from npu_adapt.reports import (
     STATUS_ORDER,
     build_summary,
@@ -108,7 +109,7 @@ def test_each_status_is_stated_with_its_reason_in_card_and_leaderboard(status, t
     assert f"**Status / 状态:** {status}" in card
     if status != "pass":
         assert f"**Verdict / 结论:** {status}: {REASONS[status]}" in card
-    rows, reasons = board_rows({summary["model"]: summary})
+    rows, reasons = leaderboard({summary["model"]: summary})
     markdown = leaderboard_markdown(rows, reasons)
     assert f"| {status} |" in markdown
     page = model_page(summary, str(tmp_path))
@@ -129,7 +130,7 @@ def test_each_target_status_is_stated_in_the_targets_table_and_its_row(status, t
     assert "## Accuracy / 精度对比 — target `bf16`" in card and "![m-" in card and "(bf16/benchmark.png)" in card
     page = model_page(summary, str(tmp_path))
     assert f'<tr><td>bf16</td><td>cpu (cpu)</td><td>bfloat16</td><td><span class="status-{status}"' in page  # coloured
-    rows, reasons = board_rows({summary["model"]: summary})
+    rows, reasons = leaderboard({summary["model"]: summary})
     assert [(row["model"], row["target"], row["status"]) for row in rows] == [(summary["model"], "bf16", status)]
     assert f"| {status} |" in leaderboard_markdown(rows, reasons)
     board = leaderboard_page(rows, reasons, {summary["model"]: summary}, tmp_path)

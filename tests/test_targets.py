@@ -2,6 +2,7 @@
 leaderboard's rows, and the error budget against a CPU run in the same dtype."""
 
 import csv
+import re
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ import yaml
 from conftest import REPO, copy_of, load, run_snakemake, tiny_config
 
 from npu_adapt.compare import compare_dumps, error_ratio
-from npu_adapt.config import ConfigError, legacy_target_message, model_targets, run_config
+from npu_adapt.config import MODEL_KEY, TARGET_KEY, ConfigError, legacy_target_message, model_targets, run_config
 from npu_adapt.config_check import ConfigError as CheckError
 from npu_adapt.config_check import validate_config
 from npu_adapt.io import dump_tensors, load_tensors, read_json, write_json
@@ -61,6 +62,22 @@ def test_a_config_with_the_old_single_target_is_refused_with_its_targets_equival
 def test_a_target_name_that_cannot_be_its_own_directory_is_refused(name):
     with pytest.raises(CheckError, match=f"targets: the name '{name}' is not allowed|targets.*{name}"):
         validated(tiny_config(targets={name: {"dtype": "float16"}}))
+
+
+@pytest.mark.parametrize(
+    ("wildcard", "refused", "allowed"),
+    [
+        (
+            MODEL_KEY,
+            ["all", "env.json", "leaderboard.csv", "report.html", "a/b"],
+            ["all2", "report.html.d", "tiny-bert"],
+        ),
+        (TARGET_KEY, ["inputs", "layers", "cpu-same-dtype", "summary.json", "a/b"], ["layers2", "fp32", "bf16"]),
+    ],
+)
+def test_a_wildcard_matches_the_names_the_schema_allows_and_none_it_refuses(wildcard, refused, allowed):
+    assert not any(re.fullmatch(wildcard, name) for name in refused)
+    assert all(re.fullmatch(wildcard, name) for name in allowed)
 
 
 def test_the_error_ratio_and_why_it_is_undefined():

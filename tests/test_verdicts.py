@@ -11,12 +11,12 @@ from __future__ import annotations
 import pytest
 from conftest import REPO, tiny_config
 
-from npu_adapt import devices
+from npu_adapt import devices, seams
 from npu_adapt.adapters import get_adapter
 from npu_adapt.compare import compare_dumps
 from npu_adapt.config_types import ModelEntry
 from npu_adapt.io import dump_tensors, to_numpy, write_json
-from npu_adapt.layers import PERTURB_ENV, apply_test_perturbation
+from npu_adapt.layers import apply_test_perturbation
 from npu_adapt.runner import LoadedModel
 from npu_adapt.weights import Source, list_files, resolve_installed
 
@@ -136,7 +136,7 @@ def test_activations_that_overflow_float16_fail_naming_nan_inf(tmp_path, tmp_pat
     ids=["minilm", "tiny-convnext"],
 )
 def test_a_ten_percent_error_in_one_layer_fails_in_every_dtype(entry, layer, tmp_path, tmp_path_factory, monkeypatch):
-    monkeypatch.setenv(PERTURB_ENV, f"{layer}:1.1")
+    monkeypatch.setenv(seams.PERTURB_LAYER, f"{layer}:1.1")
     verdicts = judge(tmp_path, entry, weights_of(entry, tmp_path_factory), ["float32", "float16", "bfloat16"])
     for dtype, compare in verdicts.items():
         assert compare["target"]["test_perturbation"] == f"{layer}:1.1"

@@ -23,7 +23,6 @@ from npu_adapt.io import write_json
 from npu_adapt.leaderboard_stage import write_leaderboard
 from npu_adapt.plots import benchmark_plot
 from npu_adapt.reports import STATUS_ORDER
-from npu_adapt.tables import leaderboard_row, null_reasons, row_key
 
 MODELS = ("tiny-bert", "tiny-convnext")
 BUDGET = "results/{model}/cpu-same-dtype/bfloat16/index.json"
@@ -131,17 +130,6 @@ def two_target_summary(workdir: Path, model: str) -> dict:
     new = {key: value for key, value in summary.items() if key != "targets"}
     new.update(status=worst["status"], reason=f"{worst['target']}: {worst['reason']}", targets=targets)
     return new
-
-
-def board_rows(summaries: dict[str, dict]) -> tuple[list[dict], dict[str, dict]]:
-    """One leaderboard row per model x target and, by row_key, why each null cell is null."""
-    rows, reasons = [], {}
-    for summary in summaries.values():
-        for name in summary["targets"]:
-            row = leaderboard_row(summary, name)
-            rows.append(row)
-            reasons[row_key(row)] = null_reasons(row, summary)
-    return rows, reasons
 
 
 def write_reports(workdir: Path, out: Path) -> tuple[list[dict], dict[str, dict], dict[str, dict]]:

@@ -1,9 +1,10 @@
 """Model families behind one small interface.
 
-An adapter knows, for one family of models, how to
+Adapters are constructed per model with the model's config entry
+(npu_adapt.config_types.ModelEntry). An adapter knows, for one family of models, how to
 
-Adapters are constructed per model with the model's config entry (npu_adapt.config.ModelEntry).
-
+- ``import_code(weights_dir)``: import the code ``load`` runs (its ``libraries``, and what
+  the family's libraries import only on first use), so the build log times the build alone;
 - ``random_init(seed)``: build the architecture from its shipped config with a fixed
   seed (the offline fallback), returning a module ready to be saved;
 - ``save(model, dest)``: write the module's weights (safetensors) and config into ``dest``;

@@ -51,21 +51,18 @@ __all__ = [
     "write_layer_index",
 ]
 
-# The test seam npu_adapt.seams.PERTURB_LAYER ("MODULE:SCALE" scales MODULE's output in the
-# *target* dump). The perturbation is written into the target's index.json
-# ("test_perturbation") and compare.json; never set it in a real run.
-PERTURB_ENV = seams.PERTURB_LAYER
-
 
 def apply_test_perturbation(model, role: str) -> str | None:
-    """The test seam above: returns the perturbation applied, or None."""
+    """The test seam npu_adapt.seams.PERTURB_LAYER ("MODULE:SCALE" scales MODULE's output in
+    the *target* dump): returns the perturbation applied, or None. It is written into the
+    target's index.json ("test_perturbation") and compare.json; never set it in a real run."""
     spec = seams.perturbed_layer()
     if not spec or role != "target":
         return None
     name, _, scale = spec.rpartition(":")
     modules = dict(model.named_modules())
     if name not in modules:
-        raise ValueError(f"{PERTURB_ENV}={spec}: the model has no module {name!r}")
+        raise ValueError(f"{seams.PERTURB_LAYER}={spec}: the model has no module {name!r}")
     factor = float(scale)
 
     def perturb(module, args, output):
