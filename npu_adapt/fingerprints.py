@@ -31,19 +31,26 @@ WHOLE_PACKAGES = {"npu_adapt.adapters"}
 
 
 class Library:
-    """The npu_adapt modules of one checkout (``root`` holds the npu_adapt folder)."""
+    """The npu_adapt modules of one checkout (``root`` holds the npu_adapt folder), as they are
+    while one script's files are followed (what is a module is looked up once)."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
+        self._packages: dict[str, bool] = {}
+        self._modules: dict[str, bool] = {}
 
     def folder(self, module: str) -> Path:
         return self.root.joinpath(*module.split("."))
 
     def is_package(self, module: str) -> bool:
-        return (self.folder(module) / "__init__.py").is_file()
+        if module not in self._packages:
+            self._packages[module] = (self.folder(module) / "__init__.py").is_file()
+        return self._packages[module]
 
     def is_module(self, module: str) -> bool:
-        return self.is_package(module) or self.folder(module).with_suffix(".py").is_file()
+        if module not in self._modules:
+            self._modules[module] = self.is_package(module) or self.folder(module).with_suffix(".py").is_file()
+        return self._modules[module]
 
     def file_of(self, module: str) -> Path:
         return (
@@ -70,11 +77,13 @@ def _absolute(library: Library, path: Path, node: ast.ImportFrom) -> str:
 
 
 @cache
-def _parse(path: Path, stamp: tuple[int, int]) -> tuple[list[ast.stmt], dict[str, set[str]], dict[str, int]]:
+def _parse(
+    path: Path, stamp: tuple[int, int]
+) -> tuple[list[ast.stmt], dict[str, set[str]], dict[str, int], list[ast.stmt]]:
     """One file's import statements (lazy ones included), the attributes it takes from each
-    local name (``name.attr``), and how often it uses each name otherwise. Parsed once per
-    process and version of the file (``stamp``: mtime and size): Snakemake parses the
-    workflow with one call per rule."""
+    local name (``name.attr``), how often it uses each name otherwise, and its top-level
+    imports. Parsed once per process and version of the file (``stamp``: mtime and size):
+    Snakemake parses the workflow with one call per rule."""
     tree = ast.parse(path.read_text())
     statements, attributes, other_uses = [], {}, {}
     for node in ast.walk(tree):
@@ -85,7 +94,7 @@ def _parse(path: Path, stamp: tuple[int, int]) -> tuple[list[ast.stmt], dict[str
             other_uses[node.value.id] = other_uses.get(node.value.id, 0) - 1  # its Name node is walked too
         elif isinstance(node, ast.Name):
             other_uses[node.id] = other_uses.get(node.id, 0) + 1
-    return statements, attributes, other_uses
+    return statements, attributes, other_uses, [node for node in tree.body if isinstance(node, ast.ImportFrom)]
 
 
 def imports_of(library: Library, path: Path) -> list[tuple[str, frozenset[str] | None]]:
@@ -94,7 +103,7 @@ def imports_of(library: Library, path: Path) -> list[tuple[str, frozenset[str] |
     (``devices.acquire_device``) is taken as those names; used otherwise (passed on,
     patched), as a whole."""
     stat = path.stat()
-    statements, attributes, other_uses = _parse(path, (stat.st_mtime_ns, stat.st_size))
+    statements, attributes, other_uses, _ = _parse(path, (stat.st_mtime_ns, stat.st_size))
     found = []
     for node in statements:
         if isinstance(node, ast.Import):
@@ -120,12 +129,12 @@ def imports_of(library: Library, path: Path) -> list[tuple[str, frozenset[str] |
 def _reexports(library: Library, package: str) -> dict[str, tuple[str, str]]:
     """The names a package's ``__init__`` imports: name -> (module, name there)."""
     path = library.file_of(package)
+    stat = path.stat()
     bindings = {}
-    for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.ImportFrom):
-            module = _absolute(library, path, node)
-            for alias in node.names:
-                bindings[alias.asname or alias.name] = (module, alias.name)
+    for node in _parse(path, (stat.st_mtime_ns, stat.st_size))[3]:
+        module = _absolute(library, path, node)
+        for alias in node.names:
+            bindings[alias.asname or alias.name] = (module, alias.name)
     return bindings
 
 

@@ -6,6 +6,7 @@ leaves a half-written target that a later run would mistake for a result.
 
 from __future__ import annotations
 
+import csv
 import datetime
 import hashlib
 import json
@@ -76,15 +77,15 @@ def csv_value(value):
 
 
 def write_csv(path: str | Path, rows: list[dict], columns: list[str]) -> None:
-    """One row per dict, in ``columns`` order (other keys ignored), under the CSV convention."""
-    import pandas as pd
-
-    # dtype=object: each cell keeps its Python type (an integer column with a null must not
-    # turn into floats, a float must keep every digit).
-    table = pd.DataFrame(
-        [[csv_value(row.get(column)) for column in columns] for row in rows], columns=columns, dtype=object
-    )
-    table.to_csv(path, index=False, na_rep=CSV_NULL)
+    """One row per dict, in ``columns`` order (other keys ignored), under the CSV convention.
+    The standard library's writer: each cell keeps its Python type (an integer column with a
+    null stays integers, a float keeps every digit), and no job pays for importing pandas."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            cells = (csv_value(row.get(column)) for column in columns)
+            writer.writerow([CSV_NULL if cell is None else cell for cell in cells])
 
 
 def read_csv(path: str | Path):

@@ -1,6 +1,7 @@
 # Config access for the rules: merged per-model settings, the exact config slice each rule
 # depends on (so editing one model re-runs only that model), and library code fingerprints.
 
+import functools
 import hashlib
 import json
 import os
@@ -234,6 +235,7 @@ def model_entry(model, *keys):
     return {key: entry[key] for key in keys if key in entry}
 
 
+@functools.cache  # three rules run dump_outputs.py: its files are followed once per parse
 def library_code(script):
     """Fingerprint of the library code that ``scripts/{script}`` reaches, module by module
     and name by name (npu_adapt.fingerprints). A param, so editing a module re-runs exactly

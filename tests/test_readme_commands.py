@@ -97,6 +97,10 @@ def checkout(tmp_path_factory) -> Path:
     )
     tiny = list(config["models"].values())
     config["models"] = {name: tiny[position % len(tiny)] for position, name in enumerate(readme_models())}
+    # The commands use bf16 of convnextv2-atto alone: the other model keeps fp32 (three jobs fewer).
+    for name, entry in config["models"].items():
+        if name != "convnextv2-atto":
+            config["models"][name] = {**entry, "targets": {"bf16": False}}
     (directory / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     # Placeholders the README's commands name: a small config, and two dumps to compare.
     (directory / "small.yaml").write_text(
@@ -104,9 +108,8 @@ def checkout(tmp_path_factory) -> Path:
     )
     done = run("snakemake --cores 2 results/all", directory, timeout=1800)
     assert done.returncode == 0, done.stderr[-4000:]
-    model = next(iter(config["models"]))
     for name, dump in (("A.npy", "bf16/dump"), ("B.npy", "reference")):
-        first = sorted((directory / f"results/{model}/{dump}").glob("*.npy"))[0]
+        first = sorted((directory / f"results/convnextv2-atto/{dump}").glob("*.npy"))[0]
         np.save(directory / name, np.load(first))
     return directory
 

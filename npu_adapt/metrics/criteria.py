@@ -4,9 +4,9 @@ place they are defined), the config's overrides over them, and the order of stat
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
-SCHEMA = Path(__file__).resolve().parent.parent.parent / "schemas" / "config.schema.yaml"
+from npu_adapt.config_types import SCHEMA, config_schema
+
 CRITERIA_KEYS = (
     "rel_l2_max",
     "rel_l2_fail",
@@ -26,13 +26,11 @@ STATUS_RANK = {"pass": 0, "warn": 1, "fail": 2, "error": 3}
 
 @cache
 def _dtype_table() -> dict:
-    import yaml
-
     if not SCHEMA.is_file():
         raise FileNotFoundError(
             f"{SCHEMA}: the config schema (it defines the default accuracy criteria per dtype) is missing"
         )
-    return yaml.safe_load(SCHEMA.read_text())["$defs"]["dtype_criteria"]
+    return config_schema()["$defs"]["dtype_criteria"]
 
 
 def criteria_classes() -> list[str]:
