@@ -114,6 +114,7 @@ def bench(args: argparse.Namespace, out=None) -> int:
     from npu_adapt.benchmark import run_benchmark
     from npu_adapt.benchmark_stage import write_benchmark
     from npu_adapt.card_benchmark import benchmark_method, benchmark_table
+    from npu_adapt.inspect_cli import EXIT_CODES  # one table of exit codes for both commands
     from npu_adapt.jobs import setup_logging
 
     out = out or sys.stdout
@@ -122,7 +123,7 @@ def bench(args: argparse.Namespace, out=None) -> int:
         entry, placement, settings = model_settings(config, args.model, args.target)
     except (ConfigError, ValueError) as error:  # ValueError: npu_adapt.config.ConfigError
         print(f"npu-adapt bench: {error}", file=sys.stderr)
-        return 2
+        return EXIT_CODES["error"]  # as a bad command line: 2 would read as a failed verdict
     if args.batch_sizes:
         settings = replace(settings, batch_sizes=args.batch_sizes)
     settings = replace(settings, **options(args, "max_seconds", "threads"))
@@ -132,7 +133,7 @@ def bench(args: argparse.Namespace, out=None) -> int:
     manifest = weights_manifest(config, args.model, entry)
     if manifest.get("status") == "blocked":
         print(f"npu-adapt bench: {args.model}: no weights: {manifest['reason']}", file=sys.stderr)
-        return 1
+        return EXIT_CODES["blocked"]
     from npu_adapt.adapters import get_adapter
     from npu_adapt.weights import verified_dir
 
@@ -149,7 +150,7 @@ def bench(args: argparse.Namespace, out=None) -> int:
         names = ("benchmark.json", "benchmark.csv", "benchmark_samples.csv")
         write_benchmark(result, samples, *(directory / name for name in names))
         print(f"wrote {directory}/benchmark.json, benchmark.csv, benchmark_samples.csv", file=out)
-    return 0 if result["status"] == "ok" else 1
+    return 0 if result["status"] == "ok" else EXIT_CODES[result["status"]]  # blocked, error: 3
 
 
 def add_parser(commands) -> None:

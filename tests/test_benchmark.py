@@ -499,4 +499,23 @@ def test_bench_command_prints_the_cards_table_without_the_workflow(tmp_path):
         env=env,
         timeout=120,
     )
-    assert typo.returncode == 2 and "no model 'tiny-convnxt' in the config; did you mean tiny-convnext?" in typo.stderr
+    assert typo.returncode == 3 and "no model 'tiny-convnxt' in the config; did you mean tiny-convnext?" in typo.stderr
+
+
+def test_bench_exits_3_when_it_cannot_run_never_a_verdicts_code(tmp_path, monkeypatch, capsys):
+    """No config, a typo in the model, weights that cannot be had: 3 (as inspect's missing
+    evidence), never 1 or 2, which mean warn and fail."""
+    import yaml
+
+    from npu_adapt.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "tiny-bert"]) == 3
+    assert "no config.yaml in the working directory" in capsys.readouterr().err
+    config = tiny_config(download={"offline": True})
+    config["models"]["missing"] = {"source": "hf:npu-adapt/not-there", "family": "hf_encoder", "fallback": "none"}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    assert main(["bench", "tiny-bret"]) == 3
+    assert "no model 'tiny-bret' in the config; did you mean tiny-bert" in capsys.readouterr().err
+    assert main(["bench", "missing"]) == 3
+    assert "missing: no weights: " in capsys.readouterr().err

@@ -82,7 +82,7 @@ def tensors_in(value, suffix: str = ""):
             yield from tensors_in(item, f"{suffix}[{key}]")
 
 
-def compute_dtype(tensor) -> str:
+def dtype_name(tensor) -> str:
     """``bfloat16``, ``float32``... (torch's name without the ``torch.`` prefix)."""
     return str(tensor.dtype).removeprefix("torch.")
 
@@ -312,7 +312,7 @@ class LayerCapture:
             else:
                 entry.update(shape=list(tensor.shape))
                 self.bytes += stored_bytes(tensor)
-            entry["compute_dtype"] = compute_dtype(tensor)
+            entry["compute_dtype"] = dtype_name(tensor)
             self.entries.append(entry)
 
     def api_done(self, api: str, inputs, output) -> None:
