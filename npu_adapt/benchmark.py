@@ -200,7 +200,8 @@ def llm_figures(loaded: LoadedModel, inputs: dict, settings: BenchmarkSettings, 
     """Prefill and decode timed apart, at one batch size (inputs already on the device).
 
     ``ttft_ms``: p50 of the prompt's forward pass with its first greedy token, measured as
-    any forward (first call, warm-up, runs within ``max_seconds``). ``decode_ms_per_token``:
+    any forward (first call, warm-up, timed runs until ``min_runs`` and ``min_seconds``, within
+    ``max_runs`` and ``max_seconds``). ``decode_ms_per_token``:
     p50 over ``new_tokens`` single-token steps from the KV cache, each synchronised;
     ``decode_tokens_per_s`` = batch_size tokens per step / that p50."""
     import torch
@@ -217,6 +218,7 @@ def llm_figures(loaded: LoadedModel, inputs: dict, settings: BenchmarkSettings, 
                 warmup=settings.warmup,
                 min_runs=settings.min_runs,
                 max_runs=settings.max_runs,
+                min_seconds=settings.min_seconds,
                 max_seconds=settings.max_seconds,
             )
         )

@@ -108,6 +108,41 @@ def test_gqa_llama_and_shipped_gpt2_generate_greedily_with_the_kv_cache(tmp_path
     assert attention.k_proj.out_features * 2 == attention.q_proj.out_features  # grouped-query attention
 
 
+def test_the_prefill_is_timed_until_min_seconds_as_the_forward_is():
+    """ttft_ms comes from timed runs until min_runs and min_seconds are both met (a call of
+    this tiny GPT-2 takes milliseconds: min_runs alone would end far sooner)."""
+    import time
+
+    from npu_adapt.benchmark import llm_figures
+    from npu_adapt.config_types import BenchmarkSettings
+
+    adapter = get_adapter(ModelEntry(**GPT2_ENTRY), REPO)
+    in_prefill = []
+
+    def prefill(*args):
+        started = time.perf_counter()
+        result = type(adapter).prefill(adapter, *args)
+        in_prefill.append(time.perf_counter() - started)
+        return result
+
+    adapter.prefill = prefill  # the adapter's own, timed
+    loaded = SimpleNamespace(adapter=adapter, model=adapter.random_init(3).eval(), device="cpu")
+    settings = BenchmarkSettings(
+        batch_sizes=(1,),
+        warmup=0,
+        min_runs=2,
+        min_seconds=0.5,
+        max_runs=10**6,
+        max_seconds=30,
+        baseline="none",
+        threads=None,
+        prompt_len=None,
+        new_tokens=2,
+    )
+    figures = llm_figures(loaded, {"input_ids": torch.tensor([[5, 6, 7, 8]])}, settings, 1)
+    assert sum(in_prefill) >= 0.5 and len(in_prefill) > 4 and figures["ttft_ms"] > 0
+
+
 def test_prompt_of_a_configured_length_repeats_the_inputs_ids():
     ids = torch.tensor([[5, 6, 7]]).repeat(2, 1)
     assert prompt_ids(ids, None) is ids
