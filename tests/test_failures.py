@@ -185,7 +185,11 @@ def test_every_model_gets_a_leaderboard_row_beside_the_broken_ones(broken_run):
 @pytest.mark.e2e
 def test_an_unknown_architecture_or_unbuildable_config_blocks_its_model_with_the_cause(broken_run):
     for model, cause in (
-        (TYPO_ARCH, "random-init: RuntimeError: Unknown model (convnxt_atto)"),
+        (
+            TYPO_ARCH,
+            "random-init: SourceError: timm has no architecture 'convnxt_atto' (timm:convnxt_atto.fcmae_ft_in1k); "
+            "did you mean convnext_atto, convnextv2_atto",
+        ),
         (
             BAD_CONFIG,
             "random-init: ValueError: The hidden size (30) is not a multiple of the number of attention heads (4)",

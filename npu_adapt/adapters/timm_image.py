@@ -8,6 +8,7 @@ weights load the same way.
 
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from npu_adapt.adapters import CLASS_SCORES, Adapter
-from npu_adapt.weights.sources import Source
+from npu_adapt.weights.sources import Source, SourceError
 
 if TYPE_CHECKING:
     from npu_adapt.config_types import ModelEntry
@@ -34,9 +35,15 @@ class TimmImageAdapter(Adapter):
         import timm
         import torch
 
+        name = timm_name(self.entry)
+        if not timm.is_model(name):  # a typo: say so, with timm's nearest names
+            architecture = name.split(".")[0]
+            nearest = difflib.get_close_matches(architecture, timm.list_models(), n=3, cutoff=0.8)
+            hint = f"; did you mean {', '.join(nearest)}?" if nearest else " (timm.list_models() lists them)"
+            raise SourceError(f"timm has no architecture {architecture!r} ({self.entry.source}){hint}")
         torch.manual_seed(seed)
         # The tag's pretrained config sets the head (e.g. 1024-d projection for CLIP towers).
-        model = timm.create_model(timm_name(self.entry), pretrained=False)
+        model = timm.create_model(name, pretrained=False)
         model.eval()
         return model
 

@@ -13,7 +13,8 @@ HUB_SCHEMES = ("hf", "modelscope", "timm")
 
 
 class SourceError(ValueError):
-    """A ``local:`` or ``pkg:`` source names something that cannot hold weights."""
+    """A source names something that cannot hold weights: a ``local:`` or ``pkg:`` path, or a
+    ``timm:`` architecture timm does not have."""
 
 
 @dataclass
