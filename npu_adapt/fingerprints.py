@@ -24,6 +24,7 @@ import ast
 import hashlib
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 LIBRARY = "npu_adapt"
 # Packages that load their modules by name (importlib), unseen by ast: they count whole.
@@ -76,14 +77,17 @@ def _absolute(library: Library, path: Path, node: ast.ImportFrom) -> str:
     return ".".join([*base, node.module] if node.module else base)
 
 
+class ParsedFile(NamedTuple):
+    imports: list[ast.stmt]  # every import statement, lazy ones included
+    attributes: dict[str, set[str]]  # the attributes taken from each local name (``name.attr``)
+    other_uses: dict[str, int]  # how often each name is used otherwise
+    top_level_from_imports: list[ast.ImportFrom]  # what a package's ``__init__`` re-exports
+
+
 @cache
-def _parse(
-    path: Path, stamp: tuple[int, int]
-) -> tuple[list[ast.stmt], dict[str, set[str]], dict[str, int], list[ast.stmt]]:
-    """One file's import statements (lazy ones included), the attributes it takes from each
-    local name (``name.attr``), how often it uses each name otherwise, and its top-level
-    imports. Parsed once per process and version of the file (``stamp``: mtime and size):
-    Snakemake parses the workflow with one call per rule."""
+def _parse(path: Path, stamp: tuple[int, int]) -> ParsedFile:
+    """One file's imports and name uses. Parsed once per process and version of the file
+    (``stamp``: mtime and size): Snakemake parses the workflow with one call per rule."""
     tree = ast.parse(path.read_text())
     statements, attributes, other_uses = [], {}, {}
     for node in ast.walk(tree):
@@ -94,7 +98,8 @@ def _parse(
             other_uses[node.value.id] = other_uses.get(node.value.id, 0) - 1  # its Name node is walked too
         elif isinstance(node, ast.Name):
             other_uses[node.id] = other_uses.get(node.id, 0) + 1
-    return statements, attributes, other_uses, [node for node in tree.body if isinstance(node, ast.ImportFrom)]
+    top_level = [node for node in tree.body if isinstance(node, ast.ImportFrom)]
+    return ParsedFile(statements, attributes, other_uses, top_level)
 
 
 def imports_of(library: Library, path: Path) -> list[tuple[str, frozenset[str] | None]]:
@@ -131,7 +136,7 @@ def _reexports(library: Library, package: str) -> dict[str, tuple[str, str]]:
     path = library.file_of(package)
     stat = path.stat()
     bindings = {}
-    for node in _parse(path, (stat.st_mtime_ns, stat.st_size))[3]:
+    for node in _parse(path, (stat.st_mtime_ns, stat.st_size)).top_level_from_imports:
         module = _absolute(library, path, node)
         for alias in node.names:
             bindings[alias.asname or alias.name] = (module, alias.name)
