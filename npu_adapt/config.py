@@ -80,7 +80,13 @@ def model_targets(config: dict, model: str) -> dict[str, Placement]:
     resolved = {name: dict(placement) for name, placement in config["targets"].items()}
     for name, override in (config["models"][model].get("targets") or {}).items():
         if override is False:
-            resolved.pop(name, None)
+            if name not in config["targets"]:
+                # Dropping a target that is not there drops nothing: most likely a typo.
+                raise ConfigError(
+                    f"models.{model}.targets.{name}: false drops a global target, and there is none named "
+                    f"{name!r}; targets: {', '.join(config['targets'])}"
+                )
+            resolved.pop(name)
         else:
             resolved[name] = {**target_defaults(), **resolved.get(name, {}), **override}
     if not resolved:

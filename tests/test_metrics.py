@@ -114,6 +114,14 @@ def test_all_zero_reference():
     assert nonzero["status"] == "fail" and "rel_l2 inf > rel_l2_fail 0.05" in nonzero["reason"]
 
 
+def test_identical_outputs_have_cosine_exactly_one():
+    # A self-check's outputs are identical: its cosine is 1, never 0.9999999999999998.
+    rng = np.random.default_rng(0)
+    for size in (3, 1000, 100_003):
+        x = rng.standard_normal(size).astype(np.float32) * 10.0 ** rng.integers(-20, 20)
+        assert compare_output(x, x.copy(), "hidden", CRITERIA)["cosine"] == 1.0
+
+
 def test_nan_in_target_where_reference_is_finite_fails_even_with_good_metrics_elsewhere():
     r = np.array([1.0, 2.0, 3.0], dtype=np.float32)
     t = np.array([1.0, np.nan, 3.0], dtype=np.float16)

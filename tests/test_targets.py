@@ -42,6 +42,24 @@ def test_a_model_overrides_adds_and_drops_targets():
     config["models"]["tiny-bert"]["targets"] = {"fp32": False, "bf16": False}
     with pytest.raises(ConfigError, match="models.tiny-bert.targets: every target is dropped"):
         model_targets(config, "tiny-bert")
+    # Dropping a target the run does not have is a typo, named, never a silent no-op.
+    config["models"]["tiny-bert"]["targets"] = {"bf61": False}
+    with pytest.raises(ConfigError, match=r"models.tiny-bert.targets.bf61: .* none named 'bf61'; targets: fp32, bf16"):
+        model_targets(config, "tiny-bert")
+
+
+def test_a_models_task_defaults_to_its_familys():
+    families = {
+        "timm_image": "image-classification",  # the class scores are logits, compared by top-1
+        "hf_encoder": "feature-extraction",
+        "hf_seq2seq": "text2text-generation",
+        "hf_causal_lm": "text-generation",
+    }
+    models = {family: {"source": "local:m", "family": family} for family in families}
+    models["set"] = {"source": "timm:m", "family": "timm_image", "task": "feature-extraction"}
+    config = validated({"models": models})
+    tasks = {name: entry["task"] for name, entry in config["models"].items()}
+    assert tasks == {**families, "set": "feature-extraction"}
 
 
 def test_a_config_with_the_old_single_target_is_refused_with_its_targets_equivalent():

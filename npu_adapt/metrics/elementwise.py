@@ -95,7 +95,9 @@ def float_metrics(target: np.ndarray, reference: np.ndarray, atol: float, rtol: 
     else:  # an all-zero reference has no relative error: 0 when the target is zero too
         rel_l2 = 0.0 if sum_sq == 0 else math.inf
     if norm_t > 0 and norm_r > 0:
-        cosine = min(1.0, max(-1.0, dot / (norm_t * norm_r)))  # rounding can step past +-1
+        # One square root of the product: identical outputs (dot == sum_tt == sum_rr) give exactly 1,
+        # where norm_t * norm_r can round to just above dot. Rounding can still step past +-1.
+        cosine = min(1.0, max(-1.0, dot / math.sqrt(sum_tt * sum_rr)))
     else:  # undefined for a zero vector: 1 when both are zero, 0 when only one is
         cosine = 1.0 if norm_t == norm_r else 0.0
     result.update(
