@@ -12,7 +12,6 @@ workflow's job writes them).
 from __future__ import annotations
 
 import argparse
-import difflib
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -20,15 +19,13 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from npu_adapt.config_types import ConfigError
+
 if TYPE_CHECKING:
     from npu_adapt.config_types import BenchmarkSettings, ModelEntry, Placement
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "schemas" / "config.schema.yaml"
-
-
-class ConfigError(Exception):
-    """A config file or model name that cannot be used; the message names it."""
 
 
 def load_config(configfiles: list[Path]) -> dict:
@@ -51,7 +48,7 @@ def load_config(configfiles: list[Path]) -> dict:
 
     try:  # the Snakefile's own check: one sentence naming the key, the schema's defaults filled in
         config_check.validate_config(config, SCHEMA)
-    except config_check.ConfigError as exc:
+    except ConfigError as exc:
         raise ConfigError(f"{', '.join(map(str, paths))}: {exc}") from None
     return config
 
@@ -64,17 +61,9 @@ def model_settings(
     the closest configured models or targets."""
     from npu_adapt.config import benchmark_settings, model_entry, model_targets
 
-    models = config["models"]
-    if model not in models:
-        close = difflib.get_close_matches(model, models, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else f"; configured: {', '.join(sorted(models))}"
-        raise ConfigError(f"no model {model!r} in the config{hint}")
-    entry = model_entry(config, model)
+    entry = model_entry(config, model)  # an unknown model or target: a ConfigError with the nearest names
     targets = model_targets(config, model)
-    name = target or next(iter(targets))
-    if name not in targets:
-        raise ConfigError(f"model {model!r} has no target {name!r}; its targets: {', '.join(targets)}")
-    return entry, targets[name], benchmark_settings(config, model)  # refuses min_runs > max_runs (ConfigError)
+    return entry, targets[target or next(iter(targets))], benchmark_settings(config, model)
 
 
 def weights_manifest(config: dict, model: str, entry: ModelEntry) -> dict:
@@ -121,7 +110,7 @@ def bench(args: argparse.Namespace, out=None) -> int:
     try:
         config = load_config([Path(path) for path in args.configfile])
         entry, placement, settings = model_settings(config, args.model, args.target)
-    except (ConfigError, ValueError) as error:  # ValueError: npu_adapt.config.ConfigError
+    except ConfigError as error:
         print(f"npu-adapt bench: {error}", file=sys.stderr)
         return EXIT_CODES["error"]  # as a bad command line: 2 would read as a failed verdict
     if args.batch_sizes:

@@ -9,6 +9,7 @@ new target leaves out come from the schema's ``$defs/target`` defaults.
 
 from __future__ import annotations
 
+import difflib
 import re
 
 import yaml
@@ -40,9 +41,30 @@ MODEL_KEY = _one_path_component_but(config_schema()["properties"]["models"]["pro
 TARGET_KEY = _one_path_component_but(config_schema()["$defs"]["target_name"]["not"]["enum"])
 
 
+class ByName(dict):
+    """Configured things by name (the models, a model's targets). A name that is not there is a
+    ConfigError naming it and the nearest configured names: a typo in a requested path
+    (results/minlm/summary.json) says "no model 'minlm' in the config; did you mean minilm?"
+    where a rule's input function would raise a bare KeyError."""
+
+    def __init__(self, noun: str, where: str, items: dict):
+        super().__init__(items)
+        self.noun, self.where = noun, where
+
+    def __missing__(self, name):
+        close = difflib.get_close_matches(str(name), list(self), n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else f"configured: {', '.join(self) or 'none'}"
+        raise ConfigError(f"no {self.noun} {name!r} {self.where}; {hint}")
+
+
+def models(config: dict) -> ByName:
+    """The config's model entries by name."""
+    return ByName("model", "in the config", config["models"])
+
+
 def model_entry(config: dict, model: str) -> ModelEntry:
     """The whole of a model's own entry (the ``npu-adapt bench`` command's)."""
-    entry = config["models"][model]
+    entry = models(config)[model]
     own = {key: value for key, value in entry.items() if key not in (*MERGED_SECTIONS, "targets")}
     return from_mapping(ModelEntry, own, f"models.{model}")
 
@@ -74,11 +96,11 @@ def legacy_target_message(config: dict) -> str | None:
     )
 
 
-def model_targets(config: dict, model: str) -> dict[str, Placement]:
+def model_targets(config: dict, model: str) -> ByName:
     """The model's targets, by name, in config order: the global ``targets:`` with the
     model's own ``targets:`` entry applied (override keys, add, or drop with false)."""
     resolved = {name: dict(placement) for name, placement in config["targets"].items()}
-    for name, override in (config["models"][model].get("targets") or {}).items():
+    for name, override in (models(config)[model].get("targets") or {}).items():
         if override is False:
             if name not in config["targets"]:
                 # Dropping a target that is not there drops nothing: most likely a typo.
@@ -91,12 +113,13 @@ def model_targets(config: dict, model: str) -> dict[str, Placement]:
             resolved[name] = {**target_defaults(), **resolved.get(name, {}), **override}
     if not resolved:
         raise ConfigError(f"models.{model}.targets: every target is dropped; keep at least one")
-    return {name: Placement(**placement) for name, placement in resolved.items()}
+    placements = {name: Placement(**placement) for name, placement in resolved.items()}
+    return ByName("target", f"for model {model!r}", placements)
 
 
 def merged(config: dict, model: str, section: str) -> dict:
     """A global section (reference, accuracy, benchmark) with the model's overrides."""
-    return {**config[section], **config["models"][model].get(section, {})}
+    return {**config[section], **models(config)[model].get(section, {})}
 
 
 def reference_placement(config: dict, model: str) -> Placement:
@@ -118,7 +141,7 @@ def run_config(config: dict, model: str) -> dict:
     """The configuration that reproduces one model's run (printed in its model card): the
     global sections with the model's overrides merged in, its resolved targets, and the
     model's own entry."""
-    entry = config["models"][model]
+    entry = models(config)[model]
     return {
         "seed": config["seed"],
         "download": config["download"],

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from npu_adapt.config_types import ConfigError
+
 PREFIX = "Error validating config file"
-
-
-class ConfigError(Exception):
-    """A config problem, in one sentence naming the file or key."""
 
 
 def check_yaml_syntax(path: str | Path) -> None:

@@ -16,9 +16,11 @@ from npu_adapt import devices
 from npu_adapt.config import (
     MODEL_KEY,
     TARGET_KEY,
+    ByName,
     ConfigError,
     benchmark_settings,
     model_targets,
+    models,
     run_config,
 )
 from npu_adapt.config import merged as merged_section
@@ -34,8 +36,15 @@ os.environ.update(
         filter(None, [str(WORKFLOW_DIR), os.environ.get("PYTHONPATH")])
     )
 )
-# Each model's targets by name (config order): the global targets: with the model's own changes.
-TARGETS = {model: model_targets(config, model) for model in MODELS}
+# Each model's entry, and its targets by name (config order): the global targets: with the
+# model's own changes. A name that is not configured (a typo in a requested path) is a
+# ConfigError naming the nearest ones (npu_adapt.config.ByName).
+MODEL_ENTRIES = models(config)
+TARGETS = ByName(
+    "model",
+    "in the config",
+    {model: model_targets(config, model) for model in MODELS},
+)
 
 
 def target_kind(model, target):
@@ -85,24 +94,24 @@ def check_models():
             entry["family"] != "timm_image" and entry["fallback"] == "random-init"
         )
         if needs_arch and "arch_config" not in entry:
-            raise ValueError(
+            raise ConfigError(
                 f"config.yaml: models.{model}.arch_config is required with fallback: random-init"
             )
         arch = entry.get("arch_config")
         if arch and not (WORKFLOW_DIR / arch).is_file():
-            raise ValueError(
+            raise ConfigError(
                 f"config.yaml: models.{model}.arch_config: no file {WORKFLOW_DIR / arch}"
             )
         try:
             re.compile(entry.get("layer_pattern", ""))
         except re.error as exc:
-            raise ValueError(
+            raise ConfigError(
                 f"config.yaml: models.{model}.layer_pattern: not a regular expression: {exc}"
             )
         try:
             benchmark_settings(config, model)
         except ConfigError as exc:
-            raise ValueError(f"config.yaml: {exc}") from None
+            raise ConfigError(f"config.yaml: {exc}") from None
 
 
 check_models()
@@ -231,7 +240,7 @@ LAYER_KEYS = (
 
 
 def model_entry(model, *keys):
-    entry = config["models"][model]
+    entry = MODEL_ENTRIES[model]
     return {key: entry[key] for key in keys if key in entry}
 
 
@@ -286,7 +295,7 @@ def benchmark_threads(wildcards):
     if target_kind(wildcards.model, wildcards.target) != "cpu":
         return 1
     if not workflow.local_exec or workflow.resource_settings.cores is None:
-        raise ValueError(benchmark_threads_missing(wildcards.model))
+        raise ConfigError(benchmark_threads_missing(wildcards.model))
     return workflow.cores
 
 
@@ -312,7 +321,7 @@ def benchmark_threads_checked():
             target_kind(model, target) == "cpu" for target in TARGETS[model]
         )
         if cpu_target and merged(model, "benchmark").get("threads") is None:
-            raise ValueError(benchmark_threads_missing(model))
+            raise ConfigError(benchmark_threads_missing(model))
 
 
 # The workflow's only onstart handler (Snakemake keeps one): runs in a real run, after

@@ -22,7 +22,7 @@ rule compare:
         criteria=lambda wildcards: canonical(
             {
                 "config": config["accuracy"],
-                "model": config["models"][wildcards.model].get("accuracy", {}),
+                "model": MODEL_ENTRIES[wildcards.model].get("accuracy", {}),
             }
         ),
         no_cpu_same_dtype=lambda wildcards: cpu_same_dtype_reason(

@@ -29,7 +29,7 @@ rule fetch_weights:
         seed=config["seed"],
         weights_dir=lambda wildcards, output: str(Path(output.manifest).parents[1]),
         arch_config_sha256=lambda wildcards: file_digest(
-            config["models"][wildcards.model].get("arch_config")
+            MODEL_ENTRIES[wildcards.model].get("arch_config")
         ),
         code=library_code("fetch_weights.py"),
     script:

@@ -11,7 +11,6 @@ from conftest import REPO, copy_of, load, run_snakemake, tiny_config
 
 from npu_adapt.compare import compare_dumps, error_ratio
 from npu_adapt.config import MODEL_KEY, TARGET_KEY, ConfigError, legacy_target_message, model_targets, run_config
-from npu_adapt.config_check import ConfigError as CheckError
 from npu_adapt.config_check import validate_config
 from npu_adapt.io import dump_tensors, load_tensors, read_json, write_json
 
@@ -69,7 +68,7 @@ def test_a_config_with_the_old_single_target_is_refused_with_its_targets_equival
     assert yaml.safe_load(message.split("Write instead:\n")[1]) == {
         "targets": {"bf16": {"device": "npu", "dtype": "bfloat16"}}
     }
-    with pytest.raises(CheckError, match="is replaced by `targets:`"):
+    with pytest.raises(ConfigError, match="is replaced by `targets:`"):
         validate_config(config, SCHEMA)
     config = tiny_config()
     config["models"]["tiny-bert"]["target"] = {"dtype": "float16"}
@@ -78,7 +77,7 @@ def test_a_config_with_the_old_single_target_is_refused_with_its_targets_equival
 
 @pytest.mark.parametrize("name", ["reference", "layers", "cpu-same-dtype", "summary.json", "a/b"])
 def test_a_target_name_that_cannot_be_its_own_directory_is_refused(name):
-    with pytest.raises(CheckError, match=f"targets: the name '{name}' is not allowed|targets.*{name}"):
+    with pytest.raises(ConfigError, match=f"targets: the name '{name}' is not allowed|targets.*{name}"):
         validated(tiny_config(targets={name: {"dtype": "float16"}}))
 
 
@@ -217,3 +216,22 @@ def test_the_old_target_key_stops_snakemake_with_the_equivalent(tmp_path):
     assert done.returncode != 0
     said = done.stdout + done.stderr
     assert "`target:` is replaced by `targets:`" in said and "bf16:" in said
+
+
+def test_a_name_that_is_not_configured_is_refused_with_the_nearest_ones():
+    config = validated(tiny_config(targets={"fp32": {"device": "cpu"}, "bf16": {"dtype": "bfloat16"}}))
+    nearest = r"^no model 'tiny-bret' in the config; did you mean tiny-bert, tiny-convnext\?$"
+    with pytest.raises(ConfigError, match=nearest):
+        model_targets(config, "tiny-bret")
+    with pytest.raises(ConfigError, match=r"^no target 'bf61' for model 'tiny-bert'; did you mean bf16\?$"):
+        model_targets(config, "tiny-bert")["bf61"]
+    with pytest.raises(ConfigError, match=r"^no target 'int8' for model 'tiny-bert'; configured: fp32, bf16$"):
+        model_targets(config, "tiny-bert")["int8"]
+
+
+@pytest.mark.e2e
+def test_a_typo_in_a_requested_path_names_the_model_and_the_nearest_ones(tmp_path):
+    # A bare KeyError from a rule's input function before: the typo is named, with the fix.
+    done = run_snakemake(tmp_path, "-n", "results/tiny-bret/summary.json", config=tiny_config(), check=False)
+    assert done.returncode != 0
+    assert "no model 'tiny-bret' in the config; did you mean tiny-bert, tiny-convnext?" in done.stdout + done.stderr
