@@ -271,7 +271,10 @@ def inspect(args: argparse.Namespace, out=None) -> int:
     paths = [Path(path) for path in args.paths]
     for path in paths:
         if not path.exists():
-            print(f"npu-adapt inspect: no such file or directory: {path}", file=sys.stderr)
+            # A model's name alone is the likeliest slip: point at its results directory.
+            results = Path("results") / path
+            hint = f"; did you mean {results}?" if not path.is_absolute() and results.is_dir() else ""
+            print(f"npu-adapt inspect: no such file or directory: {path}{hint}", file=sys.stderr)
             return EXIT_CODES["error"]
     overrides = {
         key: value for key, value in vars(args).items() if key in (*NUMBER_CRITERIA, "top5") and value is not None

@@ -131,6 +131,17 @@ def test_usage_errors_exit_with_status_3(argv):
     assert exit_info.value.code == 3  # 2 means fail
 
 
+def test_a_model_name_alone_points_at_its_results_directory(tmp_path, monkeypatch, capsys):
+    (tmp_path / "results/my-model").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert cli(["inspect", "my-model"]) == 3
+    assert capsys.readouterr().err.strip() == (
+        "npu-adapt inspect: no such file or directory: my-model; did you mean results/my-model?"
+    )
+    assert cli(["inspect", "other"]) == 3
+    assert capsys.readouterr().err.strip() == "npu-adapt inspect: no such file or directory: other"
+
+
 def test_blocked_layers_say_why_instead_of_an_empty_table():
     import io
 
