@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from npu_adapt import devices
+from npu_adapt.adapters import get_adapter
 from npu_adapt.jobs import ModelBlocked, check_upstream, describe_exception, model_step
 from npu_adapt.runner import LoadedModel
 from npu_adapt.timing import STABLE_CV_PCT, STABLE_DRIFT_PCT, measure
@@ -340,6 +341,7 @@ def run_benchmark(
         "threads_requested": settings.threads,
         "job_cores": job_cores,
         "warmup": settings.warmup,
+        "timed_call": get_adapter(entry, base_dir).timed_call(),
         "settings": settings.as_dict(),
         "param_bytes": None,
         "results": [],

@@ -118,6 +118,7 @@ def benchmark_method(bench: dict) -> str:
         f"governor {shown(host.get('governor'), 'not readable here')}, "
         f"load average (one, five, fifteen minutes) {loads(load.get('start'))} at the start "
         f"and {loads(load.get('end'))} at the end. "
+        f"One call: {shown(bench.get('timed_call'), 'not recorded')}. "
         "Per batch size: a first call (not in the statistics), "
         f"{shown(bench.get('warmup'), 'not recorded')} warm-up calls, then timed calls until "
         f"{shown(settings.get('min_runs'), 'n/a')} runs and {shown(settings.get('min_seconds'), 'n/a')} s "

@@ -289,6 +289,7 @@ def test_benchmark_rule_records_every_key_with_consistent_statistics(bench_runs)
     bench = load(saved / "benchmark.json")
     assert set(TOP_KEYS) <= set(bench)
     assert (bench["status"], bench["device"], bench["dtype"], bench["warmup"]) == ("ok", "cpu", "float32", 2)
+    assert bench["timed_call"] == "one forward pass"
     assert bench["threads"] >= 1 and bench["threads_requested"] is None  # null: the job's cores
     assert all(len(bench["load_average"][when]) == 3 for when in ("start", "end"))
     assert bench["host"]["cpu"] == devices.cpu_model_name() and "governor" in bench["host"]

@@ -242,6 +242,9 @@ def test_prefill_and_decode_figures_per_batch_size(llm_run):
     for model, target in (("tiny-llama", "bf16"), ("tiny-gpt2", "fp32")):
         bench = load(work / f"results/{model}/{target}/benchmark.json")
         assert bench["status"] == "ok" and [row["batch_size"] for row in bench["results"]] == [1, 2]
+        # Latency is that of the dumps' call: the forward pass and the short greedy generation.
+        generated = {"tiny-llama": 6, "tiny-gpt2": 4}[model]  # their inputs.max_new_tokens
+        assert bench["timed_call"] == f"one forward pass, then greedy generate of up to {generated} new tokens"
         for row in bench["results"]:
             assert row["status"] == "ok" and row["prompt_len"] == 20 and row["new_tokens"] == 5
             assert 0 < row["ttft_ms"] and 0 < row["decode_ms_per_token"]
@@ -253,6 +256,7 @@ def test_prefill_and_decode_figures_per_batch_size(llm_run):
         assert table["decode_tokens_per_s"].dtype == np.float64 and table["prompt_len"].dtype == np.int64
         card = (work / f"results/{model}/README.md").read_text()
         assert "| batch | prompt_len | new_tokens | ttft_ms | decode_ms_per_token | decode_tokens_per_s |" in card
+        assert f"One call: {bench['timed_call']}." in card
 
     board = read_csv(work / "results/leaderboard.csv").set_index("model")
     assert board.loc["tiny-llama", "target"] == "bf16" and board.loc["tiny-gpt2", "target"] == "fp32"

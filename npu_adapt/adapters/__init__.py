@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 # Kinds of output tensor besides plain "hidden" ones; compare picks metrics by kind.
 CLASS_SCORES = "class_scores"
 TOKEN_IDS = "token_ids"
+DEFAULT_MAX_NEW_TOKENS = 8  # inputs.max_new_tokens: tokens a generative family's run generates
 
 FAMILIES = {
     "timm_image": "npu_adapt.adapters.timm_image:TimmImageAdapter",
@@ -46,6 +47,7 @@ class Adapter:
 
     family = ""
     libraries: tuple[str, ...] = ("torch",)  # what import_code imports
+    generates = False  # run ends in greedy generation (its token ids compared exactly)
 
     def __init__(self, entry: ModelEntry, base_dir: Path = Path(".")):
         self.entry = entry
@@ -76,6 +78,17 @@ class Adapter:
     def output_kinds(self) -> dict[str, str]:
         """Kind of each output named by ``run`` (outputs not listed are ``hidden``)."""
         return {}
+
+    def max_new_tokens(self) -> int | None:
+        """The tokens ``run``'s greedy generation adds at most; None for a family that does not generate."""
+        return int(self.options.max_new_tokens or DEFAULT_MAX_NEW_TOKENS) if self.generates else None
+
+    def timed_call(self) -> str:
+        """What one call of ``run`` does: the call the dumps make and the benchmark times
+        (benchmark.json's ``timed_call``), so a latency is that of what was compared."""
+        if not self.generates:
+            return "one forward pass"
+        return f"one forward pass, then greedy generate of up to {self.max_new_tokens()} new tokens"
 
     @staticmethod
     def count_params(model: Any) -> int:

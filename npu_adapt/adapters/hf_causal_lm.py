@@ -24,11 +24,10 @@ import numpy as np
 from npu_adapt.adapters import CLASS_SCORES, TOKEN_IDS
 from npu_adapt.adapters.hf_encoder import HFEncoderAdapter, _has_tokenizer
 
-DEFAULT_MAX_NEW_TOKENS = 8  # inputs.max_new_tokens: tokens generated for the comparison
-
 
 class HFCausalLMAdapter(HFEncoderAdapter):
     family = "hf_causal_lm"
+    generates = True
 
     def make_inputs(self, weights_dir, seed):
         weights_dir = Path(weights_dir)
@@ -49,9 +48,6 @@ class HFCausalLMAdapter(HFEncoderAdapter):
             if isinstance(config.get("bos_token_id"), int):
                 input_ids[0, 0] = config["bos_token_id"]
         return {"input_ids": input_ids, "attention_mask": np.ones_like(input_ids)}
-
-    def max_new_tokens(self) -> int:
-        return int(self.options.max_new_tokens or DEFAULT_MAX_NEW_TOKENS)
 
     @staticmethod
     def generation_config(model, max_new_tokens: int):

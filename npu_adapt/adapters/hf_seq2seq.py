@@ -18,6 +18,7 @@ from npu_adapt.adapters.hf_encoder import HFEncoderAdapter, _has_tokenizer
 
 class HFSeq2SeqAdapter(HFEncoderAdapter):
     family = "hf_seq2seq"
+    generates = True
 
     def random_init(self, seed):
         import torch
@@ -60,7 +61,7 @@ class HFSeq2SeqAdapter(HFEncoderAdapter):
         generated = model.generate(
             input_ids=inputs["input_ids"],
             attention_mask=inputs["attention_mask"],
-            max_new_tokens=int(self.options.max_new_tokens or 8),
+            max_new_tokens=self.max_new_tokens(),
             do_sample=False,
             num_beams=1,
         )
