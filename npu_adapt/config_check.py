@@ -40,6 +40,14 @@ def describe(error) -> str:
         return f"{PREFIX}: {error.message}; the config needs a `models:` mapping with at least one model"
     if path == "models" and error.validator in ("type", "minProperties"):
         return f"{PREFIX}: `models:` is empty; list at least one model under it (see config.yaml for the form)"
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        # Name what is wrong inside the alternative of the value's own kind (a misspelt key of a
+        # mapping), not "is not valid under any of the given schemas".
+        specific = [sub for sub in error.context if sub.validator not in ("type", "const")]
+        if len(specific) == 1:
+            return describe(specific[0])
+        alternatives = "; or ".join(sub.message for sub in specific or error.context)
+        return f"{PREFIX}: {path or 'config'}: {error.instance!r} is not valid: {alternatives}"
     if error.validator == "not" and error.schema.get("description"):
         # propertyNames: the instance is the offending key itself.
         return (

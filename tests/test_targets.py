@@ -218,6 +218,29 @@ def test_the_old_target_key_stops_snakemake_with_the_equivalent(tmp_path):
     assert "`target:` is replaced by `targets:`" in said and "bf16:" in said
 
 
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            {"targets": {"bf16": {"dtyp": "bfloat16"}}},
+            "models.m.targets.bf16: Additional properties are not allowed ('dtyp'",
+        ),
+        ({"targets": {"bf16": {"dtype": "bf16"}}}, "models.m.targets.bf16.dtype: 'bf16' is not one of ['float32',"),
+        (
+            {"targets": {"bf16": True}},
+            "models.m.targets.bf16: True is not valid: False was expected; or True is not of",
+        ),
+        ({"layers": "stat"}, "models.m.layers: 'stat' is not one of ['auto', 'stats', 'tensors']"),
+    ],
+)
+def test_a_value_of_several_allowed_kinds_is_refused_naming_what_is_wrong(change, message):
+    # Not jsonschema's "is not valid under any of the given schemas" (anyOf).
+    config = {"models": {"m": {"source": "timm:m", "family": "timm_image", **change}}}
+    with pytest.raises(ConfigError) as refused:
+        validate_config(config, SCHEMA)
+    assert message in str(refused.value)
+
+
 def test_a_name_that_is_not_configured_is_refused_with_the_nearest_ones():
     config = validated(tiny_config(targets={"fp32": {"device": "cpu"}, "bf16": {"dtype": "bfloat16"}}))
     nearest = r"^no model 'tiny-bret' in the config; did you mean tiny-bert, tiny-convnext\?$"
