@@ -57,9 +57,14 @@ class ByName(dict):
         raise ConfigError(f"no {self.noun} {name!r} {self.where}; {hint}")
 
 
+def by_model(items: dict) -> ByName:
+    """``items`` keyed by the config's model names."""
+    return ByName("model", "in the config", items)
+
+
 def models(config: dict) -> ByName:
     """The config's model entries by name."""
-    return ByName("model", "in the config", config["models"])
+    return by_model(config["models"])
 
 
 def model_entry(config: dict, model: str) -> ModelEntry:

@@ -16,9 +16,9 @@ from npu_adapt import devices
 from npu_adapt.config import (
     MODEL_KEY,
     TARGET_KEY,
-    ByName,
     ConfigError,
     benchmark_settings,
+    by_model,
     model_targets,
     models,
     run_config,
@@ -40,11 +40,7 @@ os.environ.update(
 # model's own changes. A name that is not configured (a typo in a requested path) is a
 # ConfigError naming the nearest ones (npu_adapt.config.ByName).
 MODEL_ENTRIES = models(config)
-TARGETS = ByName(
-    "model",
-    "in the config",
-    {model: model_targets(config, model) for model in MODELS},
-)
+TARGETS = by_model({model: model_targets(config, model) for model in MODELS})
 
 
 def target_kind(model, target):
