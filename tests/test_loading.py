@@ -41,6 +41,25 @@ def conventional_load(weights_dir):
     return model.eval()
 
 
+@pytest.mark.parametrize(
+    "source, reason",
+    [
+        ("timm:convnextv2_atto.fcmae_ft_in1kk", "no tag 'fcmae_ft_in1kk' for convnextv2_atto (timm:convnextv2_atto."),
+        ("timm:test_vit.in1k", "no tag 'in1k' for test_vit (timm:test_vit.in1k); did you mean r160_in1k?"),
+        ("timm:convnxt_atto", "no architecture 'convnxt_atto' (timm:convnxt_atto); did you mean convnext_atto,"),
+    ],
+)
+def test_a_typo_in_a_timm_name_is_named_with_the_nearest_names(source, reason):
+    from npu_adapt.weights import SourceError
+
+    adapter = TimmImageAdapter(ModelEntry(source=source, family="timm_image"))
+    with pytest.raises(SourceError, match=r"^timm has ") as refused:
+        adapter.random_init(seed=0)
+    assert reason in str(refused.value)
+    if "kk" in source:  # the nearest tags come first
+        assert "; did you mean fcmae_ft_in1k" in str(refused.value)
+
+
 # test_vit_relpos keeps relative-position buffers out of its state dict: the adapter must
 # build those for real, not leave them uninitialised.
 @pytest.mark.parametrize("source", ["timm:test_convnext.r160_in1k", "timm:test_vit_relpos"])

@@ -36,11 +36,16 @@ class TimmImageAdapter(Adapter):
         import torch
 
         name = timm_name(self.entry)
-        if not timm.is_model(name):  # a typo: say so, with timm's nearest names
-            architecture = name.split(".")[0]
+        architecture, _, tag = name.partition(".")
+        if not timm.is_model(architecture):  # a typo: say so, with timm's nearest names
             nearest = difflib.get_close_matches(architecture, timm.list_models(), n=3, cutoff=0.8)
             hint = f"; did you mean {', '.join(nearest)}?" if nearest else " (timm.list_models() lists them)"
             raise SourceError(f"timm has no architecture {architecture!r} ({self.entry.source}){hint}")
+        tags = [known.partition(".")[2] for known in timm.list_pretrained(f"{architecture}.*")]
+        if tag and tag not in tags:  # timm's own message lists no tag
+            nearest = difflib.get_close_matches(tag, tags, n=3)
+            hint = f"did you mean {', '.join(nearest)}?" if nearest else f"its tags: {', '.join(tags) or 'none'}"
+            raise SourceError(f"timm has no tag {tag!r} for {architecture} ({self.entry.source}); {hint}")
         torch.manual_seed(seed)
         # The tag's pretrained config sets the head (e.g. 1024-d projection for CLIP towers).
         model = timm.create_model(name, pretrained=False)
