@@ -62,14 +62,16 @@ def by_model(items: dict) -> ByName:
     return ByName("model", "in the config", items)
 
 
-def models(config: dict) -> ByName:
-    """The config's model entries by name."""
-    return by_model(config["models"])
+def model_config(config: dict, model: str) -> dict:
+    """A model's own entry as configured; a name that is not configured is ByName's ConfigError
+    (the entries are copied into a ByName only then: this runs for every rule's params)."""
+    entries = config["models"]
+    return entries[model] if model in entries else by_model(entries)[model]
 
 
 def model_entry(config: dict, model: str) -> ModelEntry:
     """The whole of a model's own entry (the ``npu-adapt bench`` command's)."""
-    entry = models(config)[model]
+    entry = model_config(config, model)
     own = {key: value for key, value in entry.items() if key not in (*MERGED_SECTIONS, "targets")}
     return from_mapping(ModelEntry, own, f"models.{model}")
 
@@ -105,7 +107,7 @@ def model_targets(config: dict, model: str) -> ByName:
     """The model's targets, by name, in config order: the global ``targets:`` with the
     model's own ``targets:`` entry applied (override keys, add, or drop with false)."""
     resolved = {name: dict(placement) for name, placement in config["targets"].items()}
-    for name, override in (models(config)[model].get("targets") or {}).items():
+    for name, override in (model_config(config, model).get("targets") or {}).items():
         if override is False:
             if name not in config["targets"]:
                 # Dropping a target that is not there drops nothing: most likely a typo.
@@ -124,7 +126,7 @@ def model_targets(config: dict, model: str) -> ByName:
 
 def merged(config: dict, model: str, section: str) -> dict:
     """A global section (reference, accuracy, benchmark) with the model's overrides."""
-    return {**config[section], **models(config)[model].get(section, {})}
+    return {**config[section], **model_config(config, model).get(section, {})}
 
 
 def reference_placement(config: dict, model: str) -> Placement:
@@ -146,7 +148,7 @@ def run_config(config: dict, model: str) -> dict:
     """The configuration that reproduces one model's run (printed in its model card): the
     global sections with the model's overrides merged in, its resolved targets, and the
     model's own entry."""
-    entry = models(config)[model]
+    entry = model_config(config, model)
     return {
         "seed": config["seed"],
         "download": config["download"],

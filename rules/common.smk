@@ -20,7 +20,6 @@ from npu_adapt.config import (
     benchmark_settings,
     by_model,
     model_targets,
-    models,
     run_config,
 )
 from npu_adapt.config import merged as merged_section
@@ -39,7 +38,7 @@ os.environ.update(
 # Each model's entry, and its targets by name (config order): the global targets: with the
 # model's own changes. A name that is not configured (a typo in a requested path) is a
 # ConfigError naming the nearest ones (npu_adapt.config.ByName).
-MODEL_ENTRIES = models(config)
+MODEL_ENTRIES = by_model(config["models"])
 TARGETS = by_model({model: model_targets(config, model) for model in MODELS})
 
 

@@ -41,7 +41,7 @@ class TimmImageAdapter(Adapter):
             nearest = difflib.get_close_matches(architecture, timm.list_models(), n=3, cutoff=0.8)
             hint = f"; did you mean {', '.join(nearest)}?" if nearest else " (timm.list_models() lists them)"
             raise SourceError(f"timm has no architecture {architecture!r} ({self.entry.source}){hint}")
-        tags = [known.partition(".")[2] for known in timm.list_pretrained(f"{architecture}.*")]
+        tags = [known.partition(".")[2] for known in timm.list_pretrained(f"{architecture}.*")] if tag else []
         if tag and tag not in tags:  # timm's own message lists no tag
             nearest = difflib.get_close_matches(tag, tags, n=3)
             hint = f"did you mean {', '.join(nearest)}?" if nearest else f"its tags: {', '.join(tags) or 'none'}"
