@@ -20,9 +20,9 @@ from conftest import REPO, load, run_snakemake, tiny_config
 from modelscope_server import ModelScopeServer
 
 from npu_adapt.adapters import get_adapter
-from npu_adapt.benchmark import prompt_ids
 from npu_adapt.config_types import ModelEntry
 from npu_adapt.io import read_csv
+from npu_adapt.llm_timing import prompt_ids
 
 pytestmark = pytest.mark.e2e
 
@@ -113,8 +113,8 @@ def test_the_prefill_is_timed_until_min_seconds_as_the_forward_is():
     this tiny GPT-2 takes milliseconds: min_runs alone would end far sooner)."""
     import time
 
-    from npu_adapt.benchmark import llm_figures
     from npu_adapt.config_types import BenchmarkSettings
+    from npu_adapt.llm_timing import llm_figures
 
     adapter = get_adapter(ModelEntry(**GPT2_ENTRY), REPO)
     in_prefill = []

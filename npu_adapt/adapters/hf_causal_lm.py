@@ -85,7 +85,7 @@ class HFCausalLMAdapter(HFEncoderAdapter):
     def output_kinds(self):
         return {"logits": CLASS_SCORES, "generated_ids": TOKEN_IDS}
 
-    # -- the LLM benchmark's two phases (npu_adapt.benchmark.llm_figures) -------------------
+    # -- the LLM benchmark's two phases (npu_adapt.llm_timing) -------------------
 
     def prefill(self, model, input_ids):
         """The prompt's forward pass filling the KV cache, and the first generated token
