@@ -104,7 +104,7 @@ def bench(args: argparse.Namespace, out=None) -> int:
     from npu_adapt.benchmark_stage import write_benchmark
     from npu_adapt.card_benchmark import benchmark_method, benchmark_table
     from npu_adapt.inspect_cli import EXIT_CODES  # one table of exit codes for both commands
-    from npu_adapt.jobs import setup_logging
+    from npu_adapt.jobs import start_job
 
     out = out or sys.stdout
     try:
@@ -117,7 +117,7 @@ def bench(args: argparse.Namespace, out=None) -> int:
         settings = replace(settings, batch_sizes=args.batch_sizes)
     settings = replace(settings, **options(args, "max_seconds", "threads"))
     placement = replace(placement, **options(args, "device", "dtype"))
-    setup_logging(None)
+    start_job(None)
     integrity.configure(config)  # the weights are checked against their sha256 before use, as in a job
     manifest = weights_manifest(config, args.model, entry)
     if manifest.get("status") == "blocked":

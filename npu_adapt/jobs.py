@@ -13,7 +13,9 @@ the log.
 
 from __future__ import annotations
 
+import atexit
 import errno
+import gc
 import logging
 import re
 import sys
@@ -27,6 +29,12 @@ TRACEBACK_LINES = 6
 # Errors of the machine, not of the model: no space left, quota exceeded, file size limit.
 DISK_ERRNOS = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded", errno.EFBIG: "file size limit exceeded"}
 ENVIRONMENT = "environment: "
+# A model job imports torch and a model library: some 800,000 objects that live until it exits.
+# At Python's default thresholds (700, 10, 10) the cyclic garbage collector walks all of them
+# again and again while they are imported, and once more at exit: a fifth to a third of a
+# model job's CPU time (bench/job_gc.py). A collection of the young objects every 100,000
+# allocations still frees cyclic garbage within the job.
+GC_THRESHOLDS = (100_000, 50, 100)
 
 
 class ModelBlocked(Exception):
@@ -39,6 +47,14 @@ class EvidenceError(ModelBlocked):
     """A dump or weight file this stage reads differs from its record (status ``error``)."""
 
     status = "error"
+
+
+def start_job(log_path: str | Path | None) -> logging.Logger:
+    """What every job (and ``npu-adapt bench``) does first: log to its log file (Snakemake's
+    ``log:``) and to stderr, and collect garbage at GC_THRESHOLDS."""
+    gc.set_threshold(*GC_THRESHOLDS)
+    atexit.register(gc.freeze)  # the collection at interpreter exit then walks nothing
+    return setup_logging(log_path)
 
 
 def setup_logging(log_path: str | Path | None, name: str = "npu_adapt") -> logging.Logger:

@@ -6,11 +6,11 @@ from pathlib import Path
 from npu_adapt import integrity
 from npu_adapt.benchmark_stage import benchmark_target
 from npu_adapt.config_types import BenchmarkSettings, ModelEntry, Placement
-from npu_adapt.jobs import setup_logging
+from npu_adapt.jobs import start_job
 
 
 def main(smk):
-    setup_logging(smk.log[0])
+    start_job(smk.log[0])
     integrity.configure(smk.config)  # the inputs are checked against their sha256 before use
     benchmark_target(
         smk.wildcards.model,

@@ -4,11 +4,11 @@ from pathlib import Path
 
 from npu_adapt import devices
 from npu_adapt.io import write_json
-from npu_adapt.jobs import setup_logging
+from npu_adapt.jobs import start_job
 
 
 def main(smk):
-    log = setup_logging(smk.log[0])
+    log = start_job(smk.log[0])
     env, raw = devices.environment_report()
     write_json(smk.output.env, env)
     Path(smk.output.raw).write_text(raw)

@@ -6,14 +6,14 @@ from pathlib import Path
 from npu_adapt import integrity
 from npu_adapt.compare_stage import compare_target
 from npu_adapt.config_types import AccuracyOverrides
-from npu_adapt.jobs import setup_logging
+from npu_adapt.jobs import start_job
 
 INDEXES = ("reference", "target", "reference_layers", "target_layers")
 OUTPUTS = ("json", "csv", "layers_json", "layers_csv")
 
 
 def main(smk):
-    setup_logging(smk.log[0])
+    start_job(smk.log[0])
     integrity.configure(smk.config)  # the dumps are checked against their sha256 before use
     yardstick = [Path(path) for path in smk.input.cpu_same_dtype]  # none: params.no_cpu_same_dtype says why
     compare_target(

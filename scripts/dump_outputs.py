@@ -6,11 +6,11 @@ from pathlib import Path
 from npu_adapt import integrity
 from npu_adapt.config_types import ModelEntry, Placement
 from npu_adapt.dump import dump_model
-from npu_adapt.jobs import setup_logging
+from npu_adapt.jobs import start_job
 
 
 def main(smk):
-    setup_logging(smk.log[0])
+    start_job(smk.log[0])
     integrity.configure(smk.config)
     dump_model(
         smk.wildcards.model,

@@ -4,13 +4,13 @@ from pathlib import Path
 
 from npu_adapt.config_types import DownloadSettings, ModelEntry
 from npu_adapt.io import write_json
-from npu_adapt.jobs import setup_logging
+from npu_adapt.jobs import start_job
 from npu_adapt.weights import fetch
 from npu_adapt.weights.download import log_clients_to
 
 
 def main(smk):
-    log = setup_logging(smk.log[0])
+    log = start_job(smk.log[0])
     log_clients_to(log.handlers)  # the download clients' warnings (resumed transfers, retries)
     model = smk.wildcards.model
     entry = ModelEntry.from_param(smk.params.model)

@@ -3,11 +3,11 @@
 from pathlib import Path
 
 from npu_adapt.io import write_run_manifest
-from npu_adapt.jobs import setup_logging
+from npu_adapt.jobs import start_job
 
 
 def main(smk):
-    log = setup_logging(smk.log[0])
+    log = start_job(smk.log[0])
     count = write_run_manifest(Path("results"), Path(smk.output.manifest))
     log.info("%d artifacts in results/", count)
 

@@ -4,12 +4,12 @@
 from pathlib import Path
 
 from npu_adapt.io import read_json
-from npu_adapt.jobs import setup_logging
+from npu_adapt.jobs import start_job
 from npu_adapt.leaderboard_stage import write_leaderboard
 
 
 def main(smk):
-    setup_logging(smk.log[0])
+    start_job(smk.log[0])
     summaries = {summary["model"]: summary for summary in map(read_json, smk.input.summaries)}
     write_leaderboard(summaries, Path(smk.output.csv), Path(smk.output.md), Path(smk.output.html))
 

@@ -5,11 +5,11 @@ from pathlib import Path
 from npu_adapt import integrity
 from npu_adapt.config_types import ModelEntry
 from npu_adapt.inputs import dump_inputs
-from npu_adapt.jobs import setup_logging
+from npu_adapt.jobs import start_job
 
 
 def main(smk):
-    setup_logging(smk.log[0])
+    start_job(smk.log[0])
     integrity.configure(smk.config)
     dump_inputs(
         smk.wildcards.model,

@@ -5,12 +5,12 @@ from pathlib import Path
 
 from npu_adapt import integrity
 from npu_adapt.config_types import RunConfig
-from npu_adapt.jobs import setup_logging
+from npu_adapt.jobs import start_job
 from npu_adapt.summarize import MODEL_DOCUMENTS, TARGET_DOCUMENTS, summarize_model
 
 
 def main(smk):
-    setup_logging(smk.log[0])
+    start_job(smk.log[0])
     integrity.configure(smk.config)  # the dumps are checked against their sha256 before use
     summarize_model(
         smk.wildcards.model,

@@ -3,6 +3,7 @@ configs in temporary directories."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -13,6 +14,12 @@ from pathlib import Path
 import pytest
 import yaml
 from filelock import FileLock
+
+from npu_adapt.jobs import GC_THRESHOLDS
+
+# A test process imports torch and the model libraries as a job does, and runs the same
+# library code: it collects garbage as a job does (npu_adapt.jobs.start_job).
+gc.set_threshold(*GC_THRESHOLDS)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
