@@ -128,11 +128,7 @@ def _benchmark_sizes(
                 lambda inputs=inputs: loaded.forward(inputs),
                 loaded.device,
                 batch_size,
-                warmup=settings.warmup,
-                min_runs=settings.min_runs,
-                max_runs=settings.max_runs,
-                min_seconds=settings.min_seconds,
-                max_seconds=settings.max_seconds,
+                **settings.measure_options(),
             )
             if is_llm(loaded):  # out of memory here too counts as this batch size's
                 row.update(llm_figures(loaded, inputs, settings, batch_size))

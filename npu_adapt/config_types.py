@@ -101,6 +101,11 @@ class BenchmarkSettings(ConfigSlice):
     def __post_init__(self):
         object.__setattr__(self, "batch_sizes", tuple(self.batch_sizes))
 
+    def measure_options(self) -> dict:
+        """timing.measure's run counts and time budget, as these settings set them."""
+        keys = ("warmup", "min_runs", "max_runs", "min_seconds", "max_seconds")
+        return {key: getattr(self, key) for key in keys}
+
     def as_dict(self) -> dict:
         """benchmark.json's ``settings``: keys sorted, as the rule's param has them."""
         return {key: list(value) if isinstance(value, tuple) else value for key, value in sorted(asdict(self).items())}

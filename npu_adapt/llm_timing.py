@@ -48,11 +48,7 @@ def llm_figures(loaded: LoadedModel, inputs: dict, settings: BenchmarkSettings, 
                 lambda: adapter.prefill(model, ids),
                 loaded.device,
                 batch_size,
-                warmup=settings.warmup,
-                min_runs=settings.min_runs,
-                max_runs=settings.max_runs,
-                min_seconds=settings.min_seconds,
-                max_seconds=settings.max_seconds,
+                **settings.measure_options(),
             )
         )
         cache, next_ids = adapter.prefill(model, ids)
