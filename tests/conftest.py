@@ -55,7 +55,6 @@ LONGEST_FIRST = (
     "test_benchmark.py",
     "test_weights.py",
     "test_accuracy.py",
-    "test_reports.py",
 )
 
 
@@ -178,3 +177,18 @@ def perturbed_run(tmp_path_factory) -> Path:
     return shared_run(
         tmp_path_factory, "perturbed_run", lambda workdir: run_snakemake(workdir, *targets, config=config, env=env)
     )
+
+
+@pytest.fixture(scope="session")
+def broken_run(tmp_path_factory) -> Path:
+    """One run of tests/broken_models.py (`snakemake --cores 2 results/all`, offline, the device
+    refusing batch size 4 and up, no file over MAX_FILE_BYTES); tests only read it."""
+    from broken_models import FAKE_OOM, MAX_FILE_BYTES, broken_config
+
+    def make(workdir: Path) -> None:
+        # check=True: the run exits 0 although most of its models are blocked or fail.
+        run_snakemake(
+            workdir, "results/all", "--cores", "2", config=broken_config(), env=FAKE_OOM, max_file_bytes=MAX_FILE_BYTES
+        )
+
+    return shared_run(tmp_path_factory, "broken_run", make)

@@ -10,7 +10,7 @@ import time
 from importlib.util import find_spec
 
 import pytest
-from conftest import REPO, load, run_snakemake, tiny_config
+from conftest import REPO, copy_of, load, run_snakemake, tiny_config
 
 from npu_adapt import devices
 
@@ -118,25 +118,27 @@ def test_the_device_kind_is_decided_without_importing_torch(pool_env):
 
 
 @pytest.mark.e2e
-def test_device_jobs_declare_the_resource_and_each_records_its_own_device(tmp_path):
+def test_device_jobs_declare_the_resource_and_each_records_its_own_device(tiny_run, tmp_path):
     """Two models on `--cores 2 --resources npu=2` with two (fake) NPUs: each target dump
     declares npu=1 and records the device it held. Without torch_npu the NPU target is
-    then blocked, as on any machine without one."""
+    then blocked, as on any machine without one. The plan is a dry run in an empty directory
+    (every job); the run goes on in a copy of the tiny run, whose weights and inputs it reuses."""
     env = {"NPU_ADAPT_FAKE_DEVICE_COUNT": "npu:2", "NPU_ADAPT_LOCK_DIR": str(tmp_path / "locks")}
     config = tiny_config(targets={"fp16": {"device": "npu", "dtype": "float16"}})
     targets = [f"results/{model}/fp16/dump/index.json" for model in ("tiny-bert", "tiny-convnext")]
 
     plan = run_snakemake(
-        tmp_path, "-n", *targets, "results/tiny-bert/reference/index.json", config=config, env=env
+        tmp_path / "plan", "-n", *targets, "results/tiny-bert/reference/index.json", config=config, env=env
     ).stdout
     declared = dict(re.findall(r"rule (\w+):(?:\n    .*)*?\n    resources: .*?npu=(\d)", plan))
     assert declared == {"dump_target": "1", "dump_reference": "0"}  # the reference runs on the CPU
 
-    run_snakemake(tmp_path, *targets, "--cores", "2", "--resources", "npu=2", config=config, env=env)
+    workdir = copy_of(tiny_run, tmp_path)
+    run_snakemake(workdir, *targets, "--cores", "2", "--resources", "npu=2", config=config, env=env)
     for model in ("tiny-bert", "tiny-convnext"):
-        index = load(tmp_path / f"results/{model}/fp16/dump/index.json")
+        index = load(workdir / f"results/{model}/fp16/dump/index.json")
         assert index["device_index"] in (0, 1)
-        log = (tmp_path / f"logs/{model}/fp16/dump_target.log").read_text()
+        log = (workdir / f"logs/{model}/fp16/dump_target.log").read_text()
         assert (
             f"took npu device {index['device_index']} of 0,1 (ASCEND_RT_VISIBLE_DEVICES={index['device_index']})" in log
         )

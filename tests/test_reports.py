@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from broken_models import FAILS, NO_WEIGHTS
 from conftest import copy_of, load, run_snakemake, tiny_config
 from two_targets import two_target_summary, write_reports
 
@@ -422,43 +423,31 @@ def test_snakemake_report_has_leaderboard_summaries_and_plots(tiny_run, tmp_path
             assert name in text, name
 
 
-def test_failing_and_blocked_models_are_reported_with_reasons(tmp_path):
-    """A real failing model (bfloat16 target against a strict criterion) and a real blocked
-    one (no weights offline, no fallback) get complete cards and leaderboard rows."""
-    config = tiny_config(benchmark={"batch_sizes": [1], "warmup": 0, "min_runs": 2, "max_runs": 2, "max_seconds": 30})
-    bert = config["models"]["tiny-bert"]
-    config["models"] = {
-        "strict-bf16": {
-            **bert,
-            "targets": {"fp32": False, "bf16": {"device": "cpu", "dtype": "bfloat16"}},
-            "accuracy": {"rel_l2_max": 1.0e-6, "rel_l2_fail": 1.0e-6},
-        },
-        "missing": {"source": "hf:npu-adapt/not-there", "family": "hf_encoder", "inputs": {"seq_len": 8}},
-    }
-    run_snakemake(tmp_path, "results/all", config=config)
-
-    rows = check_leaderboard(tmp_path)
-    assert [(link_text(row["model"]), row["status"]) for row in rows] == [
-        ("strict-bf16", "fail"),
-        ("missing", "blocked"),
-    ]
-    blocked = rows[1]
+def test_failing_and_blocked_models_are_reported_with_reasons(broken_run):
+    """A real failing model (a bfloat16 target against a criterion no bfloat16 run meets) and a
+    real blocked one (no weights offline, no fallback) get complete cards and leaderboard rows,
+    as every model of the broken run does (tests/broken_models.py)."""
+    rows = {link_text(row["model"]): row for row in check_leaderboard(broken_run)}
+    assert rows[FAILS]["status"] == "fail" and rows[NO_WEIGHTS]["status"] == "blocked"
+    blocked = rows[NO_WEIGHTS]
     assert blocked["rel_l2"] == "n/a (fp32 blocked)" and blocked["latency_p50_ms_bs1"] == "n/a (fp32 blocked)"
     assert blocked["reason"].startswith("weights: download: ") and "traceback" not in blocked["reason"]
+    for model in rows:
+        check_card(broken_run, model)
 
-    _, tables = check_card(tmp_path, "strict-bf16")
+    _, tables = check_card(broken_run, FAILS)
     row = as_dicts(table_with(tables, "output", "rel_l2"))[0]
-    compare = load(tmp_path / "results/strict-bf16/bf16/compare.json")
+    compare = load(broken_run / f"results/{FAILS}/bf16/compare.json")
     assert row["status"].startswith("fail: rel_l2 ") and compare["outputs"][row["output"]]["reason"] in row["status"]
-    card = (tmp_path / "results/strict-bf16/README.md").read_text()
+    card = (broken_run / f"results/{FAILS}/README.md").read_text()
     assert "**Verdict / 结论:** fail: " in card
-    assert "| rel_l2_fail | 1e-06 | model override (models.strict-bf16.accuracy.rel_l2_fail) |" in card
+    assert f"| rel_l2_fail | 1e-06 | model override (models.{FAILS}.accuracy.rel_l2_fail) |" in card
     assert "| cosine_floor | 0.99 | dtype default (bfloat16) |" in card
 
-    meta, tables = check_card(tmp_path, "missing")
+    meta, tables = check_card(broken_run, NO_WEIGHTS)
     assert meta["pretrained"] is False and "license" not in meta
-    card = (tmp_path / "results/missing/README.md").read_text()
+    card = (broken_run / f"results/{NO_WEIGHTS}/README.md").read_text()
     assert "**Status / 状态:** blocked: fp32: weights: download: " in card
     assert "n/a: the comparison did not run" in card and "n/a: the benchmark did not run" in card
-    summary = load(tmp_path / "results/missing/summary.json")
+    summary = load(broken_run / f"results/{NO_WEIGHTS}/summary.json")
     assert json.dumps(summary["targets"]["fp32"]["accuracy"]["outputs"]) == "{}"
