@@ -131,7 +131,11 @@ def _benchmark_sizes(
                 **settings.measure_options(),
             )
             if is_llm(loaded):  # out of memory here too counts as this batch size's
-                row.update(llm_figures(loaded, inputs, settings, batch_size))
+                # A forward that could not be timed within the budget: its prefill cannot be either.
+                figures = llm_figures(loaded, inputs, settings, batch_size) if row["status"] == "ok" else {}
+                note = figures.pop("reason", None)
+                row.update({**dict.fromkeys(LLM_KEYS), **figures})
+                row["reason"] = "; ".join(filter(None, [row["reason"], note])) or None
         except Exception as exc:
             cause = exc.__cause__ if isinstance(exc, ModelBlocked) else exc
             if cause is None or not devices.is_out_of_memory(cause):

@@ -141,7 +141,7 @@ def _llm_blocks(bench: dict) -> list:
         return []
     rows = []
     for row in results:
-        why = row["status"]
+        why = row["status"] if row["status"] != "ok" else f"ok; {row['reason']}"  # ok: a prefill over budget
         rows.append(
             [format_cell(row["batch_size"])]
             + [

@@ -36,7 +36,8 @@ def llm_figures(loaded: LoadedModel, inputs: dict, settings: BenchmarkSettings, 
     any forward (first call, warm-up, timed runs until ``min_runs`` and ``min_seconds``, within
     ``max_runs`` and ``max_seconds``). ``decode_ms_per_token``:
     p50 over ``new_tokens`` single-token steps from the KV cache, each synchronised;
-    ``decode_tokens_per_s`` = batch_size tokens per step / that p50."""
+    ``decode_tokens_per_s`` = batch_size tokens per step / that p50. A prefill over the budget
+    gives ``ttft_ms`` null and ``reason`` (for the row's reason)."""
     import torch
 
     adapter, model = loaded.adapter, loaded.model
@@ -64,16 +65,20 @@ def llm_figures(loaded: LoadedModel, inputs: dict, settings: BenchmarkSettings, 
     figures = {
         "prompt_len": int(ids.shape[1]),
         "new_tokens": new_tokens,
-        "ttft_ms": prefill["p50_ms"],
+        # A prefill that could not be timed twice within max_seconds has no p50: null, and why.
+        "ttft_ms": prefill.get("p50_ms"),
         "decode_ms_per_token": per_token,
         "decode_tokens_per_s": batch_size * 1000.0 / per_token,
     }
+    if prefill["status"] != "ok":
+        figures["reason"] = f"time to first token: {prefill['reason']}"
+        log.warning("batch %d: no time to first token: %s", batch_size, prefill["reason"])
     log.info(
-        "batch %d: prompt %d tokens, time to first token p50 %.3f ms (%d runs); "
+        "batch %d: prompt %d tokens, time to first token p50 %s ms (%d runs); "
         "%d new tokens, decode p50 %.3f ms/token, %.1f tokens/s",
         batch_size,
         figures["prompt_len"],
-        figures["ttft_ms"],
+        "n/a" if figures["ttft_ms"] is None else f"{figures['ttft_ms']:.3f}",
         prefill["runs"],
         new_tokens,
         per_token,

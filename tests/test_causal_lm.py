@@ -143,6 +143,39 @@ def test_the_prefill_is_timed_until_min_seconds_as_the_forward_is():
     assert sum(in_prefill) >= 0.5 and len(in_prefill) > 4 and figures["ttft_ms"] > 0
 
 
+def test_a_prefill_over_the_budget_has_no_time_to_first_token_and_says_why():
+    """A prefill that cannot be timed within max_seconds (here: 0.3 s a call, 0.25 s allowed)
+    gives ttft_ms null and the reason, not a crash; decode is still timed."""
+    import time
+
+    from npu_adapt.config_types import BenchmarkSettings
+    from npu_adapt.llm_timing import llm_figures
+
+    adapter = get_adapter(ModelEntry(**GPT2_ENTRY), REPO)
+
+    def slow_prefill(*args):
+        time.sleep(0.3)
+        return type(adapter).prefill(adapter, *args)
+
+    adapter.prefill = slow_prefill
+    loaded = SimpleNamespace(adapter=adapter, model=adapter.random_init(3).eval(), device="cpu")
+    settings = BenchmarkSettings(
+        batch_sizes=(1,),
+        warmup=0,
+        min_runs=2,
+        min_seconds=0.0,
+        max_runs=5,
+        max_seconds=0.25,
+        baseline="none",
+        threads=None,
+        prompt_len=None,
+        new_tokens=2,
+    )
+    figures = llm_figures(loaded, {"input_ids": torch.tensor([[5, 6, 7, 8]])}, settings, 1)
+    assert figures["ttft_ms"] is None and figures["decode_ms_per_token"] > 0
+    assert figures["reason"].startswith("time to first token: ") and "max_seconds=0.25" in figures["reason"]
+
+
 def test_prompt_of_a_configured_length_repeats_the_inputs_ids():
     ids = torch.tensor([[5, 6, 7]]).repeat(2, 1)
     assert prompt_ids(ids, None) is ids
