@@ -23,8 +23,12 @@ from npu_adapt.config import (
     run_config,
 )
 from npu_adapt.config import merged as merged_section
+from npu_adapt.config_types import config_schema
 
 WORKFLOW_DIR = Path(workflow.basedir)
+# The default accuracy criteria per compute dtype, defined in the schema alone: the schema is
+# not library code, so the compare rule carries them as a param of their own.
+DTYPE_CRITERIA = config_schema()["$defs"]["dtype_criteria"]
 WEIGHTS_DIR = config["weights_dir"]
 MODELS = sorted(config["models"])
 

@@ -28,6 +28,8 @@ rule compare:
         no_cpu_same_dtype=lambda wildcards: cpu_same_dtype_reason(
             wildcards.model, wildcards.target
         ),
+        # Not read by the script (npu_adapt.metrics reads the schema): a changed default re-runs the comparisons.
+        dtype_criteria=canonical(DTYPE_CRITERIA),
         code=library_code("compare.py"),
     script:
         "../scripts/compare.py"

@@ -149,6 +149,13 @@ def test_editing_library_code_reruns_exactly_the_rules_that_import_it(tiny_run, 
     with open(checkout / "npu_adapt/timing.py", "a") as handle:
         handle.write("\n# an edit\n")
     assert planned_jobs(workdir, snakefile=snakefile) == {"benchmark": 2, "summarize": 2, "leaderboard": 1, "all": 1}
+    # The default criteria live in the schema, not in library code: a changed default re-judges.
+    schema = checkout / "schemas/config.schema.yaml"
+    text = schema.read_text()
+    assert text.count("criteria: {rel_l2_max: 1.0e-4,") == 1
+    schema.write_text(text.replace("criteria: {rel_l2_max: 1.0e-4,", "criteria: {rel_l2_max: 2.0e-4,"))
+    jobs = planned_jobs(workdir, snakefile=snakefile)
+    assert jobs == {"benchmark": 2, "compare": 2, "summarize": 2, "leaderboard": 1, "all": 1}
     # The adapters are imported by every job that loads a model (and by fetch_weights).
     with open(checkout / "npu_adapt/adapters/timm_image.py", "a") as handle:
         handle.write("\n# an edit\n")
