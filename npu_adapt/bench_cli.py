@@ -124,9 +124,15 @@ def bench(args: argparse.Namespace, out=None) -> int:
         print(f"npu-adapt bench: {args.model}: no weights: {manifest['reason']}", file=sys.stderr)
         return EXIT_CODES["blocked"]
     from npu_adapt.adapters import get_adapter
+    from npu_adapt.jobs import ModelBlocked, model_step
     from npu_adapt.weights import verified_dir
 
-    arrays = get_adapter(entry, REPO).make_inputs(verified_dir(manifest), config["seed"])
+    try:  # weights changed since their fetch, a tokenizer that cannot load: a reason, not a traceback
+        with model_step("inputs"):
+            arrays = get_adapter(entry, REPO).make_inputs(verified_dir(manifest), config["seed"])
+    except ModelBlocked as blocked:
+        print(f"npu-adapt bench: {args.model}: {blocked}", file=sys.stderr)
+        return EXIT_CODES[blocked.status]
     result, samples = run_benchmark(args.model, entry, manifest, arrays, placement, settings, REPO)
     print(f"{args.model}: {result['status']}" + (f" ({result['reason']})" if result["reason"] else ""), file=out)
     print(benchmark_method(result), file=out)

@@ -278,8 +278,11 @@ def _reproduce_blocks(summary: dict) -> list:
         blocks.append(Code(config_yaml(summary), "yaml"))
     else:
         blocks.append(Text("n/a (the configuration slice was not recorded in summary.json)"))
-    # --configfile takes several values: it goes after the target, or it would swallow it.
-    blocks.append(Code(f"snakemake --cores 1 results/{model}/README.md --configfile {config_file}", "bash"))
+    # --configfile takes several values: it goes after the target, or it would swallow it. The
+    # saved config is complete: it replaces config.yaml instead of merging into it (a merge would
+    # bring back the keys and targets this run did not have).
+    command = f"snakemake --cores 1 results/{model}/README.md --configfile {config_file} --replace-workflow-config"
+    blocks.append(Code(command, "bash"))
     return blocks
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from npu_adapt.integrity import file_problem
 from npu_adapt.io import read_json
-from npu_adapt.jobs import upstream_reason
+from npu_adapt.jobs import upstream_reason, upstream_status
 from npu_adapt.metrics import compare_output, criteria_class, empty_result, resolve_criteria, worst_status
 
 PLACEMENT_KEYS = ("device", "device_name", "dtype", "compute_dtype", "precision", "precision_modes")
@@ -224,9 +224,9 @@ def compare_dumps(
     }
     if target.get("test_perturbation"):
         result["target"]["test_perturbation"] = target["test_perturbation"]
-    if reason := upstream_reason(reference=reference, target=target):
-        upstream_error = "error" in (reference.get("status"), target.get("status"))
-        result.update(status="error" if upstream_error else "blocked", reason=reason)
+    if upstream := upstream_status(reference=reference, target=target):
+        status, reason = upstream
+        result.update(status=status, reason=reason)
         return result
     result["outputs"], _ = compare_indexes(Path(reference_index), Path(target_index), criteria)
     if not result["outputs"]:

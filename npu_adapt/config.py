@@ -129,10 +129,6 @@ def merged(config: dict, model: str, section: str) -> dict:
     return {**config[section], **model_config(config, model).get(section, {})}
 
 
-def reference_placement(config: dict, model: str) -> Placement:
-    return from_mapping(Placement, merged(config, model, "reference"), f"models.{model}.reference")
-
-
 def benchmark_settings(config: dict, model: str) -> BenchmarkSettings:
     """The model's benchmark settings; a ConfigError when min_runs exceeds max_runs (a check
     the schema cannot express)."""

@@ -66,12 +66,12 @@ def export_layers(path: Path, out_dir: Path, out) -> int:
             f"npu-adapt inspect --export-msprobe: name one target directory (results/MODEL/TARGET): {named}",
             file=sys.stderr,
         )
-        return 1
+        return EXIT_CODES["error"]  # 1 would read as a warn verdict
     try:
         written = export_msprobe(targets[0], out_dir)
     except (OSError, ValueError) as exc:
         print(f"npu-adapt inspect --export-msprobe: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_CODES["error"]
     for role in ("reference", "target"):
         info = written[role]
         print(f"{role}: {info['path']} ({info['task']}, level {info['level']}, {info['entries']} entries)", file=out)

@@ -142,6 +142,16 @@ def upstream_reason(**documents: dict) -> str | None:
     return None
 
 
+def upstream_status(**documents: dict) -> tuple[str, str] | None:
+    """``(status, reason)`` of a stage whose upstream documents did not all go through:
+    ``error`` when one of them is in error (bad evidence stays an error downstream, and
+    ``retry_blocked`` leaves it), else ``blocked``; None when every one went through."""
+    if (reason := upstream_reason(**documents)) is None:
+        return None
+    in_error = any(document and document.get("status") == "error" for document in documents.values())
+    return ("error" if in_error else "blocked"), reason
+
+
 def check_upstream(**documents: dict) -> None:
     """Raise when an upstream document is blocked (:class:`ModelBlocked`) or in error
     (:class:`EvidenceError`: bad evidence stays an error downstream, never a pass)."""

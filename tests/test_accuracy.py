@@ -307,3 +307,8 @@ def test_layer_comparison_without_a_target_dump_is_blocked_not_a_crash(tmp_path)
     write_layer_dump(tmp_path / "layers/target", {}, status="blocked", reason="forward: RuntimeError: x")
     blocked = compare_layers(*paths, {})
     assert blocked["status"] == "blocked" and blocked["reason"] == "upstream target blocked: forward: RuntimeError: x"
+    # Evidence that differs from its record stays an error here too, as in compare.json (and
+    # retry_blocked leaves it alone).
+    write_layer_dump(tmp_path / "layers/in-error", {}, status="error", reason="load: WeightsMismatch: x")
+    in_error = compare_layers(paths[0], tmp_path / "layers/in-error/index.json", {})
+    assert in_error["status"] == "error" and in_error["reason"] == "upstream target error: load: WeightsMismatch: x"

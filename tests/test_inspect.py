@@ -131,6 +131,12 @@ def test_usage_errors_exit_with_status_3(argv):
     assert exit_info.value.code == 3  # 2 means fail
 
 
+def test_an_export_that_cannot_be_made_exits_with_status_3_not_a_verdicts_code(tmp_path, capsys):
+    (tmp_path / "results/my-model").mkdir(parents=True)  # no target directory to export
+    assert cli(["inspect", str(tmp_path / "results/my-model"), "--export-msprobe", str(tmp_path / "out")]) == 3
+    assert "name one target directory" in capsys.readouterr().err
+
+
 def test_a_model_name_alone_points_at_its_results_directory(tmp_path, monkeypatch, capsys):
     (tmp_path / "results/my-model").mkdir(parents=True)
     monkeypatch.chdir(tmp_path)

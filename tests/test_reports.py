@@ -206,7 +206,7 @@ def check_card(workdir: Path, model: str) -> tuple[dict, list]:
     ]
     positions = [body.index(heading + "\n") for heading in headings]
     assert positions == sorted(positions), "the card's sections are in order"
-    assert f"snakemake --cores 1 results/{model}/README.md --configfile {model}.yaml" in body
+    assert f"snakemake --cores 1 results/{model}/README.md --configfile {model}.yaml --replace-workflow-config" in body
     # The configuration printed for reproduction is exactly the one summary.json recorded.
     config_block = re.search(r"```yaml\n(.*?)```", body, re.S).group(1)
     assert yaml.safe_load(config_block) == summary["config"]

@@ -208,8 +208,10 @@ def test_verified_dir_names_a_truncated_or_changed_file(tmp_path):
     manifest = fetch("m", ModelEntry(**{**BERT_ENTRY, "source": f"local:{tmp_path}"}), tmp_path / "w", QUICK, 0, REPO)
     assert verified_dir(manifest) == tmp_path
     corrupt(tmp_path / "model.safetensors", truncate=False)  # same size: caught by mtime + sha256
-    with pytest.raises(WeightsMismatch, match=r"model\.safetensors: sha256 .* \(changed\)"):
+    with pytest.raises(WeightsMismatch, match=r"model\.safetensors: sha256 .* \(changed\)") as raised:
         verified_dir(manifest)
+    # The fix names this manifest, in the weights_dir it was fetched to (here w/, not weights/).
+    assert str(raised.value).endswith(f"--forcerun {tmp_path / 'w' / 'm' / 'manifest.json'}")
     corrupt(tmp_path / "config.json", truncate=True)
     with pytest.raises(WeightsMismatch, match=r"config\.json: \d+ bytes, expected \d+ \(truncated"):
         verified_dir(manifest)

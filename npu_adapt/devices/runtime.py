@@ -184,7 +184,7 @@ def peak_device_mem_mb(device: str) -> tuple[float | None, str | None]:
 
 def reset_peak_memory(device: str) -> bool:
     """Start a new peak-memory window. False when the platform cannot: the peak that
-    :func:`peak_memory` reports then covers the whole life of the process."""
+    :func:`peak_device_mem_mb` reports then covers the whole life of the process."""
     kind = kind_of(device)
     if kind == "cpu":
         return reset_peak_host_rss()
@@ -204,20 +204,6 @@ def _status_kib(field: str) -> int | None:
     except (OSError, ValueError, IndexError):
         pass
     return None
-
-
-def peak_memory(device: str) -> tuple[float, str]:
-    """Peak memory in MB since the last :func:`reset_peak_memory`, and what it measures
-    (``peak_mem_kind``): the device allocator's peak, or the CPU process's peak RSS (which
-    includes the Python runtime, the libraries and the model's weights)."""
-    kind = kind_of(device)
-    if kind == "cpu":
-        high_water_kib = _status_kib("VmHWM")
-        if high_water_kib is None:  # no /proc: the peak since process start; ru_maxrss is KiB on Linux, bytes on macOS
-            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            return rss * (1 if sys.platform == "darwin" else 1024) / 2**20, "process_peak_rss"
-        return high_water_kib / 1024, "process_peak_rss"
-    return getattr(_torch(), kind).max_memory_allocated() / 2**20, f"{kind}_allocator_peak"
 
 
 def empty_cache(device: str) -> None:

@@ -8,9 +8,10 @@ or torch API call whose result crosses the accuracy threshold, as Ascend's own c
 - localise.py: the row-by-row comparison and the first divergence;
 - msprobe.py: a run's layer dumps in msprobe's dump.json layout.
 
-Files: ``results/{model}/layers/{reference,target}/index.json`` (declared outputs of the
-dump rules; with ``tensors`` one ``{order:05d}_{name}.npy`` per row beside it) and
-``results/{model}/layers/compare.json`` / ``compare.csv``.
+Files: ``results/{model}/layers/reference/index.json`` and
+``results/{model}/{target}/layers/dump/index.json`` (declared outputs of the dump rules; with
+``tensors`` one ``{order:05d}_{name}.npy`` per row beside it) and
+``results/{model}/{target}/layers/compare.json`` / ``compare.csv``.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from npu_adapt.compare import compare_indexes, target_criteria_class
 from npu_adapt.io import read_json, write_json
-from npu_adapt.jobs import upstream_reason
+from npu_adapt.jobs import upstream_status
 from npu_adapt.metrics import dtype_criteria
 
 ROW_KEYS = ["order", "kind", "name", "module", "type", "io", "shape", "dtype_reference", "dtype_target"]
@@ -216,8 +216,9 @@ def compare_layers(reference_index: str | Path, target_index: str | Path, criter
     if missing:
         return {**result, "status": "blocked", "reason": f"no layer dump: {', '.join(missing)} missing"}
     reference, target = read_json(reference_index), read_json(target_index)
-    if reason := upstream_reason(reference=reference, target=target):
-        return {**result, "status": "blocked", "reason": reason}
+    if upstream := upstream_status(reference=reference, target=target):
+        status, reason = upstream
+        return {**result, "status": status, "reason": reason}
     modes = (reference.get("mode", "tensors"), target.get("mode", "tensors"))
     if None in modes:
         return {

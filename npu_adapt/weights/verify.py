@@ -83,7 +83,9 @@ def verified_dir(manifest: dict) -> Path:
     try:
         verify_files(directory, manifest["files"], always_hash=False)
     except WeightsMismatch as exc:
-        manifest_path = f"{manifest.get('weights_root', 'weights')}/{manifest.get('model', 'MODEL')}/manifest.json"
+        # fetch records where it wrote the manifest (config weights_dir); a manifest of an older
+        # run may not say, and then it is the default weights_dir's.
+        manifest_path = manifest.get("manifest_path") or f"weights/{manifest.get('model', 'MODEL')}/manifest.json"
         raise WeightsMismatch(
             f"{exc}: the weights changed after fetch_weights hashed them; to download or verify this "
             f"model's weights again: snakemake --cores 1 results/all --forcerun {manifest_path}"
