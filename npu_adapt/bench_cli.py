@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from npu_adapt.config_types import ConfigError
+from npu_adapt.config_types import SCHEMA, ConfigError
 
 if TYPE_CHECKING:
     from npu_adapt.config_types import BenchmarkSettings, ModelEntry, Placement
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMA = REPO / "schemas" / "config.schema.yaml"
 
 
 def load_config(configfiles: list[Path]) -> dict:

@@ -44,7 +44,7 @@ def dump_model(
     layers_index: str | None,
     repo: Path,
 ) -> dict:
-    """Run ``model`` once on its inputs as ``role`` (reference, target, cpu_same_dtype) and
+    """Run ``model`` once on its inputs as ``role`` (reference, target, cpu-same-dtype) and
     write the dump's index.json at ``index_path``, with the layer capture's index at
     ``layers_index`` (None: no capture, the yardstick). A stage that cannot be gone through
     is recorded in the index (``status: blocked`` and the reason), never raised. Returns the

@@ -51,7 +51,7 @@ LAYER_STATS_COLUMNS = [
     ("max_rel_change", "max_chg"),
     ("nan_target", "nan_t"),
     ("bit_identical", "bits="),
-    ("pass", "pass"),
+    ("status", "status"),  # not `pass`: a warn row would read NO, as if it had diverged
     ("reason", "reason"),
 ]
 NEIGHBOURS = 3  # rows shown on each side of the first divergence

@@ -26,6 +26,8 @@ from pathlib import Path
 from npu_adapt.integrity import IntegrityError
 
 TRACEBACK_LINES = 6
+# Where a reason's traceback tail starts (reports.short_reason cuts it off for the reports).
+TRACEBACK_MARK = " | traceback tail:"
 # Errors of the machine, not of the model: no space left, quota exceeded, file size limit.
 DISK_ERRNOS = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded", errno.EFBIG: "file size limit exceeded"}
 ENVIRONMENT = "environment: "
@@ -88,7 +90,7 @@ def describe_exception(exc: BaseException, stage: str) -> str:
     lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
     tail = "".join(lines).strip().splitlines()[-TRACEBACK_LINES:]
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{stage}: {type(exc).__name__}: {message} | traceback tail: " + " / ".join(line.strip() for line in tail)
+    return f"{stage}: {type(exc).__name__}: {message}{TRACEBACK_MARK} " + " / ".join(line.strip() for line in tail)
 
 
 def disk_problem(exc: BaseException) -> str | None:

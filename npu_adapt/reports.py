@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from npu_adapt.jobs import TRACEBACK_MARK
+
 if TYPE_CHECKING:
     from npu_adapt.config_types import ModelEntry, Placement
 
@@ -98,10 +100,8 @@ LIBRARY = {
     "hf_causal_lm": "transformers",
     "timm_image": "timm",
 }
-# Sources whose name is a hub id; the card's base_model then needs no config key.
-HUB_SCHEMES = {"hf": "", "modelscope": "", "timm": "timm/"}
-
-TRACEBACK_MARK = " | traceback tail:"
+# Sources whose name is a hub id, and the prefix that makes it the card's base_model.
+HUB_ID_PREFIXES = {"hf": "", "modelscope": "", "timm": "timm/"}
 
 
 # ---------------------------------------------------------------------------- summary.json
@@ -179,7 +179,7 @@ def base_model_of(source: str, entry: ModelEntry) -> str | None:
         parsed = Source.parse(source)
     except ValueError:  # the schema's pattern passed it, the parser is stricter: no hub id then
         return None
-    return HUB_SCHEMES[parsed.scheme] + parsed.name if parsed.scheme in HUB_SCHEMES else None
+    return HUB_ID_PREFIXES[parsed.scheme] + parsed.name if parsed.scheme in HUB_ID_PREFIXES else None
 
 
 def _placement(role: str, index: dict) -> dict:

@@ -10,6 +10,8 @@ import os
 os.environ.setdefault("MODELSCOPE_REPO_TREE_PAGE_MAX_ATTEMPTS", "1")  # see test_modelscope.py
 
 import json
+import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -108,70 +110,62 @@ def test_gqa_llama_and_shipped_gpt2_generate_greedily_with_the_kv_cache(tmp_path
     assert attention.k_proj.out_features * 2 == attention.q_proj.out_features  # grouped-query attention
 
 
-def test_the_prefill_is_timed_until_min_seconds_as_the_forward_is():
-    """ttft_ms comes from timed runs until min_runs and min_seconds are both met (a call of
-    this tiny GPT-2 takes milliseconds: min_runs alone would end far sooner)."""
-    import time
-
-    from npu_adapt.config_types import BenchmarkSettings
-    from npu_adapt.llm_timing import llm_figures
-
+def gpt2_with_prefill(prefill) -> SimpleNamespace:
+    """A loaded tiny random-init GPT-2 on the CPU whose adapter's prefill is ``prefill(adapter,
+    *args)`` (wrapping the adapter's own)."""
     adapter = get_adapter(ModelEntry(**GPT2_ENTRY), REPO)
-    in_prefill = []
+    adapter.prefill = lambda *args: prefill(adapter, *args)
+    return SimpleNamespace(adapter=adapter, model=adapter.random_init(3).eval(), device="cpu")
 
-    def prefill(*args):
-        started = time.perf_counter()
-        result = type(adapter).prefill(adapter, *args)
-        in_prefill.append(time.perf_counter() - started)
-        return result
 
-    adapter.prefill = prefill  # the adapter's own, timed
-    loaded = SimpleNamespace(adapter=adapter, model=adapter.random_init(3).eval(), device="cpu")
-    settings = BenchmarkSettings(
+def llm_settings(**changes):
+    """One batch size, two new tokens, no warm-up: ``changes`` on top."""
+    from npu_adapt.config_types import BenchmarkSettings
+
+    base = BenchmarkSettings(
         batch_sizes=(1,),
         warmup=0,
         min_runs=2,
-        min_seconds=0.5,
-        max_runs=10**6,
+        min_seconds=0.0,
+        max_runs=5,
         max_seconds=30,
         baseline="none",
         threads=None,
         prompt_len=None,
         new_tokens=2,
     )
-    figures = llm_figures(loaded, {"input_ids": torch.tensor([[5, 6, 7, 8]])}, settings, 1)
+    return replace(base, **changes)
+
+
+def test_the_prefill_is_timed_until_min_seconds_as_the_forward_is():
+    """ttft_ms comes from timed runs until min_runs and min_seconds are both met (a call of
+    this tiny GPT-2 takes milliseconds: min_runs alone would end far sooner)."""
+    from npu_adapt.llm_timing import llm_figures
+
+    in_prefill = []
+
+    def prefill(adapter, *args):
+        started = time.perf_counter()
+        result = type(adapter).prefill(adapter, *args)
+        in_prefill.append(time.perf_counter() - started)
+        return result
+
+    settings = llm_settings(min_seconds=0.5, max_runs=10**6)
+    figures = llm_figures(gpt2_with_prefill(prefill), {"input_ids": torch.tensor([[5, 6, 7, 8]])}, settings, 1)
     assert sum(in_prefill) >= 0.5 and len(in_prefill) > 4 and figures["ttft_ms"] > 0
 
 
 def test_a_prefill_over_the_budget_has_no_time_to_first_token_and_says_why():
     """A prefill that cannot be timed within max_seconds (here: 0.3 s a call, 0.25 s allowed)
     gives ttft_ms null and the reason, not a crash; decode is still timed."""
-    import time
-
-    from npu_adapt.config_types import BenchmarkSettings
     from npu_adapt.llm_timing import llm_figures
 
-    adapter = get_adapter(ModelEntry(**GPT2_ENTRY), REPO)
-
-    def slow_prefill(*args):
+    def slow_prefill(adapter, *args):
         time.sleep(0.3)
         return type(adapter).prefill(adapter, *args)
 
-    adapter.prefill = slow_prefill
-    loaded = SimpleNamespace(adapter=adapter, model=adapter.random_init(3).eval(), device="cpu")
-    settings = BenchmarkSettings(
-        batch_sizes=(1,),
-        warmup=0,
-        min_runs=2,
-        min_seconds=0.0,
-        max_runs=5,
-        max_seconds=0.25,
-        baseline="none",
-        threads=None,
-        prompt_len=None,
-        new_tokens=2,
-    )
-    figures = llm_figures(loaded, {"input_ids": torch.tensor([[5, 6, 7, 8]])}, settings, 1)
+    settings = llm_settings(max_seconds=0.25)
+    figures = llm_figures(gpt2_with_prefill(slow_prefill), {"input_ids": torch.tensor([[5, 6, 7, 8]])}, settings, 1)
     assert figures["ttft_ms"] is None and figures["decode_ms_per_token"] > 0
     assert figures["reason"].startswith("time to first token: ") and "max_seconds=0.25" in figures["reason"]
 

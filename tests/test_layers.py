@@ -319,6 +319,9 @@ def test_inspect_shows_the_first_divergence_with_its_neighbours(perturbed_run, c
     shown = [row["name"] for row in layers["rows"][order - 3 : order + 4]]
     lines = text.split("first divergence:")[1].splitlines()
     assert all(any(f" {name} " in line for line in lines) for name in shown)
+    diverged = next(line for line in lines if line.split()[:1] == [str(order)])  # its row in the table
+    status = next(row["status"] for row in layers["rows"] if row["order"] == order)
+    assert status == "fail" and " fail " in diverged  # its status as compare.json has it, not yes/NO
     assert cli(["inspect", str(perturbed_run / "results/bert-big")]) == 2  # perturbed too: its outputs fail
     assert "layers_max_bytes 100,000" in capsys.readouterr().out
 
