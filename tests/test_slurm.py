@@ -142,6 +142,9 @@ def test_a_tiny_model_runs_on_slurm_with_the_shipped_profile(slurm, tmp_path):
         )
 
     victim = wait_for(running_device_job, 600, "a running dump_target SLURM job", process, first_log)
+    # Held there (SIGSTOP through SLURM): a tiny model's job may otherwise end before the
+    # interruption reaches SLURM on a loaded machine. It stays the run's job, for Snakemake to cancel.
+    subprocess.run(["scontrol", "suspend", victim["JobId"]], check=True, capture_output=True, text=True)
     process.send_signal(signal.SIGINT)
     process.wait(timeout=120)
     assert process.returncode != 0
@@ -152,7 +155,7 @@ def test_a_tiny_model_runs_on_slurm_with_the_shipped_profile(slurm, tmp_path):
         left = [
             (job["Comment"], job["JobState"])
             for job in jobs.values()
-            if job["JobName"] == first and job["JobState"] in ("PENDING", "RUNNING", "COMPLETING")
+            if job["JobName"] == first and job["JobState"] in ("PENDING", "RUNNING", "SUSPENDED", "COMPLETING")
         ]
         if not left or time.monotonic() > deadline:
             break
