@@ -233,7 +233,8 @@ class RunConfig(ConfigSlice):
             object.__setattr__(self, name, values)
 
     def as_dict(self) -> dict:
-        """summary.json's ``config``: the rule's param as it was (keys sorted, as canonical JSON has them)."""
+        """The rule's param as it was (keys sorted, as canonical JSON has them); summary.json's ``config``
+        once summarize has put the targets back in the config's order."""
         document = {
             "seed": self.seed,
             "download": self.download.as_dict(),

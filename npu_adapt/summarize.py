@@ -59,6 +59,10 @@ def summarize_model(
         )
         for i, name in enumerate(target_names)
     }
+    config = run.as_dict()
+    # In the config's own order (the settings param is key-sorted JSON): the card's reproduce
+    # config then gives the summarize job the same ``targets`` param, and plans nothing.
+    config["targets"] = {name: config["targets"][name] for name in target_names}
     indexes = [documents["inputs"], documents["reference"], *target_documents["target"]]
     evidence, problems = evidence_files(evidence_paths, indexes)
     summary = build_summary(
@@ -66,7 +70,7 @@ def summarize_model(
         run.models[model],
         targets=targets,
         commit=workflow_commit(repo),
-        config=run.as_dict(),
+        config=config,
         evidence=evidence,
         params=next((dump["params"] for dump in per_target["target"] if dump.get("params")), None),
         **read,

@@ -211,6 +211,22 @@ def test_max_error_ratio_fails_a_target_well_inside_its_dtype_band(two_targets, 
 
 
 @pytest.mark.e2e
+def test_the_cards_reproduce_config_plans_nothing_on_the_run_it_describes(two_targets, tmp_path):
+    """The card's configuration, saved as the card says and run with its command, finds the
+    card up to date: its targets keep the config's order (fp32, then bf16), as the run had them."""
+    workdir = copy_of(two_targets[0], tmp_path)
+    card = (workdir / "results/tiny-bert/README.md").read_text()
+    saved = yaml.safe_load(re.search(r"```yaml\n(.*?)```", card, re.S).group(1))
+    assert list(saved["targets"]) == ["fp32", "bf16"] and list(saved["models"]) == ["tiny-bert"]
+    (workdir / "tiny-bert.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    command = f"results/tiny-bert/README.md --configfile {workdir / 'tiny-bert.yaml'} --replace-workflow-config"
+    assert command.replace(str(workdir) + "/", "") in card
+    env = {"NPU_ADAPT_FAKE_DEVICE_COUNT": "cuda:1", "NPU_ADAPT_LOCK_DIR": str(workdir / "locks")}  # as the run had
+    done = run_snakemake(workdir, "-n", *command.split(), env=env)
+    assert "Nothing to be done" in done.stdout + done.stderr, done.stdout[-3000:]
+
+
+@pytest.mark.e2e
 def test_the_old_target_key_stops_snakemake_with_the_equivalent(tmp_path):
     done = run_snakemake(tmp_path, "-n", config=tiny_config(target={"dtype": "bfloat16"}), check=False)
     assert done.returncode != 0
