@@ -24,6 +24,7 @@ from npu_adapt.config import (
 )
 from npu_adapt.config import merged as merged_section
 from npu_adapt.config_types import config_schema
+from npu_adapt.weights.sources import Source
 
 WORKFLOW_DIR = Path(workflow.basedir)
 # The default accuracy criteria per compute dtype, defined in the schema alone: the schema is
@@ -89,6 +90,10 @@ CONDA_ENV = str(
 def check_models():
     """Config errors that a JSON schema cannot express, raised before any job runs."""
     for model, entry in config["models"].items():
+        try:  # the schema checks the scheme; the name's shape is Source's to say
+            Source.parse(entry["source"])
+        except ValueError as exc:
+            raise ConfigError(f"config.yaml: models.{model}.source: {exc}") from None
         needs_arch = (
             entry["family"] != "timm_image" and entry["fallback"] == "random-init"
         )

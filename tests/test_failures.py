@@ -368,6 +368,10 @@ def test_inspect_reports_integrity(tiny_run, tmp_path, capsys):
             "it is a file of the whole run under results/",
         ),
         ("models:\n", "Error validating config file: `models:` is empty; list at least one model under it"),
+        (  # the schema takes the scheme; a name the fetch job could not parse stops the run here
+            "models:\n  gpt: {source: 'hf:gpt2', family: hf_causal_lm}\n",
+            "config.yaml: models.gpt.source: source 'hf:gpt2': expected hf:ORG/NAME[@REVISION]",
+        ),
         ("seed: 1\n", "Error validating config file: 'models' is a required property"),
         (
             "models:\n  a: {source: 'timm:x'\n  b: 1\n",
