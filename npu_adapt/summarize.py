@@ -28,7 +28,12 @@ def evidence_files(paths: list[Path], indexes: list[Path]) -> tuple[list[dict], 
         index = read_json(index_path)
         paths += [index_path.parent / tensor["file"] for tensor in index.get("tensors", [])]
         problems += dump_problems(index_path, index).values()
-    files = [{"path": str(path), "bytes": path.stat().st_size, "sha256": sha256_file(path)} for path in paths]
+    # A dump gone since it was written is one of the problems, not a crash of the card's job.
+    files = [
+        {"path": str(path), "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+        for path in paths
+        if path.is_file()
+    ]
     return files, problems
 
 

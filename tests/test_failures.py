@@ -343,6 +343,19 @@ def test_a_tampered_dump_or_weight_file_is_an_error_never_a_pass(tiny_run, tmp_p
 
 
 @pytest.mark.e2e
+def test_a_dump_deleted_after_its_run_makes_the_card_an_error_and_keeps_the_leaderboard(tiny_run, tmp_path):
+    workdir = copy_of(tiny_run, tmp_path)
+    gone = workdir / "results/tiny-convnext/fp32/dump/logits.npy"
+    gone.unlink()
+    run_snakemake(workdir, "results/all", "--forcerun", "results/tiny-convnext/summary.json", config=tiny_config())
+    summary = load(workdir / "results/tiny-convnext/summary.json")
+    assert summary["status"] == "error" and f"{gone.relative_to(workdir)}: missing" in summary["reason"]
+    assert not any(entry["path"].endswith("fp32/dump/logits.npy") for entry in summary["evidence"])
+    rows = leaderboard(workdir)
+    assert rows["tiny-convnext"]["status"] == "error" and rows["tiny-bert"]["status"] == "self-check"
+
+
+@pytest.mark.e2e
 def test_inspect_reports_integrity(tiny_run, tmp_path, capsys):
     from npu_adapt.__main__ import main
 
