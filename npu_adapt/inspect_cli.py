@@ -282,6 +282,14 @@ def inspect(args: argparse.Namespace, out=None) -> int:
     if all(path.suffix == ".npy" for path in paths):
         return inspect_files(paths, overrides, args.kind, args.dtype, out)
     if len(paths) == 2:
+        for path in paths:
+            if not _index_path(path).is_file():
+                print(
+                    f"npu-adapt inspect: {path} holds no index.json: compare two dumps "
+                    "(results/MODEL/TARGET/dump results/MODEL/reference) or two .npy files",
+                    file=sys.stderr,
+                )
+                return EXIT_CODES["error"]
         return inspect_indexes(paths[0], paths[1], overrides, args.dtype, out)
     path = paths[0]
     if args.export_msprobe:

@@ -148,6 +148,14 @@ def test_a_model_name_alone_points_at_its_results_directory(tmp_path, monkeypatc
     assert capsys.readouterr().err.strip() == "npu-adapt inspect: no such file or directory: other"
 
 
+def test_two_directories_without_an_index_exit_with_status_3_naming_the_directory(tmp_path, capsys):
+    (tmp_path / "fp32/dump").mkdir(parents=True)
+    (tmp_path / "fp32/dump/index.json").write_text("{}")
+    (tmp_path / "bf16").mkdir()  # a target directory, not its dump
+    assert cli(["inspect", str(tmp_path / "bf16"), str(tmp_path / "fp32/dump")]) == 3  # 1 would read as warn
+    assert capsys.readouterr().err.startswith(f"npu-adapt inspect: {tmp_path / 'bf16'} holds no index.json: ")
+
+
 def test_blocked_layers_say_why_instead_of_an_empty_table():
     import io
 
