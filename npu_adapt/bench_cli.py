@@ -35,16 +35,17 @@ def load_config(configfiles: list[Path]) -> dict:
     paths = [path for path in [Path("config.yaml")] if path.is_file()] + list(configfiles)
     if not paths:
         raise ConfigError("no config.yaml in the working directory: name one with --configfile")
+    from npu_adapt import config_check
+
     config: dict = {}
     for path in paths:
         if not path.is_file():
             raise ConfigError(f"--configfile {path}: no such file")
+        config_check.check_yaml_syntax(path)  # the Snakefile's message: line and column
         data = yaml.safe_load(path.read_text()) or {}
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: not a mapping of config keys")
         update_config(config, data)
-    from npu_adapt import config_check
-
     try:  # the Snakefile's own check: one sentence naming the key, the schema's defaults filled in
         config_check.validate_config(config, SCHEMA)
     except ConfigError as exc:

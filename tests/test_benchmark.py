@@ -504,7 +504,7 @@ def test_bench_command_prints_the_cards_table_without_the_workflow(tmp_path):
 
 
 def test_bench_exits_3_when_it_cannot_run_never_a_verdicts_code(tmp_path, monkeypatch, capsys):
-    """No config, a typo in the model, weights that cannot be had: 3 (as inspect's missing
+    """No config, a typo in the model, weights that cannot be had, a YAML syntax error: 3 (as inspect's missing
     evidence), never 1 or 2, which mean warn and fail."""
     import yaml
 
@@ -520,3 +520,6 @@ def test_bench_exits_3_when_it_cannot_run_never_a_verdicts_code(tmp_path, monkey
     assert "no model 'tiny-bret' in the config; did you mean tiny-bert" in capsys.readouterr().err
     assert main(["bench", "missing"]) == 3
     assert "missing: no weights: " in capsys.readouterr().err
+    (tmp_path / "config.yaml").write_text("models:\n  a: {source: 'timm:x'\n  b: 1\n")
+    assert main(["bench", "a"]) == 3
+    assert "config.yaml: YAML syntax error at line 3, column 3: " in capsys.readouterr().err
