@@ -211,6 +211,7 @@ def measure(
             samples += [("timed", index, ms) for index, ms in enumerate(runs)]
             row["runs"] = len(runs)
             if len(runs) < 2:
+                stats = None  # not the rejected attempt's: those samples did not make this row
                 row.update(
                     status="over_budget",
                     reason=(

@@ -197,6 +197,18 @@ def test_an_unstable_row_is_measured_twice_and_reported_unstable(one_thread):
     assert len(calls) == 1 + 1 + 6 + 6
 
 
+def test_a_second_attempt_cut_short_by_the_budget_keeps_none_of_the_rejected_statistics():
+    # Sleeps of set lengths (a schedule, not a pace): an unstable first attempt leaves time for a
+    # second, whose calls then slow down so that only one fits before the deadline.
+    schedule = [0.01, 0.01] + [0.01, 0.2, 0.01, 0.2] + [0.8] * 4  # first call, warm-up, attempts
+    calls = iter(schedule)
+    row, samples = measure(lambda: time.sleep(next(calls)), "cpu", 1, warmup=1, min_runs=4, max_runs=4, max_seconds=1.2)
+    assert row["remeasured"] is True and row["first_attempt_cv_pct"] > STABLE_CV_PCT
+    assert phases(samples).count("rejected") == 4 and phases(samples).count("timed") == row["runs"] == 1
+    assert row["status"] == "over_budget" and row.get("p50_ms") is None and row.get("throughput") is None
+    assert row["reason"].startswith("1 timed run(s) within max_seconds=1.2 after the warm-up")
+
+
 def test_the_accelerator_path_synchronises_once_for_the_pipelined_calls(one_thread, monkeypatch):
     """NPU/CUDA measurements on the CPU, through the device module's seams: the device runs
     asynchronously (devices.runs_asynchronously), so after the latency runs (two
