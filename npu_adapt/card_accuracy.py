@@ -165,19 +165,25 @@ def accuracy_blocks(summary: dict, name: str, target: dict) -> list:
     blocks += _layer_blocks(accuracy.get("layers"))
     tokens = [name for name in outputs if name not in error]
     if tokens:
-        token_rows = [
-            [
-                name,
-                format_cell(outputs[name].get("exact_match")),
-                shown(outputs[name].get("token_agreement"), "not compared"),
-                shown(outputs[name].get("first_mismatch"), "none: identical"),
-                output_verdict(outputs[name]),
-            ]
-            for name in tokens
-        ]
+        token_rows = [_token_row(name, outputs[name]) for name in tokens]
         blocks.append(Text("Generated token ids (compared by exact match):"))
         blocks.append(Table(["output", "exact_match", "token_agreement", "first_mismatch", "status"], token_rows))
     return blocks
+
+
+def _token_row(name: str, metrics: dict) -> list:
+    """One generated-ids output; one that was never compared (missing, a shape or integrity
+    error) says so instead of reading as identical."""
+    if metrics.get("exact_match") is None:
+        why = f"not compared: {metrics['status']}"
+        return [name, f"n/a ({why})", f"n/a ({why})", f"n/a ({why})", output_verdict(metrics)]
+    return [
+        name,
+        format_cell(metrics["exact_match"]),
+        shown(metrics.get("token_agreement"), "not compared"),
+        shown(metrics.get("first_mismatch"), "none: identical"),
+        output_verdict(metrics),
+    ]
 
 
 def error_ratio_reason(metrics: dict) -> str:

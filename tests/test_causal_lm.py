@@ -256,6 +256,25 @@ def test_llm_outputs_are_compared_as_logits_and_generated_tokens(llm_run):
     assert gpt2["outputs"]["generated_ids"]["exact_match"] is True and gpt2["outputs"]["logits"]["top1_match"] == 1.0
 
 
+@pytest.mark.e2e
+def test_generated_ids_that_were_never_compared_do_not_read_as_identical_on_the_card(llm_run):
+    from npu_adapt.cards import model_card
+    from npu_adapt.compare import failed_output
+
+    summary = load(llm_run.work / "results/tiny-llama/summary.json")
+    outputs = summary["targets"]["bf16"]["accuracy"]["outputs"]
+
+    def row(card: str) -> str:
+        return next(line for line in card.splitlines() if line.startswith("| generated_ids |"))
+
+    assert "not compared" not in row(model_card(summary))  # as the run wrote it: compared
+    # What compare writes when the target's dump lacks the output.
+    outputs["generated_ids"] = failed_output("token_ids", "missing from the target dump", status="error")
+    line = row(model_card(summary))
+    assert "identical" not in line and line.count("n/a (not compared: error)") == 3, line
+    assert line.endswith("| error: missing from the target dump |")
+
+
 def test_gpt2_came_from_modelscope(llm_run):
     manifest = load(llm_run.work / "weights/tiny-gpt2/manifest.json")
     assert manifest["status"] == "ok" and manifest["pretrained"] is True and manifest["endpoint"] == llm_run.hub_url
