@@ -16,10 +16,11 @@ if TYPE_CHECKING:
 
 
 def csv_columns(rows: list[dict]) -> list[str]:
-    """benchmark.csv's columns: the row keys, the LLM figures when a row has them, and the
-    reason last (the long free-text column)."""
+    """benchmark.csv's columns: the row keys, the LLM figures when a row has them (any of them:
+    a prefill over the budget has no ttft_ms but a decode speed), and the reason last (the long
+    free-text column)."""
     columns = [key for key in ROW_KEYS if key != "reason"]
-    if any(row.get("ttft_ms") is not None for row in rows):
+    if any(row.get(key) is not None for row in rows for key in LLM_KEYS):
         columns += LLM_KEYS
     return [*columns, "reason"]
 

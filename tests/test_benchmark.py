@@ -418,8 +418,10 @@ def test_benchmark_csv_has_the_llm_columns_when_a_row_has_llm_figures(tmp_path):
 
     plain = [{"batch_size": 1, "status": "ok", "p50_ms": 2.5, "reason": None}]
     llm = [{**plain[0], "prompt_len": 8, "new_tokens": 4, "ttft_ms": 3.25, "decode_tokens_per_s": 120.0}]
+    # A prefill over the budget: no time to first token, the decode still timed (llm_timing).
+    no_ttft = [{**llm[0], "ttft_ms": None, "decode_ms_per_token": 8.0, "decode_tokens_per_s": 125.0}]
     headers = {}
-    for name, rows in (("plain", plain), ("llm", llm)):
+    for name, rows in (("plain", plain), ("llm", llm), ("no_ttft", no_ttft)):
         paths = [tmp_path / name / file for file in ("benchmark.json", "benchmark.csv", "benchmark_samples.csv")]
         paths[0].parent.mkdir()
         write_benchmark({"results": rows}, [{"batch_size": 1, "phase": "timed", "run": 0, "ms": 2.5}], *paths)
@@ -428,7 +430,8 @@ def test_benchmark_csv_has_the_llm_columns_when_a_row_has_llm_figures(tmp_path):
         assert load(paths[0]) == {"results": rows}
         assert (paths[2]).read_text().splitlines() == ["batch_size,phase,run,ms", "1,timed,0,2.5"]
     assert headers["plain"] == [key for key in ROW_KEYS if key != "reason"] + ["reason"]
-    assert headers["llm"] == headers["plain"][:-1] + list(LLM_KEYS) + ["reason"]
+    assert headers["llm"] == headers["no_ttft"] == headers["plain"][:-1] + list(LLM_KEYS) + ["reason"]
+    assert open(tmp_path / "no_ttft/benchmark.csv").read().splitlines()[1].endswith(",8,4,null,8.0,125.0,null")
     assert "null" in open(tmp_path / "plain/benchmark.csv").read().splitlines()[1].split(",")
 
 
