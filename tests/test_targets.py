@@ -211,6 +211,27 @@ def test_max_error_ratio_fails_a_target_well_inside_its_dtype_band(two_targets, 
 
 
 @pytest.mark.e2e
+def test_a_yardstick_that_did_not_come_leaves_max_error_ratio_unjudged_as_a_warn(two_targets, tmp_path):
+    """The CPU same-dtype run blocked (out of memory on the host, say): with max_error_ratio set
+    the output is a warn saying why, never a silent pass; without it, the reason is recorded."""
+    workdir, _ = two_targets
+    results = workdir / "results/tiny-bert"
+    reference, target = results / "reference/index.json", results / "bf16/dump/index.json"
+    cause = "run: OutOfMemoryError: CPU out of memory at batch size 1"
+    index = {**read_json(results / "cpu-same-dtype/bfloat16/index.json"), "status": "blocked", "reason": cause}
+    write_json(tmp_path / "blocked/index.json", {**index, "tensors": []})
+    yardstick = tmp_path / "blocked/index.json"
+    why = f"upstream cpu_same_dtype blocked: {cause}"
+    strict = compare_dumps("tiny-bert", reference, target, {"max_error_ratio": 1.5}, {}, yardstick, None)
+    assert strict["status"] == "warn" and strict["error_budget"]["reason"] == why
+    for metrics in strict["outputs"].values():
+        assert metrics["error_ratio_vs_cpu_same_dtype"] is None and metrics["error_ratio_reason"] == why
+        assert metrics["status"] == "warn" and metrics["reason"].endswith(f"max_error_ratio not judged: {why}")
+    loose = compare_dumps("tiny-bert", reference, target, {}, {}, yardstick, None)
+    assert loose["status"] == "pass" and loose["error_budget"]["reason"] == why
+
+
+@pytest.mark.e2e
 def test_the_cards_reproduce_config_plans_nothing_on_the_run_it_describes(two_targets, tmp_path):
     """The card's configuration, saved as the card says and run with its command, finds the
     card up to date: its targets keep the config's order (fp32, then bf16), as the run had them."""
