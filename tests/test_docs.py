@@ -20,3 +20,11 @@ def test_every_cited_file_exists(document):
     cited = {path for path in cited if not NOT_A_FILE.search(path)}
     assert cited, f"{document} cites no file: the pattern no longer matches it"
     assert sorted(path for path in cited if not (REPO / path).exists()) == []
+
+
+def test_the_csv_columns_the_design_lists_are_the_ones_written():
+    from npu_adapt.compare import OUTPUT_COLUMNS
+
+    text = (REPO / "docs/design.md").read_text()
+    listed = re.search(r"`compare\.csv` columns: `([^`]*)`", text).group(1)
+    assert re.split(r",\s*", listed) == OUTPUT_COLUMNS
