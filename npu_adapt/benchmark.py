@@ -266,6 +266,7 @@ def run_benchmark(
         "status": "ok",
         "reason": None,
         "device": target.get("device"),
+        "requested_device": placement.device,
         "device_name": target.get("device_name"),
         "dtype": placement.dtype,
         # CPU latencies are only comparable at equal thread counts: the count torch really used.

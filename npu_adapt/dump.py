@@ -60,6 +60,7 @@ def dump_model(
         "model": model,
         "role": role,
         "device": placement.device,
+        "requested_device": placement.device,  # recorded also when the device cannot be had
         "device_name": None,
         "dtype": placement.dtype,
         "status": "ok",
@@ -76,7 +77,7 @@ def dump_model(
             index["device_index"] = device_index
             with model_step("device"):
                 device = devices.resolve(placement.device)
-            index.update(device=device, device_name=devices.device_name(device), requested_device=placement.device)
+            index.update(device=device, device_name=devices.device_name(device))
             devices.apply_precision(devices.kind_of(device), index["precision"])
             index["precision_modes"] = devices.precision_modes(devices.kind_of(device))
             log.info("%s %s on %s (%s), %s", model, role, device, index["device_name"], placement.dtype)

@@ -301,6 +301,7 @@ def test_benchmark_rule_records_every_key_with_consistent_statistics(bench_runs)
     bench = load(saved / "benchmark.json")
     assert set(TOP_KEYS) <= set(bench)
     assert (bench["status"], bench["device"], bench["dtype"], bench["warmup"]) == ("ok", "cpu", "float32", 2)
+    assert bench["requested_device"] == load(results / "dump/index.json")["requested_device"] == "auto"
     assert bench["timed_call"] == "one forward pass"
     assert bench["threads"] >= 1 and bench["threads_requested"] is None  # null: the job's cores
     assert all(len(bench["load_average"][when]) == 3 for when in ("start", "end"))

@@ -137,7 +137,7 @@ def test_device_jobs_declare_the_resource_and_each_records_its_own_device(tiny_r
     run_snakemake(workdir, *targets, "--cores", "2", "--resources", "npu=2", config=config, env=env)
     for model in ("tiny-bert", "tiny-convnext"):
         index = load(workdir / f"results/{model}/fp16/dump/index.json")
-        assert index["device_index"] in (0, 1)
+        assert index["device_index"] in (0, 1) and index["requested_device"] == "npu"
         log = (workdir / f"logs/{model}/fp16/dump_target.log").read_text()
         assert (
             f"took npu device {index['device_index']} of 0,1 (ASCEND_RT_VISIBLE_DEVICES={index['device_index']})" in log
