@@ -19,7 +19,7 @@ from npu_adapt import devices
 from npu_adapt.benchmark import ROW_KEYS, SAMPLE_COLUMNS
 from npu_adapt.plots import benchmark_plot
 from npu_adapt.reports import LEADERBOARD_COLUMNS, format_cell
-from npu_adapt.timing import STABLE_CV_PCT, STABLE_DRIFT_PCT, measure, sample_stats
+from npu_adapt.timing import PHASES, STABLE_CV_PCT, STABLE_DRIFT_PCT, measure, sample_stats
 
 TOP_KEYS = (
     "model",
@@ -311,6 +311,7 @@ def test_benchmark_rule_records_every_key_with_consistent_statistics(bench_runs)
     assert bench["param_bytes"] == 4 * load(results / "dump/index.json")["params"] > 0
     assert [row["batch_size"] for row in bench["results"]] == [1, 2, 4]
     samples = read_samples(saved / "benchmark_samples.csv")
+    assert {sample["phase"].removeprefix("baseline_") for sample in samples} <= set(PHASES)
     for row in bench["results"]:
         assert set(row) == set(ROW_KEYS)
         assert row["status"] == "ok" and row["warmup_runs"] == 2 and row["cv_pct"] >= 0 and row["iqr_ms"] >= 0
