@@ -131,8 +131,12 @@ def model_step(stage: str):
     except IntegrityError as exc:
         raise EvidenceError(f"{stage}: {type(exc).__name__}: {exc}") from exc
     except Exception as exc:
+        from npu_adapt.weights.sources import SourceError
+
         if problem := disk_problem(exc):
             raise ModelBlocked(f"{problem} ({stage})") from exc
+        if isinstance(exc, SourceError):  # our own message says it all (a typo and the nearest names)
+            raise ModelBlocked(f"{stage}: {type(exc).__name__}: {exc}") from exc
         raise ModelBlocked(describe_exception(exc, stage)) from exc
 
 

@@ -28,7 +28,7 @@ from conftest import REPO, copy_of, load, run_snakemake, tiny_config
 from npu_adapt import weights
 from npu_adapt.config_types import DownloadSettings, ModelEntry
 from npu_adapt.io import dump_tensors
-from npu_adapt.jobs import ModelBlocked, disk_step, model_step
+from npu_adapt.jobs import TRACEBACK_MARK, ModelBlocked, disk_step, model_step
 
 pytestmark = pytest.mark.e2e  # runs Snakemake or builds torch models
 
@@ -152,6 +152,7 @@ def test_an_unknown_architecture_blocks_its_model_with_the_nearest_names(broken_
     manifest = load(broken_run / f"weights/{TYPO_ARCH}/manifest.json")
     assert manifest["status"] == "blocked" and manifest["files"] == [] and manifest["dir"] is None
     assert manifest["reason"].startswith(cause) and OFFLINE_FALLBACK in manifest["reason"], manifest["reason"]
+    assert TRACEBACK_MARK not in manifest["reason"]  # a typo is no crash: the message says it all
     assert not (broken_run / f"weights/{TYPO_ARCH}/random-init").exists()
     assert leaderboard(broken_run)[TYPO_ARCH]["reason"].startswith(f"weights: {cause}")
     assert "crash in npu-adapt" not in (broken_run / f"logs/{TYPO_ARCH}/fetch_weights.log").read_text()
