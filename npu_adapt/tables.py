@@ -44,7 +44,7 @@ def leaderboard_row(summary: dict, target: str) -> dict:
         "task": summary["task"],
         "source": summary["source"],
         "pretrained": summary["pretrained"],
-        "params_m": round(summary["params"] / 1e6, 3) if summary["params"] else None,
+        "params_m": summary["params_m"],
         "target_device": part["placement"]["device"],
         "target_dtype": part["placement"]["dtype"],
         "self_check": part["self_check"],
