@@ -19,7 +19,8 @@ KINDS = ("npu", "cuda", "cpu")
 VISIBLE_DEVICES_ENV = {"npu": "ASCEND_RT_VISIBLE_DEVICES", "cuda": "CUDA_VISIBLE_DEVICES"}
 
 
-def _torch():
+def lazy_torch():
+    """torch, imported on first use: planning the workflow and the device pool stay torch-free."""
     import torch
 
     return torch
@@ -48,9 +49,9 @@ def is_available(kind: str) -> bool:
     if kind == "npu":
         if torch_npu_error() is not None:
             return False
-        return bool(_torch().npu.is_available())
+        return bool(lazy_torch().npu.is_available())
     if kind == "cuda":
-        return bool(_torch().cuda.is_available())
+        return bool(lazy_torch().cuda.is_available())
     raise ValueError(f"unknown device kind {kind!r}; expected one of {KINDS}")
 
 
@@ -88,7 +89,7 @@ def device_count(kind: str) -> int:
         return fake
     if kind == "cpu" or not is_available(kind):
         return 0 if kind != "cpu" else 1
-    return int(getattr(_torch(), kind).device_count())
+    return int(getattr(lazy_torch(), kind).device_count())
 
 
 # Device nodes of the drivers: /dev/davinciN (Ascend), /dev/nvidiaN (NVIDIA).

@@ -9,21 +9,15 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
-from npu_adapt.devices.detect import KINDS, device_count, is_available, kind_of, resolve, why_unavailable
+from npu_adapt.devices.detect import KINDS, device_count, is_available, kind_of, lazy_torch, resolve, why_unavailable
 from npu_adapt.devices.runtime import precision_modes
-
-
-def _torch():
-    import torch
-
-    return torch
 
 
 def device_name(device: str) -> str:
     kind = kind_of(device)
     if kind == "cpu":
         return cpu_model_name()
-    module = getattr(_torch(), kind)
+    module = getattr(lazy_torch(), kind)
     index = int(device.split(":", 1)[1]) if ":" in device else 0
     return str(module.get_device_name(index))
 
@@ -95,7 +89,7 @@ def _version(package: str) -> str | None:
 
 def environment_report() -> tuple[dict, str]:
     """What this machine offers: ``(env.json content, raw vendor tool text for env.log)``."""
-    torch = _torch()
+    torch = lazy_torch()
     kinds = {}
     for kind in KINDS:
         available = is_available(kind)

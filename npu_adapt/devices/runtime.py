@@ -9,7 +9,7 @@ import sys
 import time
 
 from npu_adapt import seams
-from npu_adapt.devices.detect import kind_of, torch_npu_error
+from npu_adapt.devices.detect import kind_of, lazy_torch, torch_npu_error
 
 log = logging.getLogger("npu_adapt")
 
@@ -18,14 +18,8 @@ class DeviceOutOfMemory(RuntimeError):
     """The device ran out of memory (normalised across CPU, CUDA and NPU)."""
 
 
-def _torch():
-    import torch
-
-    return torch
-
-
 def torch_dtype(name: str):
-    torch = _torch()
+    torch = lazy_torch()
     return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
 
 
@@ -69,7 +63,7 @@ def precision_modes(kind: str) -> dict:
     and internal-format settings (null with the reason where torch_npu is absent), and
     ``reduced_float32``: whether float32 matmuls/convolutions on ``kind`` may run with a
     10-bit mantissa."""
-    torch = _torch()
+    torch = lazy_torch()
     modes = {
         "float32_matmul_precision": torch.get_float32_matmul_precision(),
         "cuda_matmul_allow_tf32": bool(torch.backends.cuda.matmul.allow_tf32),
@@ -96,7 +90,7 @@ def apply_precision(kind: str, precision: str) -> None:
         raise ValueError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
     if precision == "default":
         return
-    torch = _torch()
+    torch = lazy_torch()
     torch.set_float32_matmul_precision("highest")
     if kind == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False
@@ -110,7 +104,7 @@ def synchronize(device: str) -> None:
     kind = kind_of(device)
     if kind == "cpu":
         return
-    getattr(_torch(), kind).synchronize()
+    getattr(lazy_torch(), kind).synchronize()
 
 
 def runs_asynchronously(device: str) -> bool:
@@ -129,7 +123,7 @@ class DeviceClock:
     def __init__(self, device: str):
         self.device = device
         kind = kind_of(device)
-        event = getattr(getattr(_torch(), kind), "Event", None) if kind != "cpu" else None
+        event = getattr(getattr(lazy_torch(), kind), "Event", None) if kind != "cpu" else None
         self._events = (event(enable_timing=True), event(enable_timing=True)) if event is not None else None
         self.kind = f"{kind}_events" if self._events else "host_clock"
         self._started = 0.0
@@ -179,7 +173,7 @@ def peak_device_mem_mb(device: str) -> tuple[float | None, str | None]:
     kind = kind_of(device)
     if kind == "cpu":
         return None, "CPU target: no device memory; see peak_host_rss_mb"
-    return getattr(_torch(), kind).max_memory_allocated() / 2**20, None
+    return getattr(lazy_torch(), kind).max_memory_allocated() / 2**20, None
 
 
 def reset_peak_memory(device: str) -> bool:
@@ -188,7 +182,7 @@ def reset_peak_memory(device: str) -> bool:
     kind = kind_of(device)
     if kind == "cpu":
         return reset_peak_host_rss()
-    module = getattr(_torch(), kind)
+    module = getattr(lazy_torch(), kind)
     module.empty_cache()
     module.reset_peak_memory_stats()
     return True
@@ -209,7 +203,7 @@ def _status_kib(field: str) -> int | None:
 def empty_cache(device: str) -> None:
     kind = kind_of(device)
     if kind != "cpu":
-        getattr(_torch(), kind).empty_cache()
+        getattr(lazy_torch(), kind).empty_cache()
 
 
 def limit_memory(device: str, fraction: float) -> None:
@@ -219,14 +213,14 @@ def limit_memory(device: str, fraction: float) -> None:
     if kind == "cpu":
         raise ValueError("the CPU allocator cannot be capped from inside the process")
     index = int(device.split(":", 1)[1]) if ":" in device else 0
-    getattr(_torch(), kind).set_per_process_memory_fraction(fraction, index)
+    getattr(lazy_torch(), kind).set_per_process_memory_fraction(fraction, index)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
     """True when ``exc`` is an out-of-memory error of any backend."""
     if isinstance(exc, (DeviceOutOfMemory, MemoryError)):
         return True
-    torch = _torch()
+    torch = lazy_torch()
     if isinstance(exc, getattr(torch, "OutOfMemoryError", ())):
         return True
     text = str(exc).lower()
