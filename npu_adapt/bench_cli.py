@@ -17,8 +17,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
 from npu_adapt.config_types import SCHEMA, ConfigError
 
 if TYPE_CHECKING:
@@ -41,8 +39,7 @@ def load_config(configfiles: list[Path]) -> dict:
     for path in paths:
         if not path.is_file():
             raise ConfigError(f"--configfile {path}: no such file")
-        config_check.check_yaml_syntax(path)  # the Snakefile's message: line and column
-        data = yaml.safe_load(path.read_text()) or {}
+        data = config_check.check_yaml_syntax(path) or {}  # a syntax error as the Snakefile says it
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: not a mapping of config keys")
         update_config(config, data)

@@ -15,15 +15,16 @@ from npu_adapt.config_types import ConfigError
 PREFIX = "Error validating config file"
 
 
-def check_yaml_syntax(path: str | Path) -> None:
-    """Raise :class:`ConfigError` with line and column when ``path`` is not valid YAML."""
+def check_yaml_syntax(path: str | Path):
+    """Raise :class:`ConfigError` with line and column when ``path`` is not valid YAML; else
+    return its document (None for a missing file)."""
     import yaml
 
     path = Path(path)
     if not path.is_file():
-        return  # Snakemake names a missing config file itself
+        return None  # Snakemake names a missing config file itself
     try:
-        yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"

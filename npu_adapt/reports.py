@@ -175,10 +175,7 @@ def base_model_of(source: str, entry: ModelEntry) -> str | None:
 
     if entry.base_model:
         return entry.base_model
-    try:
-        parsed = Source.parse(source)
-    except ValueError:  # the schema's pattern passed it, the parser is stricter: no hub id then
-        return None
+    parsed = Source.parse(source)  # every source of a run parses: rules/common.smk checked it
     return HUB_ID_PREFIXES[parsed.scheme] + parsed.name if parsed.scheme in HUB_ID_PREFIXES else None
 
 
